@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""The same sparse autoencoder and training step as saekit, in PyTorch, for side-by-side
+benchmarks. Run by bench/speed.mjs with Debian's python3-torch (/usr/bin/python3).
+
+Model: h = relu((x - b_dec) @ W_enc + b_enc); xhat = h @ W_dec + b_dec;
+loss = mean over rows of ||x - xhat||^2 + l1 * ||h||_1. Decoder rows unit norm, the
+gradient's parallel component removed before Adam and rows renormalised after it, as in
+sparsify and dictionary_learning.
+
+    torch_sae.py speed --dir DIR --d-in D --d-hidden M --batch B --l1 L --steps N --warmup W [--tied]
+        DIR holds x.f32 [B*rounds, D] and the initial parameters w_enc.f32 [D, M],
+        b_enc.f32 [M], w_dec.f32 [M, D], b_dec.f32 [D] written by the caller. Prints JSON
+        with the median milliseconds per step over the timed steps and the mean L0.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+class Sae(torch.nn.Module):
+    def __init__(self, w_enc, b_enc, w_dec, b_dec, tied):
+        super().__init__()
+        self.tied = tied
+        self.W_dec = torch.nn.Parameter(torch.from_numpy(w_dec).clone())
+        self.W_enc = None if tied else torch.nn.Parameter(torch.from_numpy(w_enc).clone())
+        self.b_enc = torch.nn.Parameter(torch.from_numpy(b_enc).clone())
+        self.b_dec = torch.nn.Parameter(torch.from_numpy(b_dec).clone())
+
+    def forward(self, x):
+        w_enc = self.W_dec.t() if self.tied else self.W_enc
+        h = torch.relu((x - self.b_dec) @ w_enc + self.b_enc)
+        return h, h @ self.W_dec + self.b_dec
+
+
+def train_step(sae, optimizer, x, l1):
+    h, xhat = sae(x)
+    loss = ((x - xhat) ** 2).sum(dim=1).mean() + l1 * h.sum(dim=1).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    with torch.no_grad():
+        w = sae.W_dec
+        w.grad -= (w.grad * w).sum(dim=1, keepdim=True) * w / (w * w).sum(dim=1, keepdim=True)
+        optimizer.step()
+        w /= w.norm(dim=1, keepdim=True)
+    return float(loss), float((h > 0).float().sum(dim=1).mean())
+
+
+def load(directory, name, shape):
+    return np.fromfile(os.path.join(directory, name), dtype=np.float32).reshape(shape)
+
+
+def speed(args):
+    d, m, b = args.d_in, args.d_hidden, args.batch
+    x_all = torch.from_numpy(load(args.dir, "x.f32", (-1, d)))
+    sae = Sae(load(args.dir, "w_enc.f32", (d, m)), load(args.dir, "b_enc.f32", (m,)),
+              load(args.dir, "w_dec.f32", (m, d)), load(args.dir, "b_dec.f32", (d,)), args.tied)
+    optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
+    rounds = x_all.shape[0] // b
+    times, l0s = [], []
+    for step in range(args.warmup + args.steps):
+        start = (step % rounds) * b
+        x = x_all[start:start + b]
+        t0 = time.perf_counter()
+        _, l0 = train_step(sae, optimizer, x, args.l1)
+        elapsed = time.perf_counter() - t0
+        if step >= args.warmup:
+            times.append(elapsed * 1000)
+            l0s.append(l0)
+    times.sort()
+    print(json.dumps({
+        "msPerStep": times[len(times) // 2],
+        "l0": sum(l0s) / len(l0s),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["speed"])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--d-in", type=int, required=True)
+    parser.add_argument("--d-hidden", type=int, required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--l1", type=float, required=True)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tied", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    speed(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+import { availableParallelism } from 'node:os';
+
+import { requireBackend } from './backends.js';
+import { checkMatrix, checkSparseMatrix, isSparseMatrix, type Matrix, type SparseMatrix } from './matrix.js';
+import type { Device, DictionaryModel, FitOptions, TrainingData, TrainingRecord } from './model.js';
+import { addon, type NativeGradients, type NativeSae, type ParameterName } from './native.js';
+import { Random } from './random.js';
+import { prepareTraining } from './training.js';
+import * as is from './validate.js';
+import { WorkQueue } from './work_queue.js';
+
+export interface SparseAutoencoderOptions {
+  /** Input (activation) dimension d. */
+  dIn: number;
+  /** Dictionary size m: the number of hidden units, one feature direction each. */
+  dHidden: number;
+  /** One weight matrix: W_dec = W_enc^T. Default false. */
+  tied?: boolean;
+  /** Weight of the L1 penalty on the codes (loss = mean ||x - xhat||^2 + l1Coeff * ||h||_1). */
+  l1Coeff: number;
+  /** Adam learning rate. Default 1e-3. */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Seeds initialisation and data order. Default 0. */
+  seed?: number;
+  device?: Device;
+  /** CPU threads for this model's work. Default: all cores (os.availableParallelism()). */
+  threads?: number;
+}
+
+/** Statistics of one training step, computed on the batch before the update. */
+export interface StepStats {
+  /** mean over rows of ||x - xhat||^2 + l1Coeff * ||h||_1 */
+  loss: number;
+  /** mean over rows and coordinates of (x - xhat)^2, i.e. the loss's error term / dIn */
+  mse: number;
+  /** mean over rows of ||h||_1 */
+  l1: number;
+  /** mean over rows of the number of active units */
+  l0: number;
+}
+
+export type StepRecord = StepStats & TrainingRecord;
+
+const optionNames = ['dIn', 'dHidden', 'tied', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+
+/**
+ * A sparse autoencoder trained with Adam in one fused native call per step:
+ *
+ *     h    = ReLU((x - b_dec) W_enc + b_enc)        W_enc [dIn, dHidden], b_enc [dHidden]
+ *     xhat = h W_dec + b_dec                         W_dec [dHidden, dIn], b_dec [dIn]
+ *     loss = mean over the batch of ||x - xhat||^2 + l1Coeff * ||h||_1
+ *
+ * The squared error is summed over a row's dIn coordinates. Decoder rows have unit norm:
+ * before each Adam update the gradient component parallel to each row is removed, and after
+ * it each row is renormalised. W_enc starts as W_dec's transpose; biases start at zero.
+ *
+ * Every asynchronous method copies its input when called and runs in a queue, one at a
+ * time, in call order, off the main thread. The weight accessors are synchronous copies and
+ * throw an Error with code 'BUSY' while a native step is running.
+ */
+export class SparseAutoencoder implements DictionaryModel {
+  readonly dIn: number;
+  readonly dHidden: number;
+  readonly tied: boolean;
+  readonly l1Coeff: number;
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly seed: number;
+  readonly device: Device;
+  readonly threads: number;
+
+  #native: NativeSae | undefined;
+  readonly #queue = new WorkQueue();
+  readonly #random: Random;
+
+  constructor(options: SparseAutoencoderOptions) {
+    if (!is.isObject(options)) throw is.typeError('options', 'object', options);
+    is.knownKeys('SparseAutoencoder', options, optionNames);
+    this.dIn = is.integer('dIn', options.dIn, 1, 2 ** 31 - 1);
+    this.dHidden = is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1);
+    this.tied = options.tied === undefined ? false : is.boolean('tied', options.tied);
+    this.l1Coeff = is.nonNegativeNumber('l1Coeff', options.l1Coeff);
+    this.lr = options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr);
+    this.beta1 = options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true);
+    this.beta2 = options.beta2 === undefined ? 0.999 : is.numberInRange('beta2', options.beta2, 0, 1, true);
+    this.eps = options.eps === undefined ? 1e-8 : is.positiveNumber('eps', options.eps);
+    this.seed = options.seed === undefined ? 0 : is.integer('seed', options.seed, 0);
+    this.device = options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const);
+    this.threads = options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024);
+    requireBackend(this.device, 'a SparseAutoencoder');
+    this.#native = new addon.NativeSparseAutoencoder({
+      dIn: this.dIn,
+      dHidden: this.dHidden,
+      tied: this.tied,
+      l1Coeff: this.l1Coeff,
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      seed: this.seed,
+      threads: this.threads,
+    });
+    this.#random = new Random(this.seed + 0x5eed);
+  }
+
+  /** Number of training steps applied so far. */
+  get stepsTaken(): number {
+    return this.#native?.stepsTaken ?? 0;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** One fused training step on `batch` ([rows >= 1, dIn]), off the main thread. */
+  trainStep(batch: Matrix): Promise<StepStats> {
+    return this.#enqueue(() => {
+      const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
+      const data = b.data.slice();
+      return (native) => native.trainStep(data, b.rows);
+    });
+  }
+
+  /**
+   * Trains on a Matrix (cut into batches of `batchSize` rows, reshuffled every epoch from the
+   * seed) or on the batches an iterable yields, for `steps` steps or `epochs` passes.
+   * Resolves to one record per step. An iterable that ends early ends training early.
+   */
+  fit(data: TrainingData, options: FitOptions): Promise<StepRecord[]> {
+    return this.#enqueue(() => {
+      const run = prepareTraining(
+        {
+          name: 'SparseAutoencoder.fit',
+          dIn: this.dIn,
+          random: this.#random,
+          step: (values, rows) => this.#usable().trainStep(values, rows),
+          checkUsable: () => void this.#usable(),
+        },
+        data,
+        options,
+      );
+      return () => run();
+    });
+  }
+
+  /** Codes h for each row of x: dense [rows, dHidden], or only the active units as CSR. */
+  encode(x: Matrix): Promise<Matrix>;
+  encode(x: Matrix, options: { format: 'sparse' }): Promise<SparseMatrix>;
+  encode(x: Matrix, options?: { format?: 'dense' | 'sparse' }): Promise<Matrix | SparseMatrix>;
+  encode(x: Matrix, options?: { format?: 'dense' | 'sparse' }): Promise<Matrix | SparseMatrix> {
+    return this.#enqueue<Matrix | SparseMatrix>(() => {
+      const opts = is.options('options', options);
+      is.knownKeys('SparseAutoencoder.encode', opts, ['format']);
+      const format = opts.format === undefined ? 'dense' : is.oneOf('options.format', opts.format, ['dense', 'sparse'] as const);
+      const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
+      const data = input.data.slice();
+      const rows = input.rows;
+      if (format === 'sparse') {
+        return async (native) => ({ rows, cols: this.dHidden, ...(await native.encodeSparse(data, rows)) });
+      }
+      return async (native) => {
+        const out = new Float32Array(rows * this.dHidden);
+        await native.encode(data, rows, out);
+        return { rows, cols: this.dHidden, data: out };
+      };
+    });
+  }
+
+  /** xhat = h W_dec + b_dec for dense codes [rows, dHidden] or sparse ones. */
+  decode(codes: Matrix | SparseMatrix): Promise<Matrix> {
+    return this.#enqueue(() => {
+      const cols = { value: this.dHidden, label: 'dHidden' };
+      if (isSparseMatrix(codes)) {
+        const c = checkSparseMatrix('codes', codes, cols);
+        const [indptr, indices, values] = [c.indptr.slice(), c.indices.slice(), c.values.slice()];
+        return async (native) => {
+          const out = new Float32Array(c.rows * this.dIn);
+          await native.decodeSparse(indptr, indices, values, c.rows, out);
+          return { rows: c.rows, cols: this.dIn, data: out };
+        };
+      }
+      const c = checkMatrix('codes', codes, cols);
+      const data = c.data.slice();
+      return async (native) => {
+        const out = new Float32Array(c.rows * this.dIn);
+        await native.decode(data, c.rows, out);
+        return { rows: c.rows, cols: this.dIn, data: out };
+      };
+    });
+  }
+
+  /** decode(encode(x)) in one native call. */
+  reconstruct(x: Matrix): Promise<Matrix> {
+    return this.#enqueue(() => {
+      const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
+      const data = input.data.slice();
+      return async (native) => {
+        const out = new Float32Array(input.rows * this.dIn);
+        await native.reconstruct(data, input.rows, out);
+        return { rows: input.rows, cols: this.dIn, data: out };
+      };
+    });
+  }
+
+  /** [dHidden, dIn]: each row one learned feature direction (the decoder weights), as a copy. */
+  dictionary(): Matrix {
+    return this.decoderWeights();
+  }
+
+  /** W_enc [dIn, dHidden], a copy (for a tied model, W_dec's transpose). */
+  encoderWeights(): Matrix {
+    return { rows: this.dIn, cols: this.dHidden, data: this.#parameter('encoderWeights') };
+  }
+
+  /** b_enc [dHidden], a copy. */
+  encoderBias(): Float32Array {
+    return this.#parameter('encoderBias');
+  }
+
+  /** W_dec [dHidden, dIn], a copy. */
+  decoderWeights(): Matrix {
+    return { rows: this.dHidden, cols: this.dIn, data: this.#parameter('decoderWeights') };
+  }
+
+  /** b_dec [dIn], a copy. */
+  decoderBias(): Float32Array {
+    return this.#parameter('decoderBias');
+  }
+
+  /**
+   * Frees the native memory. Calls that have not started reject; a step already running
+   * finishes first. Later calls throw "SparseAutoencoder is disposed". Safe to call twice.
+   */
+  dispose(): void {
+    const native = this.#native;
+    if (native === undefined) return;
+    this.#native = undefined;
+    this.#queue.rejectPending(disposedError);
+    native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal Gradients of the loss on `batch` without an update (tests only). */
+  _gradients(batch: Matrix): Promise<NativeGradients> {
+    return this.#enqueue(() => {
+      const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
+      const data = b.data.slice();
+      return (native) => native.gradients(data, b.rows);
+    });
+  }
+
+  /** @internal Overwrites one parameter (tests, and loading saved models). */
+  _setParameter(name: ParameterName, values: Float32Array): void {
+    this.#usable().setParameter(name, values);
+  }
+
+  #parameter(name: ParameterName): Float32Array {
+    return this.#usable().getParameter(name);
+  }
+
+  #usable(): NativeSae {
+    if (this.#native === undefined) throw disposedError();
+    return this.#native;
+  }
+
+  // Validates and copies the call's input now, then runs the work in the queue.
+  #enqueue<T>(prepare: () => (native: NativeSae) => Promise<T>): Promise<T> {
+    let work: (native: NativeSae) => Promise<T>;
+    try {
+      this.#usable();
+      work = prepare();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#queue.run(() => work(this.#usable()));
+  }
+}
+
+function disposedError(): Error {
+  return Object.assign(new Error('SparseAutoencoder is disposed'), { code: 'ERR_DISPOSED' });
+}

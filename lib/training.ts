@@ -1,0 +1,170 @@
+// The training loop every model shares: batching and reshuffling a Matrix, consuming an
+// iterable, progress reports, cancellation. Models supply only the step.
+import { addon } from './native.js';
+import { checkMatrix, type Matrix } from './matrix.js';
+import type { FitOptions, TrainingData, TrainingRecord } from './model.js';
+import type { Random } from './random.js';
+import * as is from './validate.js';
+
+const fitOptionNames = ['steps', 'epochs', 'batchSize', 'onProgress', 'signal'] as const;
+const progressIntervalMs = 200;
+export const defaultBatchSize = 1024;
+
+export interface TrainingTarget<S extends { loss: number; l0: number }> {
+  /** Name used in messages, such as "SparseAutoencoder.fit". */
+  name: string;
+  dIn: number;
+  /** Draws the order of rows each epoch. */
+  random: Random;
+  /** One step on rows [rows, dIn] held in `data`, which the step may keep. */
+  step(data: Float32Array, rows: number): Promise<S>;
+  /** Throws if the model can no longer train (disposed). */
+  checkUsable(): void;
+}
+
+interface Plan {
+  totalSteps: number;
+  batches: () => AsyncIterator<Matrix> | Iterator<Matrix>;
+  cleanup: (iterator: AsyncIterator<Matrix> | Iterator<Matrix>) => Promise<void>;
+  fromMatrix: boolean;
+}
+
+function isIterable(value: unknown): value is AsyncIterable<Matrix> | Iterable<Matrix> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (Symbol.asyncIterator in value || Symbol.iterator in value)
+  );
+}
+
+export function checkFitOptions(name: string, value: unknown): FitOptions {
+  const options = is.options(`${name} options`, value);
+  is.knownKeys(name, options, fitOptionNames);
+  const { steps, epochs, batchSize, onProgress, signal } = options;
+  if ((steps === undefined) === (epochs === undefined)) {
+    throw new TypeError(`Expected exactly one of options.steps and options.epochs for ${name}`);
+  }
+  if (steps !== undefined) is.integer('options.steps', steps, 1);
+  if (epochs !== undefined) is.integer('options.epochs', epochs, 1);
+  if (batchSize !== undefined) is.integer('options.batchSize', batchSize, 1);
+  if (onProgress !== undefined) is.func('options.onProgress', onProgress);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw is.typeError('options.signal', 'AbortSignal', signal);
+  }
+  return options as FitOptions;
+}
+
+function plan(name: string, data: TrainingData, options: FitOptions, dIn: number, random: Random): Plan {
+  if (isIterable(data)) {
+    if (options.epochs !== undefined) {
+      throw new TypeError(`options.epochs applies only to Matrix data; give options.steps for an iterable in ${name}`);
+    }
+    if (options.batchSize !== undefined) {
+      throw new TypeError(`options.batchSize applies only to Matrix data; an iterable's batches are used as they come in ${name}`);
+    }
+    return {
+      totalSteps: options.steps as number,
+      batches: () =>
+        Symbol.asyncIterator in data
+          ? (data as AsyncIterable<Matrix>)[Symbol.asyncIterator]()
+          : (data as Iterable<Matrix>)[Symbol.iterator](),
+      cleanup: async (iterator) => {
+        await iterator.return?.();
+      },
+      fromMatrix: false,
+    };
+  }
+  const source = checkMatrix('data', data, { value: dIn, label: 'dIn' }, 1);
+  // A private copy: the caller may change or reuse its buffer while training runs.
+  const rows = source.rows;
+  const values = source.data.slice();
+  addon.checkFinite(values, dIn, 'data.data');
+  const batchSize = Math.min(options.batchSize ?? defaultBatchSize, rows);
+  const batchesPerEpoch = Math.ceil(rows / batchSize);
+  const totalSteps = options.steps ?? (options.epochs as number) * batchesPerEpoch;
+  function* batches(): Iterator<Matrix> {
+    const order = new Int32Array(rows);
+    for (;;) {
+      for (let i = 0; i < rows; i++) order[i] = i;
+      random.shuffle(order);
+      for (let start = 0; start < rows; start += batchSize) {
+        const count = Math.min(batchSize, rows - start);
+        const batch = new Float32Array(count * dIn);
+        for (let i = 0; i < count; i++) {
+          const row = order[start + i];
+          batch.set(values.subarray(row * dIn, row * dIn + dIn), i * dIn);
+        }
+        yield { rows: count, cols: dIn, data: batch };
+      }
+    }
+  }
+  return { totalSteps, batches, cleanup: async () => {}, fromMatrix: true };
+}
+
+/**
+ * Checks the options and copies Matrix data now (so the caller may reuse its buffers at
+ * once); the returned function runs the loop.
+ */
+export function prepareTraining<S extends { loss: number; l0: number }>(
+  target: TrainingTarget<S>,
+  data: TrainingData,
+  rawOptions: unknown,
+): () => Promise<Array<S & TrainingRecord>> {
+  const options = checkFitOptions(target.name, rawOptions);
+  target.checkUsable();
+  const { totalSteps, batches, cleanup, fromMatrix } = plan(target.name, data, options, target.dIn, target.random);
+  const { onProgress, signal } = options;
+
+  return async () => {
+    const records: Array<S & TrainingRecord> = [];
+    const started = performance.now();
+    let lastReport = -Infinity;
+    let samplesSeen = 0;
+    const report = (stats: S, step: number): void => {
+      const now = performance.now();
+      lastReport = now;
+      onProgress?.({
+        step,
+        totalSteps,
+        samplesSeen,
+        loss: stats.loss,
+        l0: stats.l0,
+        samplesPerSecond: samplesSeen / Math.max((now - started) / 1000, 1e-9),
+      });
+    };
+    const iterator = batches();
+    // The next batch is drawn while the current step runs natively, so that producing data
+    // (a generator, a file reader) overlaps with training.
+    let upcoming: Promise<IteratorResult<Matrix>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
+    try {
+      for (let step = 1; step <= totalSteps && upcoming !== undefined; step++) {
+        if (signal?.aborted) throw signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+        target.checkUsable();
+        const next = await upcoming;
+        upcoming = undefined;
+        if (next.done) break;
+        // Batches from the caller's iterable are checked and copied; ours are already private.
+        const batch = fromMatrix
+          ? next.value
+          : checkMatrix(`data batch ${step}`, next.value, { value: target.dIn, label: 'dIn' }, 1);
+        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows);
+        if (step < totalSteps) {
+          upcoming = Promise.resolve(iterator.next());
+          upcoming.catch(() => {}); // surfaced when awaited; the step's own error may come first
+        }
+        const stats = await running;
+        samplesSeen += batch.rows;
+        records.push({ step, ...stats });
+        if (onProgress !== undefined && (performance.now() - lastReport >= progressIntervalMs || step === totalSteps)) {
+          report(stats, step);
+        }
+      }
+      const last = records.at(-1);
+      if (onProgress !== undefined && last !== undefined && last.step < totalSteps) report(last, last.step);
+    } finally {
+      await upcoming?.catch(() => {});
+      await cleanup(iterator);
+    }
+    return records;
+  };
+}

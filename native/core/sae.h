@@ -1,0 +1,101 @@
+// The sparse autoencoder as every backend implements it.
+//
+//   h    = ReLU((x - b_dec) W_enc + b_enc)          W_enc [dIn, dHidden]
+//   xhat = h W_dec + b_dec                          W_dec [dHidden, dIn], unit-norm rows
+//   loss = mean over rows of ||x - xhat||^2 + l1Coeff * ||h||_1
+//
+// Tied: W_dec = W_enc^T is one parameter. Training is Adam (PyTorch's form, with bias
+// correction); before each update the gradient component parallel to each decoder row is
+// removed, and after it each decoder row is renormalised.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "buffer.h"
+
+namespace saekit {
+
+struct SaeConfig {
+  int64_t dIn = 0;
+  int64_t dHidden = 0;
+  bool tied = false;
+  float l1Coeff = 0.0f;
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  uint64_t seed = 0;
+  int threads = 1;
+};
+
+struct StepStats {
+  double loss = 0;  // mean over rows of ||x - xhat||^2 + l1Coeff * ||h||_1
+  double mse = 0;   // mean over rows and coordinates of (x - xhat)^2
+  double l1 = 0;    // mean over rows of ||h||_1
+  double l0 = 0;    // mean over rows of the number of active units
+};
+
+// Parameters in the public (SAELens) layouts.
+enum class SaeParam { EncoderWeights, EncoderBias, DecoderWeights, DecoderBias };
+
+// Gradients of the loss (before projection and Adam) in the public layouts. Tied models
+// have one weight matrix: its whole gradient is in decoderWeights and encoderWeights is empty.
+struct SaeGradients {
+  Buffer<float> encoderWeights;  // [dIn, dHidden]
+  Buffer<float> encoderBias;     // [dHidden]
+  Buffer<float> decoderWeights;  // [dHidden, dIn]
+  Buffer<float> decoderBias;     // [dIn]
+};
+
+// Compressed sparse rows. Indices within a row are increasing.
+struct SparseCodes {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  Buffer<int32_t> indptr;
+  Buffer<int32_t> indices;
+  Buffer<float> values;
+};
+
+struct SparseCodesView {
+  int64_t rows;
+  int64_t cols;
+  const int32_t* indptr;
+  const int32_t* indices;
+  const float* values;
+};
+
+class SaeBackend {
+ public:
+  virtual ~SaeBackend() = default;
+
+  virtual const SaeConfig& config() const = 0;
+  virtual const char* device() const = 0;
+  virtual int64_t stepsTaken() const = 0;
+  // Bytes held by parameters, optimizer state and scratch, for V8's external memory count.
+  virtual size_t bytesHeld() const = 0;
+
+  // One fused training step on `rows` rows of x [rows, dIn]. Returns statistics of the
+  // forward pass that the update was computed from.
+  virtual StepStats trainStep(const float* x, int64_t rows) = 0;
+  // The same forward and backward pass without the update.
+  virtual StepStats gradients(const float* x, int64_t rows, SaeGradients& out) = 0;
+
+  virtual void encode(const float* x, int64_t rows, float* codes) = 0;  // [rows, dHidden]
+  virtual void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) = 0;
+  virtual void decode(const float* codes, int64_t rows, float* out) = 0;  // [rows, dIn]
+  virtual void decodeSparse(const SparseCodesView& codes, float* out) = 0;
+  virtual void reconstruct(const float* x, int64_t rows, float* out) = 0;
+
+  virtual void getParameter(SaeParam which, float* out) const = 0;
+  virtual void setParameter(SaeParam which, const float* values) = 0;
+};
+
+// Bytes a model of this shape holds for parameters and Adam state, before any scratch.
+size_t saeStateBytes(const SaeConfig& config);
+
+std::unique_ptr<SaeBackend> createCpuSae(const SaeConfig& config);
+
+}  // namespace saekit

@@ -1,0 +1,55 @@
+// The innermost CPU kernels, compiled once per instruction set and chosen at run time,
+// so one binary runs on any x86-64 CPU and uses AVX2 and FMA where the CPU has them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace saekit::cpu {
+
+// One Adam update: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= stepSize * m / (sqrt(v) / sqrtBiasCorrection2 + eps), with stepSize = lr / (1 - b1^t).
+struct AdamStep {
+  float beta1;
+  float beta2;
+  float eps;
+  float stepSize;
+  float sqrtBiasCorrection2;
+};
+
+struct Kernels {
+  const char* name;
+  int mr;  // rows of the matrix-product register tile
+  int nr;  // columns of the tile; packed panels of B are nr wide
+
+  // c[i*ldc + j] (+)= sum over k < kc of a[k*mr + i] * b[k*nr + j], for i < mr, j < nr.
+  void (*microkernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                      bool accumulate);
+  float (*dot)(const float* x, const float* y, int64_t n);
+  // y += alpha * x
+  void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+  void (*adam)(float* param, float* m, float* v, const float* grad, int64_t n,
+               const AdamStep& step);
+  // For each j < n with pre[j] + bias[j] > 0, appends j and that value to indices/values
+  // (which must have room for n entries). Returns how many were appended.
+  int64_t (*reluExtract)(const float* pre, const float* bias, int64_t n, int32_t* indices,
+                         float* values);
+  // row[j] = max(row[j] + bias[j], 0)
+  void (*reluBias)(float* row, const float* bias, int64_t n);
+  // Index of the first value that is NaN or infinite, or n if there is none.
+  int64_t (*firstNonFinite)(const float* x, int64_t n);
+};
+
+// The best kernels this CPU runs. SAEKIT_SIMD=generic (or avx2) caps the choice, for
+// testing the portable path or working around a CPU that misreports its features.
+const Kernels& kernels();
+
+// Every kernel set that this build contains and this CPU can run, portable first.
+std::vector<const Kernels*> availableKernels();
+
+const Kernels& genericKernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const Kernels& avx2Kernels();
+#endif
+
+}  // namespace saekit::cpu

@@ -1,0 +1,560 @@
+// The fused CPU training step. With batch B, input size d, m features and L0 active units per
+// row, only the encoder product is dense (2 B d m flops); everything after the ReLU runs over
+// the active units alone (about 8 B L0 d flops), and the gradients, the decoder projection,
+// Adam and the renormalisation are applied feature by feature while each row is in cache.
+//
+// Parameters are stored feature-major: row j of `decoder_` is W_dec[j, :] and row j of
+// `encoder_` is W_enc[:, j], so every per-feature operation reads and writes contiguous rows.
+//
+// Every reduction is split into fixed-size chunks whose partial results are combined in
+// chunk order, so results are bit-identical whatever the thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "../core/checks.h"
+#include "../core/error.h"
+#include "../core/memory.h"
+#include "../core/rng.h"
+#include "../core/sae.h"
+#include "../core/thread_pool.h"
+#include "gemm.h"
+#include "kernels.h"
+
+namespace saekit {
+
+size_t saeStateBytes(const SaeConfig& config) {
+  // Parameters, Adam's two moments, and the packed copy of the encoder the matrix product
+  // reads: saturating, since dIn * dHidden may overflow for absurd requests.
+  const long double weights = static_cast<long double>(config.dIn) * config.dHidden;
+  const long double floats =
+      weights * (config.tied ? 4 : 7) + 3.0L * (config.dIn + config.dHidden);
+  const long double bytes = floats * sizeof(float);
+  if (bytes >= static_cast<long double>(std::numeric_limits<size_t>::max() / 2)) {
+    return std::numeric_limits<size_t>::max() / 2;
+  }
+  return static_cast<size_t>(bytes);
+}
+
+namespace cpu {
+namespace {
+
+constexpr int64_t kRowChunk = 16;      // rows per task in the per-row phase
+constexpr int64_t kFeatureChunk = 32;  // features per task in the per-feature phase
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct AdamState {
+  Buffer<float> value, m, v;
+  void allocate(size_t n) {
+    value.resize(n);
+    m.resize(n);
+    v.resize(n);
+    m.zero();
+    v.zero();
+  }
+  size_t bytes() const { return value.bytes() + m.bytes() + v.bytes(); }
+};
+
+class CpuSae final : public SaeBackend {
+ public:
+  explicit CpuSae(const SaeConfig& config);
+
+  const SaeConfig& config() const override { return config_; }
+  const char* device() const override { return "cpu"; }
+  int64_t stepsTaken() const override { return steps_; }
+  size_t bytesHeld() const override;
+
+  StepStats trainStep(const float* x, int64_t rows) override;
+  StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
+  void encode(const float* x, int64_t rows, float* codes) override;
+  void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
+  void decode(const float* codes, int64_t rows, float* out) override;
+  void decodeSparse(const SparseCodesView& codes, float* out) override;
+  void reconstruct(const float* x, int64_t rows, float* out) override;
+  void getParameter(SaeParam which, float* out) const override;
+  void setParameter(SaeParam which, const float* values) override;
+
+ private:
+  // Active units of each row block, filled by the encoder's epilogue.
+  struct BlockCodes {
+    Buffer<int32_t> indices;
+    Buffer<float> values;
+    Buffer<int64_t> rowEnd;  // end offset of each row of the block
+  };
+
+  const float* encoderRows() const { return config_.tied ? decoder_.value.data() : encoder_.value.data(); }
+  void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
+  // Encoder product, bias, ReLU and extraction of the active units into csr*_.
+  void encodeToCsr(const float* x, int64_t rows);
+  // Shared by trainStep and gradients: forward, backward, and (when `out` is null) the update.
+  StepStats step(const float* x, int64_t rows, SaeGradients* out);
+  void decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
+                  int64_t rows, float* out);
+
+  SaeConfig config_;
+  int64_t d_;
+  int64_t m_;
+  ThreadPool pool_;
+  const Kernels& kernels_;
+  AdamState decoder_;  // [m, d]
+  AdamState encoder_;  // [m, d], untied only
+  AdamState encoderBias_;  // [m]
+  AdamState decoderBias_;  // [d]
+  int64_t steps_ = 0;
+
+  PackedB packed_;
+  GemmScratch gemmScratch_;
+  std::vector<BlockCodes> blocks_;
+  Buffer<int64_t> csrRowStart_;  // [rows + 1]
+  Buffer<int32_t> csrIndices_;
+  Buffer<float> csrValues_;
+  Buffer<float> csrGrad_;  // dLoss/dpre at each active unit
+  Buffer<int64_t> cscStart_;  // [m + 1]
+  Buffer<int64_t> cscFill_;
+  Buffer<int64_t> cscEntry_;  // position in the CSR arrays, grouped by feature
+  Buffer<int32_t> cscRow_;
+  Buffer<float> outputGrad_;  // [rows, d]: dLoss/dxhat
+  Buffer<double> rowSquaredError_;
+  Buffer<double> rowL1_;
+  Buffer<float> partials_;    // per-chunk partial gradients of b_dec
+  Buffer<float> featureRows_;  // per thread: two rows of d
+  Buffer<float> biasGrad_;     // [m] gradient of b_enc
+  Buffer<float> decoderBiasGrad_;
+};
+
+CpuSae::CpuSae(const SaeConfig& config)
+    : config_(config),
+      d_(config.dIn),
+      m_(config.dHidden),
+      pool_(config.threads),
+      kernels_(kernels()) {
+  checkMemory(saeStateBytes(config), "A SparseAutoencoder with dIn " + std::to_string(d_) +
+                                         " and dHidden " + std::to_string(m_) +
+                                         " (parameters and optimizer state)");
+  const size_t weights = static_cast<size_t>(d_ * m_);
+  decoder_.allocate(weights);
+  if (!config_.tied) encoder_.allocate(weights);
+  encoderBias_.allocate(static_cast<size_t>(m_));
+  decoderBias_.allocate(static_cast<size_t>(d_));
+  encoderBias_.value.zero();
+  decoderBias_.value.zero();
+
+  // Decoder rows: standard normal directions, normalised. Each row has its own stream so
+  // initialisation runs in parallel and is the same whatever the thread count. The encoder
+  // starts as the decoder's transpose.
+  float* dec = decoder_.value.data();
+  float* enc = config_.tied ? nullptr : encoder_.value.data();
+  const uint64_t seed = config_.seed;
+  pool_.run(static_cast<size_t>(ceilDiv(m_, kFeatureChunk)), [&](size_t task, int) {
+    const int64_t j1 = std::min(m_, static_cast<int64_t>(task + 1) * kFeatureChunk);
+    for (int64_t j = static_cast<int64_t>(task) * kFeatureChunk; j < j1; ++j) {
+      Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(j));
+      float* row = dec + j * d_;
+      double norm = 0.0;
+      for (int64_t i = 0; i < d_; ++i) {
+        const double value = rng.normal();
+        row[i] = static_cast<float>(value);
+        norm += value * value;
+      }
+      const float scale = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
+      for (int64_t i = 0; i < d_; ++i) row[i] *= scale;
+      if (enc != nullptr) std::memcpy(enc + j * d_, row, static_cast<size_t>(d_) * sizeof(float));
+    }
+  });
+}
+
+size_t CpuSae::bytesHeld() const {
+  size_t total = decoder_.bytes() + encoder_.bytes() + encoderBias_.bytes() +
+                 decoderBias_.bytes() + packed_.data.bytes() + gemmScratch_.bytes();
+  for (const auto& block : blocks_) {
+    total += block.indices.bytes() + block.values.bytes() + block.rowEnd.bytes();
+  }
+  total += csrRowStart_.bytes() + csrIndices_.bytes() + csrValues_.bytes() + csrGrad_.bytes() +
+           cscStart_.bytes() + cscFill_.bytes() + cscEntry_.bytes() + cscRow_.bytes() +
+           outputGrad_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() + partials_.bytes() +
+           featureRows_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes();
+  return total;
+}
+
+void CpuSae::checkFinite(const float* x, int64_t count, int64_t cols, const char* name) {
+  // In parallel chunks: a batch is scanned on every step.
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = ceilDiv(count, kChunk);
+  std::vector<int64_t> firstBad(static_cast<size_t>(chunks), -1);
+  pool_.run(static_cast<size_t>(chunks), [&](size_t task, int) {
+    const int64_t i0 = static_cast<int64_t>(task) * kChunk;
+    const int64_t n = std::min(kChunk, count - i0);
+    const int64_t bad = kernels_.firstNonFinite(x + i0, n);
+    if (bad < n) firstBad[task] = i0 + bad;
+  });
+  for (int64_t bad : firstBad) {
+    if (bad >= 0) throwNonFinite(name, x[bad], bad, cols);
+  }
+}
+
+void CpuSae::encodeToCsr(const float* x, int64_t rows) {
+  packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
+  const RowBlocking blocking = chooseRowBlocking(rows, pool_.size(), kernels_.mr);
+  if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
+  const float* bias = encoderBias_.value.data();
+  gemm(kernels_, pool_, gemmScratch_, x, d_, decoderBias_.value.data(), rows, packed_, nullptr, 0,
+       blocking, [&](int, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
+         BlockCodes& codes = blocks_[block];
+         codes.rowEnd.resize(static_cast<size_t>(blockRows));
+         codes.indices.clear();
+         codes.values.clear();
+         int64_t count = 0;
+         for (int64_t r = 0; r < blockRows; ++r) {
+           // Room for a full row; resize (not reserve) keeps what earlier rows wrote.
+           codes.indices.resize(static_cast<size_t>(count + m_));
+           codes.values.resize(static_cast<size_t>(count + m_));
+           count += kernels_.reluExtract(c + r * ldc, bias, m_, codes.indices.data() + count,
+                                         codes.values.data() + count);
+           codes.rowEnd[r] = count;
+         }
+         codes.indices.resize(static_cast<size_t>(count));
+         codes.values.resize(static_cast<size_t>(count));
+       });
+
+  // Concatenate the blocks into one CSR.
+  csrRowStart_.resize(static_cast<size_t>(rows + 1));
+  std::vector<int64_t> blockStart(static_cast<size_t>(blocking.count) + 1, 0);
+  for (int64_t b = 0; b < blocking.count; ++b) {
+    const BlockCodes& codes = blocks_[b];
+    const int64_t row0 = b * blocking.size;
+    for (int64_t r = 0; r < static_cast<int64_t>(codes.rowEnd.size()); ++r) {
+      csrRowStart_[row0 + r + 1] = blockStart[b] + codes.rowEnd[r];
+    }
+    blockStart[b + 1] = blockStart[b] + static_cast<int64_t>(codes.indices.size());
+  }
+  csrRowStart_[0] = 0;
+  const int64_t nnz = blockStart[blocking.count];
+  csrIndices_.resize(static_cast<size_t>(nnz));
+  csrValues_.resize(static_cast<size_t>(nnz));
+  pool_.run(static_cast<size_t>(blocking.count), [&](size_t b, int) {
+    const BlockCodes& codes = blocks_[b];
+    const size_t n = codes.indices.size();
+    if (n == 0) return;
+    std::memcpy(csrIndices_.data() + blockStart[b], codes.indices.data(), n * sizeof(int32_t));
+    std::memcpy(csrValues_.data() + blockStart[b], codes.values.data(), n * sizeof(float));
+  });
+}
+
+void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
+                        int64_t rows, float* out) {
+  const float* dec = decoder_.value.data();
+  const float* bDec = decoderBias_.value.data();
+  pool_.run(static_cast<size_t>(ceilDiv(rows, kRowChunk)), [&](size_t task, int) {
+    const int64_t r1 = std::min(rows, static_cast<int64_t>(task + 1) * kRowChunk);
+    for (int64_t r = static_cast<int64_t>(task) * kRowChunk; r < r1; ++r) {
+      float* row = out + r * d_;
+      std::memcpy(row, bDec, static_cast<size_t>(d_) * sizeof(float));
+      for (int64_t e = rowStart[r]; e < rowStart[r + 1]; ++e) {
+        kernels_.axpy(values[e], dec + static_cast<int64_t>(indices[e]) * d_, row, d_);
+      }
+    }
+  });
+}
+
+StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
+  checkFinite(x, rows * d_, d_, "batch.data");
+  encodeToCsr(x, rows);
+  const int64_t nnz = csrRowStart_[rows];
+  const float* dec = decoder_.value.data();
+  const float* enc = encoderRows();
+  const float* bDec = decoderBias_.value.data();
+  const float l1 = config_.l1Coeff;
+  const float gradScale = 2.0f / static_cast<float>(rows);
+  const float l1Grad = l1 / static_cast<float>(rows);
+
+  // Per row: decode, the error, dLoss/dxhat, and dLoss/dpre at the active units.
+  const int64_t rowChunks = ceilDiv(rows, kRowChunk);
+  const int64_t featureChunks = ceilDiv(m_, kFeatureChunk);
+  outputGrad_.resize(static_cast<size_t>(rows * d_));
+  csrGrad_.resize(static_cast<size_t>(nnz));
+  rowSquaredError_.resize(static_cast<size_t>(rows));
+  rowL1_.resize(static_cast<size_t>(rows));
+  partials_.resize(static_cast<size_t>((rowChunks + featureChunks) * d_));
+  partials_.zero();
+  decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, outputGrad_.data());
+  pool_.run(static_cast<size_t>(rowChunks), [&](size_t task, int) {
+    float* partial = partials_.data() + task * d_;
+    const int64_t r1 = std::min(rows, static_cast<int64_t>(task + 1) * kRowChunk);
+    for (int64_t r = static_cast<int64_t>(task) * kRowChunk; r < r1; ++r) {
+      float* g = outputGrad_.data() + r * d_;
+      const float* xr = x + r * d_;
+      double squared = 0.0;
+      for (int64_t i = 0; i < d_; ++i) {
+        const float err = g[i] - xr[i];
+        squared += static_cast<double>(err) * err;
+        g[i] = gradScale * err;
+      }
+      double rowL1 = 0.0;
+      for (int64_t e = csrRowStart_[r]; e < csrRowStart_[r + 1]; ++e) {
+        rowL1 += csrValues_[e];
+        csrGrad_[e] = kernels_.dot(g, dec + static_cast<int64_t>(csrIndices_[e]) * d_, d_) + l1Grad;
+      }
+      rowSquaredError_[r] = squared;
+      rowL1_[r] = rowL1;
+      kernels_.axpy(1.0f, g, partial, d_);
+    }
+  });
+
+  // Group the active units by feature (counting sort, rows stay in order within a feature).
+  cscStart_.resize(static_cast<size_t>(m_ + 1));
+  cscFill_.resize(static_cast<size_t>(m_));
+  cscEntry_.resize(static_cast<size_t>(nnz));
+  cscRow_.resize(static_cast<size_t>(nnz));
+  cscStart_.zero();
+  for (int64_t e = 0; e < nnz; ++e) ++cscStart_[csrIndices_[e] + 1];
+  for (int64_t j = 0; j < m_; ++j) {
+    cscStart_[j + 1] += cscStart_[j];
+    cscFill_[j] = cscStart_[j];
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t e = csrRowStart_[r]; e < csrRowStart_[r + 1]; ++e) {
+      const int64_t slot = cscFill_[csrIndices_[e]]++;
+      cscEntry_[slot] = e;
+      cscRow_[slot] = static_cast<int32_t>(r);
+    }
+  }
+
+  // Per feature: gradients of its decoder row, encoder row and bias; then (training) the
+  // projection, Adam and renormalisation, while the rows are in cache.
+  const bool update = out == nullptr;
+  const int64_t t = steps_ + 1;
+  const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t));
+  const AdamStep adamStep{config_.beta1, config_.beta2, config_.eps,
+                          static_cast<float>(config_.lr / bc1),
+                          static_cast<float>(std::sqrt(bc2))};
+  featureRows_.resize(static_cast<size_t>(pool_.size() * 2 * d_));
+  biasGrad_.resize(static_cast<size_t>(m_));
+  if (out != nullptr) {
+    out->decoderWeights.resize(static_cast<size_t>(m_ * d_));
+    out->encoderWeights.resize(config_.tied ? 0 : static_cast<size_t>(m_ * d_));
+  }
+  pool_.run(static_cast<size_t>(featureChunks), [&](size_t task, int thread) {
+    float* gDec = featureRows_.data() + static_cast<int64_t>(thread) * 2 * d_;
+    float* gEnc = gDec + d_;
+    float* partial = partials_.data() + (rowChunks + static_cast<int64_t>(task)) * d_;
+    const int64_t j1 = std::min(m_, static_cast<int64_t>(task + 1) * kFeatureChunk);
+    for (int64_t j = static_cast<int64_t>(task) * kFeatureChunk; j < j1; ++j) {
+      std::memset(gDec, 0, static_cast<size_t>(d_) * sizeof(float));
+      std::memset(gEnc, 0, static_cast<size_t>(d_) * sizeof(float));
+      float gBias = 0.0f;
+      for (int64_t slot = cscStart_[j]; slot < cscStart_[j + 1]; ++slot) {
+        const int64_t e = cscEntry_[slot];
+        const int64_t r = cscRow_[slot];
+        kernels_.axpy(csrValues_[e], outputGrad_.data() + r * d_, gDec, d_);
+        kernels_.axpy(csrGrad_[e], x + r * d_, gEnc, d_);
+        gBias += csrGrad_[e];
+      }
+      // The encoder saw x - b_dec: that shifts its gradient and feeds b_dec's.
+      const float* encRow = enc + j * d_;
+      if (gBias != 0.0f) {
+        kernels_.axpy(-gBias, bDec, gEnc, d_);
+        kernels_.axpy(-gBias, encRow, partial, d_);
+      }
+      if (config_.tied) kernels_.axpy(1.0f, gEnc, gDec, d_);
+      biasGrad_[j] = gBias;
+
+      if (!update) {
+        std::memcpy(out->decoderWeights.data() + j * d_, gDec, static_cast<size_t>(d_) * sizeof(float));
+        if (!config_.tied) {
+          std::memcpy(out->encoderWeights.data() + j * d_, gEnc, static_cast<size_t>(d_) * sizeof(float));
+        }
+        continue;
+      }
+      float* decRow = decoder_.value.data() + j * d_;
+      const float rowNorm2 = kernels_.dot(decRow, decRow, d_);
+      if (rowNorm2 > 0.0f) {
+        kernels_.axpy(-kernels_.dot(gDec, decRow, d_) / rowNorm2, decRow, gDec, d_);
+      }
+      kernels_.adam(decRow, decoder_.m.data() + j * d_, decoder_.v.data() + j * d_, gDec, d_,
+                    adamStep);
+      const float newNorm2 = kernels_.dot(decRow, decRow, d_);
+      if (newNorm2 > 0.0f) {
+        const float inv = 1.0f / std::sqrt(newNorm2);
+        for (int64_t i = 0; i < d_; ++i) decRow[i] *= inv;
+      }
+      if (!config_.tied) {
+        kernels_.adam(encoder_.value.data() + j * d_, encoder_.m.data() + j * d_,
+                      encoder_.v.data() + j * d_, gEnc, d_, adamStep);
+      }
+    }
+  });
+
+  decoderBiasGrad_.resize(static_cast<size_t>(d_));
+  decoderBiasGrad_.zero();
+  for (int64_t c = 0; c < rowChunks + featureChunks; ++c) {
+    kernels_.axpy(1.0f, partials_.data() + c * d_, decoderBiasGrad_.data(), d_);
+  }
+
+  if (update) {
+    kernels_.adam(encoderBias_.value.data(), encoderBias_.m.data(), encoderBias_.v.data(),
+                  biasGrad_.data(), m_, adamStep);
+    kernels_.adam(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(),
+                  decoderBiasGrad_.data(), d_, adamStep);
+    steps_ = t;
+  } else {
+    out->encoderBias.resize(static_cast<size_t>(m_));
+    std::memcpy(out->encoderBias.data(), biasGrad_.data(), static_cast<size_t>(m_) * sizeof(float));
+    out->decoderBias.resize(static_cast<size_t>(d_));
+    std::memcpy(out->decoderBias.data(), decoderBiasGrad_.data(), static_cast<size_t>(d_) * sizeof(float));
+    if (!config_.tied) {
+      // Feature-major rows to the public [dIn, dHidden] layout.
+      Buffer<float> transposed(static_cast<size_t>(m_ * d_));
+      for (int64_t j = 0; j < m_; ++j)
+        for (int64_t i = 0; i < d_; ++i) transposed[i * m_ + j] = out->encoderWeights[j * d_ + i];
+      out->encoderWeights = std::move(transposed);
+    }
+  }
+
+  StepStats stats;
+  double squared = 0.0, l1Sum = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    squared += rowSquaredError_[r];
+    l1Sum += rowL1_[r];
+  }
+  stats.mse = squared / static_cast<double>(rows * d_);
+  stats.l1 = l1Sum / static_cast<double>(rows);
+  stats.l0 = static_cast<double>(nnz) / static_cast<double>(rows);
+  stats.loss = (squared + static_cast<double>(l1) * l1Sum) / static_cast<double>(rows);
+  return stats;
+}
+
+StepStats CpuSae::trainStep(const float* x, int64_t rows) { return step(x, rows, nullptr); }
+
+StepStats CpuSae::gradients(const float* x, int64_t rows, SaeGradients& out) {
+  return step(x, rows, &out);
+}
+
+void CpuSae::encode(const float* x, int64_t rows, float* codes) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
+  const float* bias = encoderBias_.value.data();
+  gemm(kernels_, pool_, gemmScratch_, x, d_, decoderBias_.value.data(), rows, packed_, codes, m_,
+       chooseRowBlocking(rows, pool_.size(), kernels_.mr),
+       [&](int, int64_t, int64_t, int64_t blockRows, float* c, int64_t ldc) {
+         for (int64_t r = 0; r < blockRows; ++r) kernels_.reluBias(c + r * ldc, bias, m_);
+       });
+}
+
+void CpuSae::encodeSparse(const float* x, int64_t rows, SparseCodes& codes) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  encodeToCsr(x, rows);
+  const int64_t nnz = csrRowStart_[rows];
+  if (nnz > std::numeric_limits<int32_t>::max()) {
+    throwRangeError("The sparse codes of " + std::to_string(rows) + " rows have " +
+                    std::to_string(nnz) +
+                    " active units, more than an Int32Array indptr can address; encode fewer rows at a time");
+  }
+  codes.rows = rows;
+  codes.cols = m_;
+  codes.indptr.resize(static_cast<size_t>(rows + 1));
+  for (int64_t r = 0; r <= rows; ++r) codes.indptr[r] = static_cast<int32_t>(csrRowStart_[r]);
+  codes.indices.resize(static_cast<size_t>(nnz));
+  codes.values.resize(static_cast<size_t>(nnz));
+  if (nnz > 0) {
+    std::memcpy(codes.indices.data(), csrIndices_.data(), static_cast<size_t>(nnz) * sizeof(int32_t));
+    std::memcpy(codes.values.data(), csrValues_.data(), static_cast<size_t>(nnz) * sizeof(float));
+  }
+}
+
+void CpuSae::decode(const float* codes, int64_t rows, float* out) {
+  checkFinite(codes, rows * m_, m_, "codes.data");
+  // Gather each row's non-zeros: decoding is then the same sparse sum as in training.
+  // Dense codes cost m*d per row either way; sparse ones (the usual case) far less.
+  Buffer<int64_t> rowStart(static_cast<size_t>(rows + 1));
+  rowStart[0] = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t count = 0;
+    const float* row = codes + r * m_;
+    for (int64_t j = 0; j < m_; ++j) count += row[j] != 0.0f;
+    rowStart[r + 1] = rowStart[r] + count;
+  }
+  Buffer<int32_t> indices(static_cast<size_t>(rowStart[rows]));
+  Buffer<float> values(static_cast<size_t>(rowStart[rows]));
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t e = rowStart[r];
+    const float* row = codes + r * m_;
+    for (int64_t j = 0; j < m_; ++j) {
+      if (row[j] != 0.0f) {
+        indices[e] = static_cast<int32_t>(j);
+        values[e++] = row[j];
+      }
+    }
+  }
+  decodeRows(rowStart.data(), indices.data(), values.data(), rows, out);
+}
+
+void CpuSae::decodeSparse(const SparseCodesView& codes, float* out) {
+  checkFinite(codes.values, codes.indptr[codes.rows], 0, "codes.values");
+  Buffer<int64_t> rowStart(static_cast<size_t>(codes.rows + 1));
+  for (int64_t r = 0; r <= codes.rows; ++r) rowStart[r] = codes.indptr[r];
+  decodeRows(rowStart.data(), codes.indices, codes.values, codes.rows, out);
+}
+
+void CpuSae::reconstruct(const float* x, int64_t rows, float* out) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  encodeToCsr(x, rows);
+  decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, out);
+}
+
+void CpuSae::getParameter(SaeParam which, float* out) const {
+  const size_t dBytes = static_cast<size_t>(d_) * sizeof(float);
+  switch (which) {
+    case SaeParam::EncoderWeights: {
+      const float* enc = encoderRows();
+      for (int64_t j = 0; j < m_; ++j)
+        for (int64_t i = 0; i < d_; ++i) out[i * m_ + j] = enc[j * d_ + i];
+      break;
+    }
+    case SaeParam::EncoderBias:
+      std::memcpy(out, encoderBias_.value.data(), static_cast<size_t>(m_) * sizeof(float));
+      break;
+    case SaeParam::DecoderWeights:
+      std::memcpy(out, decoder_.value.data(), static_cast<size_t>(m_) * dBytes);
+      break;
+    case SaeParam::DecoderBias:
+      std::memcpy(out, decoderBias_.value.data(), dBytes);
+      break;
+  }
+}
+
+void CpuSae::setParameter(SaeParam which, const float* values) {
+  const size_t dBytes = static_cast<size_t>(d_) * sizeof(float);
+  switch (which) {
+    case SaeParam::EncoderWeights: {
+      if (config_.tied) {
+        throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
+      }
+      float* enc = encoder_.value.data();
+      for (int64_t j = 0; j < m_; ++j)
+        for (int64_t i = 0; i < d_; ++i) enc[j * d_ + i] = values[i * m_ + j];
+      break;
+    }
+    case SaeParam::EncoderBias:
+      std::memcpy(encoderBias_.value.data(), values, static_cast<size_t>(m_) * sizeof(float));
+      break;
+    case SaeParam::DecoderWeights:
+      std::memcpy(decoder_.value.data(), values, static_cast<size_t>(m_) * dBytes);
+      break;
+    case SaeParam::DecoderBias:
+      std::memcpy(decoderBias_.value.data(), values, dBytes);
+      break;
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+
+std::unique_ptr<SaeBackend> createCpuSae(const SaeConfig& config) {
+  return std::make_unique<cpu::CpuSae>(config);
+}
+
+}  // namespace saekit
