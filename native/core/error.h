@@ -1,5 +1,6 @@
 // Errors that cross into JavaScript. Native code throws these instead of aborting;
-// the binding maps `kind` to the JS error class and `code` to `error.code`.
+// the binding maps `kind` to the JS error class and `code` (if any) to `error.code`. Type
+// and range errors carry no code: like the checks in lib/validate.ts, their class says it.
 #pragma once
 
 #include <stdexcept>
@@ -23,11 +24,11 @@ class Error : public std::runtime_error {
 };
 
 [[noreturn]] inline void throwRangeError(const std::string& message) {
-  throw Error(ErrorKind::RangeError, "ERR_OUT_OF_RANGE", message);
+  throw Error(ErrorKind::RangeError, "", message);
 }
 
 [[noreturn]] inline void throwTypeError(const std::string& message) {
-  throw Error(ErrorKind::TypeError, "ERR_INVALID_ARG_TYPE", message);
+  throw Error(ErrorKind::TypeError, "", message);
 }
 
 [[noreturn]] inline void throwError(const std::string& code, const std::string& message) {

@@ -1,0 +1,65 @@
+// encode, decode and reconstruct against the float64 reference.
+import { describe, expect, it } from 'vitest';
+
+import * as ref from './reference.js';
+import { randomProblem, relativeError } from './fixtures.js';
+
+describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) => {
+  const shapes = [
+    { dIn: 7, dHidden: 11, rows: 5 },
+    { dIn: 70, dHidden: 130, rows: 200 },
+    { dIn: 300, dHidden: 17, rows: 13 },
+  ];
+
+  it.each(shapes)('dense codes match the reference at dIn $dIn, dHidden $dHidden', async (shape) => {
+    const { sae, x, params } = randomProblem(shape, { tied, seed: 11 }, 1e-3);
+    const codes = await sae.encode(x);
+    const expected = ref.forward(params, x.data, x.rows, 0);
+    expect([codes.rows, codes.cols]).toEqual([shape.rows, shape.dHidden]);
+    expect(relativeError(codes.data, expected.h)).toBeLessThan(1e-5);
+    // Exactly the units the reference finds active are non-zero.
+    for (let k = 0; k < expected.h.length; k++) expect(codes.data[k] > 0).toBe(expected.h[k] > 0);
+    sae.dispose();
+  });
+
+  it.each(shapes)('sparse codes hold the same values as the dense ones at dIn $dIn', async (shape) => {
+    const { sae, x } = randomProblem(shape, { tied, seed: 12 }, 1e-3);
+    const dense = await sae.encode(x);
+    const sparse = await sae.encode(x, { format: 'sparse' });
+    expect([sparse.rows, sparse.cols, sparse.indptr.length]).toEqual([shape.rows, shape.dHidden, shape.rows + 1]);
+    const rebuilt = new Float32Array(shape.rows * shape.dHidden);
+    for (let r = 0; r < shape.rows; r++) {
+      let previous = -1;
+      for (let e = sparse.indptr[r]; e < sparse.indptr[r + 1]; e++) {
+        expect(sparse.indices[e]).toBeGreaterThan(previous);
+        previous = sparse.indices[e];
+        rebuilt[r * shape.dHidden + sparse.indices[e]] = sparse.values[e];
+      }
+    }
+    expect(rebuilt).toEqual(dense.data);
+    sae.dispose();
+  });
+
+  it.each(shapes)('decode (dense and sparse) and reconstruct match the reference at dIn $dIn', async (shape) => {
+    const { sae, x, params } = randomProblem(shape, { tied, seed: 13 }, 1e-3);
+    const expected = ref.forward(params, x.data, x.rows, 0);
+    const fromDense = await sae.decode(await sae.encode(x));
+    const fromSparse = await sae.decode(await sae.encode(x, { format: 'sparse' }));
+    const reconstruction = await sae.reconstruct(x);
+    expect([fromDense.rows, fromDense.cols]).toEqual([shape.rows, shape.dIn]);
+    expect(relativeError(fromDense.data, expected.xhat)).toBeLessThan(1e-5);
+    expect(relativeError(fromSparse.data, expected.xhat)).toBeLessThan(1e-5);
+    expect(relativeError(reconstruction.data, expected.xhat)).toBeLessThan(1e-5);
+    sae.dispose();
+  });
+
+  it('accepts zero rows', async () => {
+    const { sae } = randomProblem({ dIn: 4, dHidden: 6, rows: 1 }, { tied, seed: 1 });
+    const empty = { rows: 0, cols: 4, data: new Float32Array(0) };
+    expect(await sae.encode(empty)).toEqual({ rows: 0, cols: 6, data: new Float32Array(0) });
+    const sparse = await sae.encode(empty, { format: 'sparse' });
+    expect(Array.from(sparse.indptr)).toEqual([0]);
+    expect((await sae.reconstruct(empty)).data.length).toBe(0);
+    sae.dispose();
+  });
+});
