@@ -31,6 +31,8 @@ export interface NativeSaeConfig {
   eps: number;
   seed: number;
   threads: number;
+  /** Kernel set for tests ("generic", "avx2"); the best available when absent. */
+  cpuKernels?: string;
 }
 
 export interface NativeSae {
@@ -59,7 +61,10 @@ export interface BackendInfo {
 export interface NativeAddon {
   NativeSparseAutoencoder: new (config: NativeSaeConfig) => NativeSae;
   backends(): BackendInfo[];
+  /** The kernel set models use by default on this CPU. */
   cpuKernels(): string;
+  /** Every kernel set this CPU can run, portable first. */
+  cpuKernelSets(): string[];
   saeStateBytes(dIn: number, dHidden: number, tied: boolean): number;
   availableMemory(): number;
   checkFinite(data: Float32Array, cols: number, name: string): void;

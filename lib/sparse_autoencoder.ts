@@ -44,6 +44,8 @@ export interface StepStats {
 
 export type StepRecord = StepStats & TrainingRecord;
 
+let cpuKernelsForNextModel: string | undefined;
+
 const optionNames = ['dIn', 'dHidden', 'tied', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
 
 /**
@@ -104,6 +106,7 @@ export class SparseAutoencoder implements DictionaryModel {
       eps: this.eps,
       seed: this.seed,
       threads: this.threads,
+      ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
     });
     this.#random = new Random(this.seed + 0x5eed);
   }
@@ -244,8 +247,14 @@ export class SparseAutoencoder implements DictionaryModel {
     native.dispose();
   }
 
-  [Symbol.dispose](): void {
-    this.dispose();
+  /** @internal A model on a chosen CPU kernel set ("generic", "avx2"), for tests. */
+  static _withCpuKernels(options: SparseAutoencoderOptions, cpuKernels: string): SparseAutoencoder {
+    cpuKernelsForNextModel = cpuKernels;
+    try {
+      return new SparseAutoencoder(options);
+    } finally {
+      cpuKernelsForNextModel = undefined;
+    }
   }
 
   /** @internal Gradients of the loss on `batch` without an update (tests only). */

@@ -2,7 +2,11 @@
 import { Random } from '../lib/random.js';
 import type { Matrix } from '../lib/matrix.js';
 import { SparseAutoencoder, type SparseAutoencoderOptions } from '../lib/sparse_autoencoder.js';
+import { addon } from '../lib/native.js';
 import * as ref from './reference.js';
+
+/** Every CPU kernel set this machine runs (portable first): kernel tests run on each. */
+export const cpuKernelSets: string[] = addon.cpuKernelSets();
 
 export function randomMatrix(rows: number, cols: number, seed: number, scale = 1): Matrix {
   const random = new Random(seed);
@@ -35,11 +39,13 @@ export function referenceParams(sae: SparseAutoencoder): ref.Params {
  */
 export function randomProblem(
   shape: { dIn: number; dHidden: number; rows: number },
-  options: Partial<SparseAutoencoderOptions> & { seed: number },
+  options: Partial<SparseAutoencoderOptions> & { seed: number; cpuKernels?: string },
   margin = 0.02,
 ): { sae: SparseAutoencoder; x: Matrix; params: ref.Params } {
   const { dIn, dHidden, rows } = shape;
-  const sae = new SparseAutoencoder({ dIn, dHidden, l1Coeff: 0.05, ...options });
+  const { cpuKernels, ...modelOptions } = options;
+  const settings = { dIn, dHidden, l1Coeff: 0.05, ...modelOptions };
+  const sae = cpuKernels === undefined ? new SparseAutoencoder(settings) : SparseAutoencoder._withCpuKernels(settings, cpuKernels);
   const random = new Random(options.seed + 1000);
   const fill = (n: number, scale: number) => {
     const a = new Float32Array(n);

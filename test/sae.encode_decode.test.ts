@@ -2,9 +2,11 @@
 import { describe, expect, it } from 'vitest';
 
 import * as ref from './reference.js';
-import { randomProblem, relativeError } from './fixtures.js';
+import { cpuKernelSets, randomProblem, relativeError } from './fixtures.js';
 
-describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) => {
+const cases = cpuKernelSets.flatMap((cpuKernels) => [false, true].map((tied) => ({ cpuKernels, tied })));
+
+describe.each(cases)('encode / decode / reconstruct ($cpuKernels kernels, tied: $tied)', ({ cpuKernels, tied }) => {
   const shapes = [
     { dIn: 7, dHidden: 11, rows: 5 },
     { dIn: 70, dHidden: 130, rows: 200 },
@@ -12,7 +14,7 @@ describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) 
   ];
 
   it.each(shapes)('dense codes match the reference at dIn $dIn, dHidden $dHidden', async (shape) => {
-    const { sae, x, params } = randomProblem(shape, { tied, seed: 11 }, 1e-3);
+    const { sae, x, params } = randomProblem(shape, { tied, cpuKernels, seed: 11 }, 1e-3);
     const codes = await sae.encode(x);
     const expected = ref.forward(params, x.data, x.rows, 0);
     expect([codes.rows, codes.cols]).toEqual([shape.rows, shape.dHidden]);
@@ -23,7 +25,7 @@ describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) 
   });
 
   it.each(shapes)('sparse codes hold the same values as the dense ones at dIn $dIn', async (shape) => {
-    const { sae, x } = randomProblem(shape, { tied, seed: 12 }, 1e-3);
+    const { sae, x } = randomProblem(shape, { tied, cpuKernels, seed: 12 }, 1e-3);
     const dense = await sae.encode(x);
     const sparse = await sae.encode(x, { format: 'sparse' });
     expect([sparse.rows, sparse.cols, sparse.indptr.length]).toEqual([shape.rows, shape.dHidden, shape.rows + 1]);
@@ -41,7 +43,7 @@ describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) 
   });
 
   it.each(shapes)('decode (dense and sparse) and reconstruct match the reference at dIn $dIn', async (shape) => {
-    const { sae, x, params } = randomProblem(shape, { tied, seed: 13 }, 1e-3);
+    const { sae, x, params } = randomProblem(shape, { tied, cpuKernels, seed: 13 }, 1e-3);
     const expected = ref.forward(params, x.data, x.rows, 0);
     const fromDense = await sae.decode(await sae.encode(x));
     const fromSparse = await sae.decode(await sae.encode(x, { format: 'sparse' }));
@@ -54,7 +56,7 @@ describe.each([false, true])('encode / decode / reconstruct (tied: %s)', (tied) 
   });
 
   it('accepts zero rows', async () => {
-    const { sae } = randomProblem({ dIn: 4, dHidden: 6, rows: 1 }, { tied, seed: 1 });
+    const { sae } = randomProblem({ dIn: 4, dHidden: 6, rows: 1 }, { tied, cpuKernels, seed: 1 });
     const empty = { rows: 0, cols: 4, data: new Float32Array(0) };
     expect(await sae.encode(empty)).toEqual({ rows: 0, cols: 6, data: new Float32Array(0) });
     const sparse = await sae.encode(empty, { format: 'sparse' });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import * as ref from './reference.js';
-import { randomProblem, relativeError } from './fixtures.js';
+import { cpuKernelSets, randomProblem, relativeError } from './fixtures.js';
 
 const shapes = [
   { dIn: 5, dHidden: 7, rows: 3 },
@@ -23,9 +23,11 @@ function finiteDifference(params: ref.Params, x: Float32Array, rows: number, ten
   return (plus - minus) / (2 * h);
 }
 
-describe.each([false, true])('gradients (tied: %s)', (tied) => {
+const cases = cpuKernelSets.flatMap((cpuKernels) => [false, true].map((tied) => ({ cpuKernels, tied })));
+
+describe.each(cases)('gradients ($cpuKernels kernels, tied: $tied)', ({ cpuKernels, tied }) => {
   it.each(shapes)('match central finite differences at dIn $dIn, dHidden $dHidden, rows $rows', async (shape) => {
-    const { sae, x, params } = randomProblem(shape, { tied, seed: shape.dIn, l1Coeff });
+    const { sae, x, params } = randomProblem(shape, { tied, cpuKernels, seed: shape.dIn, l1Coeff });
     const native = await sae._gradients(x);
     const check = (name: string, nativeGrad: Float32Array | null, tensor: Float64Array) => {
       expect(nativeGrad, name).not.toBeNull();
@@ -43,7 +45,7 @@ describe.each([false, true])('gradients (tied: %s)', (tied) => {
   });
 
   it('report the loss, mse, l1 and l0 of the reference forward pass', async () => {
-    const { sae, x, params } = randomProblem({ dIn: 21, dHidden: 45, rows: 10 }, { tied, seed: 7, l1Coeff });
+    const { sae, x, params } = randomProblem({ dIn: 21, dHidden: 45, rows: 10 }, { tied, cpuKernels, seed: 7, l1Coeff });
     const native = await sae._gradients(x);
     const expected = ref.forward(params, x.data, x.rows, l1Coeff);
     expect(native.loss).toBeCloseTo(expected.loss, 5);
@@ -56,7 +58,7 @@ describe.each([false, true])('gradients (tied: %s)', (tied) => {
   });
 
   it('match the reference gradients when the dot products span several k-blocks (dIn 300)', async () => {
-    const { sae, x, params } = randomProblem({ dIn: 300, dHidden: 37, rows: 9 }, { tied, seed: 3, l1Coeff }, 0.01);
+    const { sae, x, params } = randomProblem({ dIn: 300, dHidden: 37, rows: 9 }, { tied, cpuKernels, seed: 3, l1Coeff }, 0.01);
     const native = await sae._gradients(x);
     const expected = ref.gradients(params, x.data, x.rows, l1Coeff);
     expect(relativeError(native.decoderWeights, expected.wDec)).toBeLessThan(1e-4);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { SparseAutoencoder } from '../lib/sparse_autoencoder.js';
 import * as ref from './reference.js';
-import { randomMatrix, randomProblem, referenceParams, relativeError } from './fixtures.js';
+import { cpuKernelSets, randomMatrix, randomProblem, referenceParams, relativeError } from './fixtures.js';
 
 const hyper = { l1Coeff: 0.05, lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
@@ -12,14 +12,16 @@ function rowNorms(data: Float32Array, rows: number, cols: number): number[] {
   return Array.from({ length: rows }, (_, r) => Math.hypot(...data.subarray(r * cols, (r + 1) * cols)));
 }
 
-describe.each([false, true])('trainStep (tied: %s)', (tied) => {
+const cases = cpuKernelSets.flatMap((cpuKernels) => [false, true].map((tied) => ({ cpuKernels, tied })));
+
+describe.each(cases)('trainStep ($cpuKernels kernels, tied: $tied)', ({ cpuKernels, tied }) => {
   it.each([
     { dIn: 5, dHidden: 7, rows: 3 },
     { dIn: 17, dHidden: 33, rows: 11 },
     { dIn: 40, dHidden: 96, rows: 25 },
     { dIn: 260, dHidden: 21, rows: 7 },
   ])('matches the reference over three steps at dIn $dIn, dHidden $dHidden, rows $rows', async (shape) => {
-    const { sae, x, params } = randomProblem(shape, { tied, seed: shape.dHidden, ...hyper });
+    const { sae, x, params } = randomProblem(shape, { tied, cpuKernels, seed: shape.dHidden, ...hyper });
     const state: ref.AdamState = { t: 0, m: new Map(), v: new Map() };
     for (let step = 0; step < 3; step++) {
       const stats = await sae.trainStep(x);
@@ -38,7 +40,7 @@ describe.each([false, true])('trainStep (tied: %s)', (tied) => {
   });
 
   it('keeps every decoder row at unit norm', async () => {
-    const sae = new SparseAutoencoder({ dIn: 24, dHidden: 50, tied, l1Coeff: 0.01, lr: 0.05, seed: 4 });
+    const sae = SparseAutoencoder._withCpuKernels({ dIn: 24, dHidden: 50, tied, l1Coeff: 0.01, lr: 0.05, seed: 4 }, cpuKernels);
     for (const norm of rowNorms(sae.decoderWeights().data, 50, 24)) expect(norm).toBeCloseTo(1, 5);
     for (let i = 0; i < 5; i++) await sae.trainStep(randomMatrix(30, 24, i));
     for (const norm of rowNorms(sae.decoderWeights().data, 50, 24)) expect(norm).toBeCloseTo(1, 5);

@@ -34,6 +34,13 @@ Napi::Value cpuKernels(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::kernels().name);
 }
 
+Napi::Value cpuKernelSets(const Napi::CallbackInfo& info) {
+  const auto sets = cpu::availableKernels();
+  Napi::Array names = Napi::Array::New(info.Env(), sets.size());
+  for (size_t i = 0; i < sets.size(); ++i) names.Set(static_cast<uint32_t>(i), sets[i]->name);
+  return names;
+}
+
 Napi::Value stateBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean()) {
@@ -81,6 +88,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSparseAutoencoder", SaeWrap::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
+  exports.Set("cpuKernelSets", Napi::Function::New(env, cpuKernelSets, "cpuKernelSets"));
   exports.Set("saeStateBytes", Napi::Function::New(env, stateBytes, "saeStateBytes"));
   exports.Set("checkFinite", Napi::Function::New(env, checkFiniteValues, "checkFinite"));
   exports.Set("availableMemory", Napi::Function::New(env, availableMemory, "availableMemory"));

@@ -103,6 +103,8 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SaeWrap>(inf
     const double threads = numberField(options, "threads");
     if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
     config.threads = static_cast<int>(threads);
+    Napi::Value kernels = options.Get("cpuKernels");
+    if (kernels.IsString()) config.cpuKernels = kernels.As<Napi::String>().Utf8Value();
     backend_ = createCpuSae(config);
     reportMemory();
     return env_.Undefined();

@@ -29,6 +29,8 @@ struct SaeConfig {
   float eps = 1e-8f;
   uint64_t seed = 0;
   int threads = 1;
+  // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
+  std::string cpuKernels;
 };
 
 struct StepStats {

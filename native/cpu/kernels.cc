@@ -44,4 +44,12 @@ const Kernels& kernels() {
   return *chosen;
 }
 
+const Kernels* kernelsNamed(const std::string& name) {
+  if (name.empty()) return &kernels();
+  for (const Kernels* set : availableKernels()) {
+    if (name == set->name) return set;
+  }
+  return nullptr;
+}
+
 }  // namespace saekit::cpu

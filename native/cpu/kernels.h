@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace saekit::cpu {
@@ -46,6 +47,9 @@ const Kernels& kernels();
 
 // Every kernel set that this build contains and this CPU can run, portable first.
 std::vector<const Kernels*> availableKernels();
+
+// The set with this name if this CPU can run it; the default set for an empty name; else null.
+const Kernels* kernelsNamed(const std::string& name);
 
 const Kernels& genericKernels();
 #if defined(__x86_64__) || defined(_M_X64)

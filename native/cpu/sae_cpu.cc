@@ -46,6 +46,12 @@ constexpr int64_t kFeatureChunk = 32;  // features per task in the per-feature p
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+const Kernels& chooseKernels(const std::string& name) {
+  const Kernels* set = kernelsNamed(name);
+  if (set == nullptr) throwRangeError("CPU kernel set '" + name + "' is not available on this CPU");
+  return *set;
+}
+
 struct AdamState {
   Buffer<float> value, m, v;
   void allocate(size_t n) {
@@ -130,7 +136,7 @@ CpuSae::CpuSae(const SaeConfig& config)
       d_(config.dIn),
       m_(config.dHidden),
       pool_(config.threads),
-      kernels_(kernels()) {
+      kernels_(chooseKernels(config.cpuKernels)) {
   checkMemory(saeStateBytes(config), "A SparseAutoencoder with dIn " + std::to_string(d_) +
                                          " and dHidden " + std::to_string(m_) +
                                          " (parameters and optimizer state)");

@@ -1,0 +1,180 @@
+// Kernel-level tests of the CPU backend, run for every kernel set this CPU supports:
+// the matrix product against a plain double-precision loop for awkward shapes, the vector
+// kernels against scalar formulas, and the thread pool's contract. Built by CMakeLists.txt
+// and run with ctest; exits non-zero on the first failing check.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/rng.h"
+#include "../core/thread_pool.h"
+#include "../cpu/gemm.h"
+#include "../cpu/kernels.h"
+
+using namespace saekit;
+using namespace saekit::cpu;
+
+namespace {
+
+int failures = 0;
+
+#define CHECK(cond, ...)                                              \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                              \
+      std::fprintf(stderr, "\n");                                     \
+      ++failures;                                                     \
+    }                                                                 \
+  } while (0)
+
+std::vector<float> randomVector(size_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal());
+  return v;
+}
+
+void testGemm(const Kernels& k, ThreadPool& pool) {
+  struct Shape { int64_t m, n, kk; };
+  const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 256}, {13, 17, 300}, {100, 33, 257}, {7, 130, 513}, {200, 64, 64}};
+  for (const Shape& s : shapes) {
+    for (int layout = 0; layout < 2; ++layout) {
+      for (int shifted = 0; shifted < 2; ++shifted) {
+        const auto a = randomVector(s.m * s.kk, 1);
+        const auto b = randomVector(s.n * s.kk, 2);
+        const auto shift = randomVector(s.kk, 3);
+        const bool rowsAreN = layout == 0;
+        PackedB packed;
+        packB(k, pool, b.data(), rowsAreN ? s.kk : s.n, rowsAreN ? Layout::RowsAreColumnsOfC : Layout::RowsAreK, s.n, s.kk, packed);
+        std::vector<float> direct(s.m * s.n, -7.0f), viaScratch(s.m * s.n, -7.0f);
+        GemmScratch scratch;
+        const RowBlocking blocking = chooseRowBlocking(s.m, pool.size(), k.mr);
+        const float* sh = shifted ? shift.data() : nullptr;
+        std::vector<int> seen(blocking.count, 0);
+        gemm(k, pool, scratch, a.data(), s.kk, sh, s.m, packed, direct.data(), s.n, blocking,
+             [&](int, int64_t block, int64_t, int64_t, float*, int64_t) { seen[block]++; });
+        gemm(k, pool, scratch, a.data(), s.kk, sh, s.m, packed, nullptr, 0, blocking,
+             [&](int, int64_t, int64_t row0, int64_t rows, float* c, int64_t ldc) {
+               for (int64_t i = 0; i < rows; ++i)
+                 for (int64_t j = 0; j < s.n; ++j) viaScratch[(row0 + i) * s.n + j] = c[i * ldc + j];
+             });
+        for (int count : seen) CHECK(count == 1, "%s: each row block reported once", k.name);
+        double worst = 0;
+        for (int64_t i = 0; i < s.m; ++i) {
+          for (int64_t j = 0; j < s.n; ++j) {
+            double expected = 0, scale = 0;
+            for (int64_t q = 0; q < s.kk; ++q) {
+              const double av = a[i * s.kk + q] - (sh ? sh[q] : 0.0f);
+              const double bv = rowsAreN ? b[j * s.kk + q] : b[q * s.n + j];
+              expected += av * bv;
+              scale += std::fabs(av * bv);
+            }
+            worst = std::fmax(worst, std::fabs(direct[i * s.n + j] - expected) / (scale + 1e-30));
+            CHECK(direct[i * s.n + j] == viaScratch[i * s.n + j], "%s: same result into C or scratch", k.name);
+          }
+        }
+        CHECK(worst < 1e-6, "%s gemm m=%lld n=%lld k=%lld layout=%d shift=%d: relative error %g", k.name,
+              (long long)s.m, (long long)s.n, (long long)s.kk, layout, shifted, worst);
+      }
+    }
+  }
+}
+
+void testVectorKernels(const Kernels& k) {
+  for (int64_t n = 0; n <= 70; ++n) {
+    const auto x = randomVector(n + 1, 10 + n);
+    const auto y = randomVector(n + 1, 20 + n);
+    double dot = 0, scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      dot += double(x[i]) * y[i];
+      scale += std::fabs(double(x[i]) * y[i]);
+    }
+    CHECK(std::fabs(k.dot(x.data(), y.data(), n) - dot) <= 1e-6 * (scale + 1), "%s dot n=%lld", k.name, (long long)n);
+
+    std::vector<float> z = y;
+    k.axpy(0.75f, x.data(), z.data(), n);
+    for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(z[i] - (y[i] + 0.75f * x[i])) < 1e-6, "%s axpy n=%lld", k.name, (long long)n);
+    CHECK(z[n] == y[n], "%s axpy wrote past n=%lld", k.name, (long long)n);
+
+    std::vector<int32_t> indices(n + 1, -1);
+    std::vector<float> values(n + 1, -1.0f);
+    const int64_t count = k.reluExtract(x.data(), y.data(), n, indices.data(), values.data());
+    int64_t expectedCount = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const float z2 = x[j] + y[j];
+      if (z2 > 0) {
+        CHECK(indices[expectedCount] == j && values[expectedCount] == z2, "%s reluExtract n=%lld", k.name, (long long)n);
+        ++expectedCount;
+      }
+    }
+    CHECK(count == expectedCount, "%s reluExtract count n=%lld", k.name, (long long)n);
+
+    std::vector<float> row = x;
+    k.reluBias(row.data(), y.data(), n);
+    for (int64_t j = 0; j < n; ++j) CHECK(row[j] == std::fmax(x[j] + y[j], 0.0f), "%s reluBias", k.name);
+
+    for (int64_t bad = 0; bad < n; bad += 7) {
+      std::vector<float> v = x;
+      v[bad] = (bad % 2) ? NAN : -INFINITY;
+      CHECK(k.firstNonFinite(v.data(), n) == bad, "%s firstNonFinite n=%lld bad=%lld", k.name, (long long)n, (long long)bad);
+    }
+    CHECK(k.firstNonFinite(x.data(), n) == n, "%s firstNonFinite clean n=%lld", k.name, (long long)n);
+
+    std::vector<float> p = x, m = y, v(n + 1, 0.5f), g = randomVector(n + 1, 30 + n);
+    for (auto& vi : v) vi = std::fabs(vi);
+    const AdamStep step{0.9f, 0.999f, 1e-8f, 0.01f, 0.3f};
+    std::vector<float> p0 = p, m0 = m, v0 = v;
+    k.adam(p.data(), m.data(), v.data(), g.data(), n, step);
+    for (int64_t i = 0; i < n; ++i) {
+      const double mi = 0.9 * m0[i] + 0.1 * g[i];
+      const double vi = 0.999 * v0[i] + 0.001 * double(g[i]) * g[i];
+      const double pi = p0[i] - 0.01 * mi / (std::sqrt(vi) / 0.3 + 1e-8);
+      CHECK(std::fabs(p[i] - pi) < 1e-5 && std::fabs(m[i] - mi) < 1e-6 && std::fabs(v[i] - vi) < 1e-6, "%s adam i=%lld", k.name, (long long)i);
+    }
+  }
+}
+
+void testThreadPool() {
+  for (int threads : {1, 2, 5}) {
+    ThreadPool pool(threads);
+    for (size_t tasks : {0u, 1u, 3u, 1000u}) {
+      std::vector<int> hits(tasks, 0);
+      pool.run(tasks, [&](size_t task, int thread) {
+        CHECK(thread >= 0 && thread < pool.size(), "thread index in range");
+        hits[task]++;
+      });
+      for (int h : hits) CHECK(h == 1, "every task runs exactly once (threads %d, tasks %zu)", threads, tasks);
+    }
+    bool threw = false;
+    try {
+      pool.run(100, [](size_t task, int) {
+        if (task == 37) throw std::runtime_error("task 37");
+      });
+    } catch (const std::runtime_error& e) {
+      threw = std::string(e.what()) == "task 37";
+    }
+    CHECK(threw, "a task's exception reaches the caller (threads %d)", threads);
+    int after = 0;
+    pool.run(10, [&](size_t, int) { __atomic_add_fetch(&after, 1, __ATOMIC_RELAXED); });
+    CHECK(after == 10, "the pool still works after an exception (threads %d)", threads);
+  }
+}
+
+}  // namespace
+
+int main() {
+  ThreadPool pool(3);
+  for (const Kernels* k : availableKernels()) {
+    std::printf("kernel set %s (mr %d, nr %d)\n", k->name, k->mr, k->nr);
+    testGemm(*k, pool);
+    testVectorKernels(*k);
+  }
+  testThreadPool();
+  std::printf("%s: %d failed checks\n", failures == 0 ? "ok" : "FAILED", failures);
+  return failures == 0 ? 0 : 1;
+}
