@@ -33,14 +33,14 @@ int64_t countArg(const Napi::CallbackInfo& info, size_t index, const char* name)
   return static_cast<int64_t>(value);
 }
 
-Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
-                             int64_t length) {
+template <class Array>
+Array typedArrayArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t length,
+                    napi_typedarray_type type, const char* typeName) {
   Napi::Value value = argAt(info, index);
-  if (!value.IsTypedArray() ||
-      value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throwTypeError(std::string("Expected Float32Array for ") + name);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throwTypeError(std::string("Expected ") + typeName + " for " + name);
   }
-  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  Array array = value.As<Array>();
   if (static_cast<int64_t>(array.ElementLength()) < length) {
     throwRangeError(std::string("Expected at least ") + std::to_string(length) + " elements in " + name +
                     " but received " + std::to_string(array.ElementLength()));
@@ -48,18 +48,14 @@ Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const
   return array;
 }
 
+Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                             int64_t length) {
+  return typedArrayArg<Napi::Float32Array>(info, index, name, length, napi_float32_array, "Float32Array");
+}
+
 Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                          int64_t length) {
-  Napi::Value value = argAt(info, index);
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throwTypeError(std::string("Expected Int32Array for ") + name);
-  }
-  Napi::Int32Array array = value.As<Napi::Int32Array>();
-  if (static_cast<int64_t>(array.ElementLength()) < length) {
-    throwRangeError(std::string("Expected at least ") + std::to_string(length) + " elements in " + name +
-                    " but received " + std::to_string(array.ElementLength()));
-  }
-  return array;
+  return typedArrayArg<Napi::Int32Array>(info, index, name, length, napi_int32_array, "Int32Array");
 }
 
 double numberField(const Napi::Object& object, const char* name) {

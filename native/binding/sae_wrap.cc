@@ -152,19 +152,42 @@ void SaeWrap::jobSettled() {
   }
 }
 
+Napi::Promise SaeWrap::startJob(Napi::Env env, std::vector<Napi::Value> keepAlive,
+                               std::function<void(SaeBackend&)> work, Job::Result result) {
+  SaeBackend& backend = claim(env);
+  return Job::start(
+      env, Value(), std::move(keepAlive), [&backend, work = std::move(work)] { work(backend); },
+      result ? std::move(result) : [](Napi::Env e) -> Napi::Value { return e.Undefined(); },
+      [this] { jobSettled(); });
+}
+
+Napi::Value SaeWrap::rowsToRows(const Napi::CallbackInfo& info, const char* inputName, bool inputIsCodes,
+                                bool outputIsCodes,
+                                void (SaeBackend::*method)(const float*, int64_t, float*)) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t rows = countArg(info, 1, "rows");
+    const SaeConfig& config = idleBackend(env).config();
+    Napi::Float32Array input = floatsArg(info, 0, inputName, rows * (inputIsCodes ? config.dHidden : config.dIn));
+    Napi::Float32Array out = floatsArg(info, 2, "out", rows * (outputIsCodes ? config.dHidden : config.dIn));
+    const float* data = input.Data();
+    float* result = out.Data();
+    return startJob(env, {input, out}, [method, data, rows, result](SaeBackend& backend) {
+      (backend.*method)(data, rows, result);
+    });
+  });
+}
+
 Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * backend.config().dIn);
-    claim(env);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
     auto stats = std::make_shared<StepStats>();
     const float* data = x.Data();
-    return Job::start(
-        env, Value(), {x}, [&backend, stats, data, rows] { *stats = backend.trainStep(data, rows); },
-        [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); },
-        [this] { jobSettled(); });
+    return startJob(
+        env, {x}, [stats, data, rows](SaeBackend& backend) { *stats = backend.trainStep(data, rows); },
+        [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); });
   });
 }
 
@@ -172,15 +195,12 @@ Napi::Value SaeWrap::gradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * backend.config().dIn);
-    claim(env);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
     auto stats = std::make_shared<StepStats>();
     auto grads = std::make_shared<SaeGradients>();
     const float* data = x.Data();
-    return Job::start(
-        env, Value(), {x},
-        [&backend, stats, grads, data, rows] { *stats = backend.gradients(data, rows, *grads); },
+    return startJob(
+        env, {x}, [stats, grads, data, rows](SaeBackend& backend) { *stats = backend.gradients(data, rows, *grads); },
         [stats, grads](Napi::Env e) -> Napi::Value {
           Napi::Object result = statsObject(e, *stats);
           result.Set("encoderWeights",
@@ -191,62 +211,38 @@ Napi::Value SaeWrap::gradients(const Napi::CallbackInfo& info) {
           result.Set("decoderWeights", copyToJs<float, Napi::Float32Array>(e, grads->decoderWeights));
           result.Set("decoderBias", copyToJs<float, Napi::Float32Array>(e, grads->decoderBias));
           return result;
-        },
-        [this] { jobSettled(); });
+        });
   });
 }
 
 Napi::Value SaeWrap::encode(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * backend.config().dIn);
-    Napi::Float32Array out = floatsArg(info, 2, "out", rows * backend.config().dHidden);
-    claim(env);
-    const float* data = x.Data();
-    float* codes = out.Data();
-    return Job::start(
-        env, Value(), {x, out}, [&backend, data, rows, codes] { backend.encode(data, rows, codes); },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [this] { jobSettled(); });
-  });
+  return rowsToRows(info, "x.data", false, true, &SaeBackend::encode);
+}
+
+Napi::Value SaeWrap::decode(const Napi::CallbackInfo& info) {
+  return rowsToRows(info, "codes.data", true, false, &SaeBackend::decode);
+}
+
+Napi::Value SaeWrap::reconstruct(const Napi::CallbackInfo& info) {
+  return rowsToRows(info, "x.data", false, false, &SaeBackend::reconstruct);
 }
 
 Napi::Value SaeWrap::encodeSparse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * backend.config().dIn);
-    claim(env);
+    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * idleBackend(env).config().dIn);
     auto codes = std::make_shared<SparseCodes>();
     const float* data = x.Data();
-    return Job::start(
-        env, Value(), {x}, [&backend, data, rows, codes] { backend.encodeSparse(data, rows, *codes); },
+    return startJob(
+        env, {x}, [data, rows, codes](SaeBackend& backend) { backend.encodeSparse(data, rows, *codes); },
         [codes](Napi::Env e) -> Napi::Value {
           Napi::Object result = Napi::Object::New(e);
           result.Set("indptr", copyToJs<int32_t, Napi::Int32Array>(e, codes->indptr));
           result.Set("indices", copyToJs<int32_t, Napi::Int32Array>(e, codes->indices));
           result.Set("values", copyToJs<float, Napi::Float32Array>(e, codes->values));
           return result;
-        },
-        [this] { jobSettled(); });
-  });
-}
-
-Napi::Value SaeWrap::decode(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array codes = floatsArg(info, 0, "codes.data", rows * backend.config().dHidden);
-    Napi::Float32Array out = floatsArg(info, 2, "out", rows * backend.config().dIn);
-    claim(env);
-    const float* data = codes.Data();
-    float* result = out.Data();
-    return Job::start(
-        env, Value(), {codes, out}, [&backend, data, rows, result] { backend.decode(data, rows, result); },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [this] { jobSettled(); });
+        });
   });
 }
 
@@ -254,36 +250,17 @@ Napi::Value SaeWrap::decodeSparse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 3, "rows");
-    SaeBackend& backend = idleBackend(env);
+    const SaeConfig& config = idleBackend(env).config();
     Napi::Int32Array indptr = intsArg(info, 0, "codes.indptr", rows + 1);
     Napi::Int32Array indices = intsArg(info, 1, "codes.indices", 0);
     Napi::Float32Array values = floatsArg(info, 2, "codes.values", 0);
-    Napi::Float32Array out = floatsArg(info, 4, "out", rows * backend.config().dIn);
+    Napi::Float32Array out = floatsArg(info, 4, "out", rows * config.dIn);
     const int64_t stored = static_cast<int64_t>(std::min(indices.ElementLength(), values.ElementLength()));
-    SparseCodesView view{rows, backend.config().dHidden, indptr.Data(), indices.Data(), values.Data()};
-    checkSparseCodes(view, backend.config().dHidden, stored);
-    claim(env);
+    SparseCodesView view{rows, config.dHidden, indptr.Data(), indices.Data(), values.Data()};
+    checkSparseCodes(view, config.dHidden, stored);
     float* result = out.Data();
-    return Job::start(
-        env, Value(), {indptr, indices, values, out},
-        [&backend, view, result] { backend.decodeSparse(view, result); },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [this] { jobSettled(); });
-  });
-}
-
-Napi::Value SaeWrap::reconstruct(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    const int64_t rows = countArg(info, 1, "rows");
-    SaeBackend& backend = idleBackend(env);
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * backend.config().dIn);
-    Napi::Float32Array out = floatsArg(info, 2, "out", rows * backend.config().dIn);
-    claim(env);
-    const float* data = x.Data();
-    float* result = out.Data();
-    return Job::start(
-        env, Value(), {x, out}, [&backend, data, rows, result] { backend.reconstruct(data, rows, result); },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [this] { jobSettled(); });
+    return startJob(env, {indptr, indices, values, out},
+                    [view, result](SaeBackend& backend) { backend.decodeSparse(view, result); });
   });
 }
 

@@ -4,9 +4,12 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "../core/sae.h"
+#include "job.h"
 
 namespace saekit::binding {
 
@@ -32,9 +35,19 @@ class SaeWrap : public Napi::ObjectWrap<SaeWrap> {
   Napi::Value busy(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
 
-  // Throws unless the model is alive and idle; marks it busy for a job about to start.
-  SaeBackend& claim(Napi::Env env);
+  // Throws unless the model is alive and idle.
   SaeBackend& idleBackend(Napi::Env env);
+  // idleBackend, then marks the model busy for a job about to start.
+  SaeBackend& claim(Napi::Env env);
+  // Claims the model and runs `work` off the main thread; the promise resolves to what
+  // `result` builds (undefined when it is empty). `keepAlive` are the arrays the work reads
+  // or writes.
+  Napi::Promise startJob(Napi::Env env, std::vector<Napi::Value> keepAlive,
+                         std::function<void(SaeBackend&)> work, Job::Result result = nullptr);
+  // (input: Float32Array, rows, out: Float32Array) => Promise<void> methods, each row of the
+  // input mapping to a row of out; codes rows are dHidden wide, others dIn.
+  Napi::Value rowsToRows(const Napi::CallbackInfo& info, const char* inputName, bool inputIsCodes,
+                         bool outputIsCodes, void (SaeBackend::*method)(const float*, int64_t, float*));
   // Runs on the main thread when a job settles.
   void jobSettled();
   void release();
