@@ -4,10 +4,10 @@ import { requireBackend } from './backends.js';
 import { checkMatrix, checkSparseMatrix, isSparseMatrix, type Matrix, type SparseMatrix } from './matrix.js';
 import type { Device, DictionaryModel, FitOptions, TrainingData, TrainingRecord } from './model.js';
 import { addon, type NativeGradients, type NativeSae, type ParameterName } from './native.js';
+import { NativeModel } from './native_model.js';
 import { Random } from './random.js';
 import { prepareTraining } from './training.js';
 import * as is from './validate.js';
-import { WorkQueue } from './work_queue.js';
 
 export interface SparseAutoencoderOptions {
   /** Input (activation) dimension d. */
@@ -63,7 +63,7 @@ const optionNames = ['dIn', 'dHidden', 'tied', 'l1Coeff', 'lr', 'beta1', 'beta2'
  * time, in call order, off the main thread. The weight accessors are synchronous copies and
  * throw an Error with code 'BUSY' while a native step is running.
  */
-export class SparseAutoencoder implements DictionaryModel {
+export class SparseAutoencoder extends NativeModel<NativeSae> implements DictionaryModel {
   readonly dIn: number;
   readonly dHidden: number;
   readonly tied: boolean;
@@ -76,53 +76,49 @@ export class SparseAutoencoder implements DictionaryModel {
   readonly device: Device;
   readonly threads: number;
 
-  #native: NativeSae | undefined;
-  readonly #queue = new WorkQueue();
   readonly #random: Random;
 
   constructor(options: SparseAutoencoderOptions) {
-    if (!is.isObject(options)) throw is.typeError('options', 'object', options);
-    is.knownKeys('SparseAutoencoder', options, optionNames);
-    this.dIn = is.integer('dIn', options.dIn, 1, 2 ** 31 - 1);
-    this.dHidden = is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1);
-    this.tied = options.tied === undefined ? false : is.boolean('tied', options.tied);
-    this.l1Coeff = is.nonNegativeNumber('l1Coeff', options.l1Coeff);
-    this.lr = options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr);
-    this.beta1 = options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true);
-    this.beta2 = options.beta2 === undefined ? 0.999 : is.numberInRange('beta2', options.beta2, 0, 1, true);
-    this.eps = options.eps === undefined ? 1e-8 : is.positiveNumber('eps', options.eps);
-    this.seed = options.seed === undefined ? 0 : is.integer('seed', options.seed, 0);
-    this.device = options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const);
-    this.threads = options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024);
-    requireBackend(this.device, 'a SparseAutoencoder');
-    this.#native = new addon.NativeSparseAutoencoder({
-      dIn: this.dIn,
-      dHidden: this.dHidden,
-      tied: this.tied,
-      l1Coeff: this.l1Coeff,
-      lr: this.lr,
-      beta1: this.beta1,
-      beta2: this.beta2,
-      eps: this.eps,
-      seed: this.seed,
-      threads: this.threads,
-      ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
-    });
+    const o = checkOptions(options);
+    requireBackend(o.device, 'a SparseAutoencoder');
+    super(
+      'SparseAutoencoder',
+      new addon.NativeSparseAutoencoder({
+        dIn: o.dIn,
+        dHidden: o.dHidden,
+        tied: o.tied,
+        l1Coeff: o.l1Coeff,
+        lr: o.lr,
+        beta1: o.beta1,
+        beta2: o.beta2,
+        eps: o.eps,
+        seed: o.seed,
+        threads: o.threads,
+        ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
+      }),
+    );
+    this.dIn = o.dIn;
+    this.dHidden = o.dHidden;
+    this.tied = o.tied;
+    this.l1Coeff = o.l1Coeff;
+    this.lr = o.lr;
+    this.beta1 = o.beta1;
+    this.beta2 = o.beta2;
+    this.eps = o.eps;
+    this.seed = o.seed;
+    this.device = o.device;
+    this.threads = o.threads;
     this.#random = new Random(this.seed + 0x5eed);
   }
 
   /** Number of training steps applied so far. */
   get stepsTaken(): number {
-    return this.#native?.stepsTaken ?? 0;
-  }
-
-  get disposed(): boolean {
-    return this.#native === undefined;
+    return this.disposed ? 0 : this.usable().stepsTaken;
   }
 
   /** One fused training step on `batch` ([rows >= 1, dIn]), off the main thread. */
   trainStep(batch: Matrix): Promise<StepStats> {
-    return this.#enqueue(() => {
+    return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
       const data = b.data.slice();
       return (native) => native.trainStep(data, b.rows);
@@ -135,14 +131,14 @@ export class SparseAutoencoder implements DictionaryModel {
    * Resolves to one record per step. An iterable that ends early ends training early.
    */
   fit(data: TrainingData, options: FitOptions): Promise<StepRecord[]> {
-    return this.#enqueue(() => {
+    return this.enqueue(() => {
       const run = prepareTraining(
         {
           name: 'SparseAutoencoder.fit',
           dIn: this.dIn,
           random: this.#random,
-          step: (values, rows) => this.#usable().trainStep(values, rows),
-          checkUsable: () => void this.#usable(),
+          step: (values, rows) => this.usable().trainStep(values, rows),
+          checkUsable: () => void this.usable(),
         },
         data,
         options,
@@ -156,7 +152,7 @@ export class SparseAutoencoder implements DictionaryModel {
   encode(x: Matrix, options: { format: 'sparse' }): Promise<SparseMatrix>;
   encode(x: Matrix, options?: { format?: 'dense' | 'sparse' }): Promise<Matrix | SparseMatrix>;
   encode(x: Matrix, options?: { format?: 'dense' | 'sparse' }): Promise<Matrix | SparseMatrix> {
-    return this.#enqueue<Matrix | SparseMatrix>(() => {
+    return this.enqueue<Matrix | SparseMatrix>(() => {
       const opts = is.options('options', options);
       is.knownKeys('SparseAutoencoder.encode', opts, ['format']);
       const format = opts.format === undefined ? 'dense' : is.oneOf('options.format', opts.format, ['dense', 'sparse'] as const);
@@ -176,7 +172,7 @@ export class SparseAutoencoder implements DictionaryModel {
 
   /** xhat = h W_dec + b_dec for dense codes [rows, dHidden] or sparse ones. */
   decode(codes: Matrix | SparseMatrix): Promise<Matrix> {
-    return this.#enqueue(() => {
+    return this.enqueue(() => {
       const cols = { value: this.dHidden, label: 'dHidden' };
       if (isSparseMatrix(codes)) {
         const c = checkSparseMatrix('codes', codes, cols);
@@ -199,7 +195,7 @@ export class SparseAutoencoder implements DictionaryModel {
 
   /** decode(encode(x)) in one native call. */
   reconstruct(x: Matrix): Promise<Matrix> {
-    return this.#enqueue(() => {
+    return this.enqueue(() => {
       const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
       const data = input.data.slice();
       return async (native) => {
@@ -235,18 +231,6 @@ export class SparseAutoencoder implements DictionaryModel {
     return this.#parameter('decoderBias');
   }
 
-  /**
-   * Frees the native memory. Calls that have not started reject; a step already running
-   * finishes first. Later calls throw "SparseAutoencoder is disposed". Safe to call twice.
-   */
-  dispose(): void {
-    const native = this.#native;
-    if (native === undefined) return;
-    this.#native = undefined;
-    this.#queue.rejectPending(disposedError);
-    native.dispose();
-  }
-
   /** @internal A model on a chosen CPU kernel set ("generic", "avx2"), for tests. */
   static _withCpuKernels(options: SparseAutoencoderOptions, cpuKernels: string): SparseAutoencoder {
     cpuKernelsForNextModel = cpuKernels;
@@ -259,7 +243,7 @@ export class SparseAutoencoder implements DictionaryModel {
 
   /** @internal Gradients of the loss on `batch` without an update (tests only). */
   _gradients(batch: Matrix): Promise<NativeGradients> {
-    return this.#enqueue(() => {
+    return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
       const data = b.data.slice();
       return (native) => native.gradients(data, b.rows);
@@ -268,31 +252,28 @@ export class SparseAutoencoder implements DictionaryModel {
 
   /** @internal Overwrites one parameter (tests, and loading saved models). */
   _setParameter(name: ParameterName, values: Float32Array): void {
-    this.#usable().setParameter(name, values);
+    this.usable().setParameter(name, values);
   }
 
   #parameter(name: ParameterName): Float32Array {
-    return this.#usable().getParameter(name);
-  }
-
-  #usable(): NativeSae {
-    if (this.#native === undefined) throw disposedError();
-    return this.#native;
-  }
-
-  // Validates and copies the call's input now, then runs the work in the queue.
-  #enqueue<T>(prepare: () => (native: NativeSae) => Promise<T>): Promise<T> {
-    let work: (native: NativeSae) => Promise<T>;
-    try {
-      this.#usable();
-      work = prepare();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#queue.run(() => work(this.#usable()));
+    return this.usable().getParameter(name);
   }
 }
 
-function disposedError(): Error {
-  return Object.assign(new Error('SparseAutoencoder is disposed'), { code: 'ERR_DISPOSED' });
+function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoencoderOptions> {
+  if (!is.isObject(options)) throw is.typeError('options', 'object', options);
+  is.knownKeys('SparseAutoencoder', options, optionNames);
+  return {
+    dIn: is.integer('dIn', options.dIn, 1, 2 ** 31 - 1),
+    dHidden: is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1),
+    tied: options.tied === undefined ? false : is.boolean('tied', options.tied),
+    l1Coeff: is.nonNegativeNumber('l1Coeff', options.l1Coeff),
+    lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),
+    beta1: options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true),
+    beta2: options.beta2 === undefined ? 0.999 : is.numberInRange('beta2', options.beta2, 0, 1, true),
+    eps: options.eps === undefined ? 1e-8 : is.positiveNumber('eps', options.eps),
+    seed: options.seed === undefined ? 0 : is.integer('seed', options.seed, 0),
+    device: options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const),
+    threads: options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024),
+  };
 }

@@ -12,18 +12,6 @@
 namespace saekit::binding {
 namespace {
 
-// Runs a method body and turns any C++ exception into a JS exception.
-template <class Body>
-Napi::Value guarded(Napi::Env env, Body body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (...) {
-    throwJs(env, describeCurrentException());
-  }
-}
-
 Napi::Object statsObject(Napi::Env env, const StepStats& stats) {
   Napi::Object object = Napi::Object::New(env);
   object.Set("loss", stats.loss);
@@ -31,13 +19,6 @@ Napi::Object statsObject(Napi::Env env, const StepStats& stats) {
   object.Set("l1", stats.l1);
   object.Set("l0", stats.l0);
   return object;
-}
-
-template <class T, class Array>
-Array copyToJs(Napi::Env env, const Buffer<T>& buffer) {
-  Array array = Array::New(env, buffer.size());
-  if (buffer.size() > 0) std::memcpy(array.Data(), buffer.data(), buffer.size() * sizeof(T));
-  return array;
 }
 
 SaeParam parseParam(const std::string& name) {
@@ -75,15 +56,15 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceMethod<&SaeWrap::reconstruct>("reconstruct"),
                          InstanceMethod<&SaeWrap::getParameter>("getParameter"),
                          InstanceMethod<&SaeWrap::setParameter>("setParameter"),
-                         InstanceMethod<&SaeWrap::dispose>("dispose"),
+                         InstanceMethod("dispose", &SaeWrap::disposeMethod),
                          InstanceAccessor<&SaeWrap::stepsTaken>("stepsTaken"),
-                         InstanceAccessor<&SaeWrap::busy>("busy"),
+                         InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
                          InstanceAccessor<&SaeWrap::device>("device"),
                      });
 }
 
-SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SaeWrap>(info), env_(info.Env()) {
-  guarded(env_, [&]() -> Napi::Value {
+SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAutoencoder") {
+  guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     SaeConfig config;
     const double dIn = numberField(options, "dIn");
@@ -105,60 +86,9 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SaeWrap>(inf
     config.threads = static_cast<int>(threads);
     Napi::Value kernels = options.Get("cpuKernels");
     if (kernels.IsString()) config.cpuKernels = kernels.As<Napi::String>().Utf8Value();
-    backend_ = createCpuSae(config);
-    reportMemory();
-    return env_.Undefined();
+    adopt(createCpuSae(config));
+    return info.Env().Undefined();
   });
-}
-
-SaeWrap::~SaeWrap() { release(); }
-
-void SaeWrap::reportMemory() {
-  const int64_t bytes = backend_ ? static_cast<int64_t>(backend_->bytesHeld()) : 0;
-  if (bytes != reportedBytes_) {
-    Napi::MemoryManagement::AdjustExternalMemory(env_, bytes - reportedBytes_);
-    reportedBytes_ = bytes;
-  }
-}
-
-void SaeWrap::release() {
-  backend_.reset();
-  reportMemory();
-}
-
-SaeBackend& SaeWrap::idleBackend(Napi::Env env) {
-  if (!backend_ || disposeRequested_) {
-    throwJs(env, {ErrorKind::Error, "ERR_DISPOSED", "SparseAutoencoder is disposed"});
-  }
-  if (busy_) {
-    throwJs(env, {ErrorKind::Error, "BUSY",
-                  "SparseAutoencoder is busy: a step is running; wait for it to finish"});
-  }
-  return *backend_;
-}
-
-SaeBackend& SaeWrap::claim(Napi::Env env) {
-  SaeBackend& backend = idleBackend(env);
-  busy_ = true;
-  return backend;
-}
-
-void SaeWrap::jobSettled() {
-  busy_ = false;
-  if (disposeRequested_) {
-    release();
-  } else {
-    reportMemory();
-  }
-}
-
-Napi::Promise SaeWrap::startJob(Napi::Env env, std::vector<Napi::Value> keepAlive,
-                               std::function<void(SaeBackend&)> work, Job::Result result) {
-  SaeBackend& backend = claim(env);
-  return Job::start(
-      env, Value(), std::move(keepAlive), [&backend, work = std::move(work)] { work(backend); },
-      result ? std::move(result) : [](Napi::Env e) -> Napi::Value { return e.Undefined(); },
-      [this] { jobSettled(); });
 }
 
 Napi::Value SaeWrap::rowsToRows(const Napi::CallbackInfo& info, const char* inputName, bool inputIsCodes,
@@ -205,11 +135,11 @@ Napi::Value SaeWrap::gradients(const Napi::CallbackInfo& info) {
           Napi::Object result = statsObject(e, *stats);
           result.Set("encoderWeights",
                      grads->encoderWeights.size() > 0
-                         ? Napi::Value(copyToJs<float, Napi::Float32Array>(e, grads->encoderWeights))
+                         ? Napi::Value(copyToJs<Napi::Float32Array>(e, grads->encoderWeights))
                          : e.Null());
-          result.Set("encoderBias", copyToJs<float, Napi::Float32Array>(e, grads->encoderBias));
-          result.Set("decoderWeights", copyToJs<float, Napi::Float32Array>(e, grads->decoderWeights));
-          result.Set("decoderBias", copyToJs<float, Napi::Float32Array>(e, grads->decoderBias));
+          result.Set("encoderBias", copyToJs<Napi::Float32Array>(e, grads->encoderBias));
+          result.Set("decoderWeights", copyToJs<Napi::Float32Array>(e, grads->decoderWeights));
+          result.Set("decoderBias", copyToJs<Napi::Float32Array>(e, grads->decoderBias));
           return result;
         });
   });
@@ -238,9 +168,9 @@ Napi::Value SaeWrap::encodeSparse(const Napi::CallbackInfo& info) {
         env, {x}, [data, rows, codes](SaeBackend& backend) { backend.encodeSparse(data, rows, *codes); },
         [codes](Napi::Env e) -> Napi::Value {
           Napi::Object result = Napi::Object::New(e);
-          result.Set("indptr", copyToJs<int32_t, Napi::Int32Array>(e, codes->indptr));
-          result.Set("indices", copyToJs<int32_t, Napi::Int32Array>(e, codes->indices));
-          result.Set("values", copyToJs<float, Napi::Float32Array>(e, codes->values));
+          result.Set("indptr", copyToJs<Napi::Int32Array>(e, codes->indptr));
+          result.Set("indices", copyToJs<Napi::Int32Array>(e, codes->indices));
+          result.Set("values", copyToJs<Napi::Float32Array>(e, codes->values));
           return result;
         });
   });
@@ -288,20 +218,14 @@ Napi::Value SaeWrap::setParameter(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value SaeWrap::dispose(const Napi::CallbackInfo& info) {
-  disposeRequested_ = true;
-  if (!busy_) release();
-  return info.Env().Undefined();
-}
-
 Napi::Value SaeWrap::stepsTaken(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), backend_ ? static_cast<double>(backend_->stepsTaken()) : 0.0);
+  const SaeBackend* backend = backendOrNull();
+  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->stepsTaken()) : 0.0);
 }
-
-Napi::Value SaeWrap::busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
 
 Napi::Value SaeWrap::device(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), backend_ ? backend_->device() : "cpu");
+  const SaeBackend* backend = backendOrNull();
+  return Napi::String::New(info.Env(), backend ? backend->device() : "cpu");
 }
 
 }  // namespace saekit::binding

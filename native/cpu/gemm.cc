@@ -21,21 +21,24 @@ int64_t panelOffset(const PackedB& b, int64_t k0, int64_t panel) {
   return k0 * paddedN + panel * kc * b.nr;
 }
 
-void packA(const float* a, int64_t lda, const float* shift, int64_t rows, int64_t k0,
-           int64_t kc, int mr, float* out) {
+// Packs rows [row0, row0 + rows) and depths [k0, k0 + kc) of A into mr-row slivers.
+void packA(const OperandA& a, int64_t row0, int64_t rows, int64_t k0, int64_t kc, int mr, float* out) {
   for (int64_t r0 = 0; r0 < rows; r0 += mr) {
     const int64_t live = std::min<int64_t>(mr, rows - r0);
     for (int64_t i = 0; i < mr; ++i) {
-      if (i < live) {
-        const float* src = a + (r0 + i) * lda + k0;
-        if (shift != nullptr) {
-          const float* s = shift + k0;
-          for (int64_t k = 0; k < kc; ++k) out[k * mr + i] = src[k] - s[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) out[k * mr + i] = src[k];
-        }
-      } else {
+      if (i >= live) {
         for (int64_t k = 0; k < kc; ++k) out[k * mr + i] = 0.0f;
+        continue;
+      }
+      const int64_t row = row0 + r0 + i;
+      if (a.transposed) {
+        for (int64_t k = 0; k < kc; ++k) out[k * mr + i] = a.data[(k0 + k) * a.ld + row];
+      } else {
+        const float* src = a.data + row * a.ld + k0;
+        for (int64_t k = 0; k < kc; ++k) out[k * mr + i] = src[k];
+      }
+      if (a.shift != nullptr) {
+        for (int64_t k = 0; k < kc; ++k) out[k * mr + i] -= a.shift[k0 + k];
       }
     }
     out += kc * mr;
@@ -101,9 +104,8 @@ size_t GemmScratch::bytes() const {
   return total;
 }
 
-void gemm(const Kernels& kernels, ThreadPool& pool, GemmScratch& scratch, const float* a,
-          int64_t lda, const float* shift, int64_t m, const PackedB& b, float* c, int64_t ldc,
-          const RowBlocking& blocking, const RowBlockDone& done) {
+void gemm(const Kernels& kernels, ThreadPool& pool, GemmScratch& scratch, const OperandA& a, int64_t m,
+          const PackedB& b, float* c, int64_t ldc, const RowBlocking& blocking, const RowBlockDone& done) {
   const int mr = kernels.mr;
   const int64_t nr = b.nr;
   const int64_t n = b.n;
@@ -140,7 +142,7 @@ void gemm(const Kernels& kernels, ThreadPool& pool, GemmScratch& scratch, const 
     for (int64_t k0 = 0; k0 < k; k0 += kKc) {
       const int64_t kc = std::min(kKc, k - k0);
       const bool accumulate = k0 > 0;
-      packA(a + row0 * lda, lda, shift, rows, k0, kc, mr, aPack.data());
+      packA(a, row0, rows, k0, kc, mr, aPack.data());
       for (int64_t panel = 0; panel < panels; ++panel) {
         const float* bPanel = b.data.data() + panelOffset(b, k0, panel);
         const int64_t j0 = panel * nr;

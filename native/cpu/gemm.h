@@ -52,11 +52,19 @@ using RowBlockDone =
     std::function<void(int thread, int64_t block, int64_t row0, int64_t rows, float* c,
                        int64_t ldc)>;
 
-// C = (A - shift) op(B), with A [m, k] (row stride lda) and `shift` a length-k vector
-// subtracted from every row of A (nullptr for none). If c is null each row block is computed
-// into per-thread scratch and is only valid inside `done`.
-void gemm(const Kernels& kernels, ThreadPool& pool, GemmScratch& scratch, const float* a,
-          int64_t lda, const float* shift, int64_t m, const PackedB& b, float* c, int64_t ldc,
-          const RowBlocking& blocking, const RowBlockDone& done);
+// The left operand A [m, k]: element (i, q) is data[i * ld + q], or data[q * ld + i] when
+// `transposed` (A is then stored [k, m]). `shift`, a length-k vector or null, is subtracted
+// from every row.
+struct OperandA {
+  const float* data;
+  int64_t ld;
+  bool transposed = false;
+  const float* shift = nullptr;
+};
+
+// C = (A - shift) op(B) for the m rows of A. If c is null each row block is computed into
+// per-thread scratch and is only valid inside `done`.
+void gemm(const Kernels& kernels, ThreadPool& pool, GemmScratch& scratch, const OperandA& a, int64_t m,
+          const PackedB& b, float* c, int64_t ldc, const RowBlocking& blocking, const RowBlockDone& done);
 
 }  // namespace saekit::cpu

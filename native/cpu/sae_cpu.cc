@@ -206,7 +206,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows) {
   const RowBlocking blocking = chooseRowBlocking(rows, pool_.size(), kernels_.mr);
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
   const float* bias = encoderBias_.value.data();
-  gemm(kernels_, pool_, gemmScratch_, x, d_, decoderBias_.value.data(), rows, packed_, nullptr, 0,
+  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, decoderBias_.value.data()}, rows, packed_, nullptr, 0,
        blocking, [&](int, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          BlockCodes& codes = blocks_[block];
          codes.rowEnd.resize(static_cast<size_t>(blockRows));
@@ -443,7 +443,7 @@ void CpuSae::encode(const float* x, int64_t rows, float* codes) {
   checkFinite(x, rows * d_, d_, "x.data");
   packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
   const float* bias = encoderBias_.value.data();
-  gemm(kernels_, pool_, gemmScratch_, x, d_, decoderBias_.value.data(), rows, packed_, codes, m_,
+  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, decoderBias_.value.data()}, rows, packed_, codes, m_,
        chooseRowBlocking(rows, pool_.size(), kernels_.mr),
        [&](int, int64_t, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          for (int64_t r = 0; r < blockRows; ++r) kernels_.reluBias(c + r * ldc, bias, m_);

@@ -44,7 +44,9 @@ void testGemm(const Kernels& k, ThreadPool& pool) {
   const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 256}, {13, 17, 300}, {100, 33, 257}, {7, 130, 513}, {200, 64, 64}};
   for (const Shape& s : shapes) {
     for (int layout = 0; layout < 2; ++layout) {
-      for (int shifted = 0; shifted < 2; ++shifted) {
+      for (int variant = 0; variant < 3; ++variant) {
+        const bool shifted = variant == 1;
+        const bool transposedA = variant == 2;
         const auto a = randomVector(s.m * s.kk, 1);
         const auto b = randomVector(s.n * s.kk, 2);
         const auto shift = randomVector(s.kk, 3);
@@ -56,9 +58,14 @@ void testGemm(const Kernels& k, ThreadPool& pool) {
         const RowBlocking blocking = chooseRowBlocking(s.m, pool.size(), k.mr);
         const float* sh = shifted ? shift.data() : nullptr;
         std::vector<int> seen(blocking.count, 0);
-        gemm(k, pool, scratch, a.data(), s.kk, sh, s.m, packed, direct.data(), s.n, blocking,
+        // The same values of A, stored [k, m] when transposed.
+        std::vector<float> aT(s.m * s.kk);
+        for (int64_t i = 0; i < s.m; ++i)
+          for (int64_t q = 0; q < s.kk; ++q) aT[q * s.m + i] = a[i * s.kk + q];
+        const OperandA opA = transposedA ? OperandA{aT.data(), s.m, true, sh} : OperandA{a.data(), s.kk, false, sh};
+        gemm(k, pool, scratch, opA, s.m, packed, direct.data(), s.n, blocking,
              [&](int, int64_t block, int64_t, int64_t, float*, int64_t) { seen[block]++; });
-        gemm(k, pool, scratch, a.data(), s.kk, sh, s.m, packed, nullptr, 0, blocking,
+        gemm(k, pool, scratch, opA, s.m, packed, nullptr, 0, blocking,
              [&](int, int64_t, int64_t row0, int64_t rows, float* c, int64_t ldc) {
                for (int64_t i = 0; i < rows; ++i)
                  for (int64_t j = 0; j < s.n; ++j) viaScratch[(row0 + i) * s.n + j] = c[i * ldc + j];
@@ -78,8 +85,8 @@ void testGemm(const Kernels& k, ThreadPool& pool) {
             CHECK(direct[i * s.n + j] == viaScratch[i * s.n + j], "%s: same result into C or scratch", k.name);
           }
         }
-        CHECK(worst < 1e-6, "%s gemm m=%lld n=%lld k=%lld layout=%d shift=%d: relative error %g", k.name,
-              (long long)s.m, (long long)s.n, (long long)s.kk, layout, shifted, worst);
+        CHECK(worst < 1e-6, "%s gemm m=%lld n=%lld k=%lld layout=%d variant=%d: relative error %g", k.name,
+              (long long)s.m, (long long)s.n, (long long)s.kk, layout, variant, worst);
       }
     }
   }

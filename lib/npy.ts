@@ -1,0 +1,220 @@
+// NumPy .npy files (format versions 1.0, 2.0 and 3.0), the way activations usually leave
+// PyTorch or numpy. https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+
+import type { Matrix } from './matrix.js';
+
+export type NpyDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'uint16' | 'uint32' | 'float16';
+export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
+
+export interface NpyArray {
+  dtype: NpyDType;
+  /** Row-major (C order) shape. */
+  shape: number[];
+  /** C-order elements; float16 is widened to a Float32Array. */
+  data: NpyData;
+}
+
+const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+const dtypes: Record<string, { dtype: NpyDType; size: number }> = {
+  f4: { dtype: 'float32', size: 4 },
+  f8: { dtype: 'float64', size: 8 },
+  f2: { dtype: 'float16', size: 2 },
+  i4: { dtype: 'int32', size: 4 },
+  i8: { dtype: 'int64', size: 8 },
+  i2: { dtype: 'int16', size: 2 },
+  i1: { dtype: 'int8', size: 1 },
+  u1: { dtype: 'uint8', size: 1 },
+  u2: { dtype: 'uint16', size: 2 },
+  u4: { dtype: 'uint32', size: 4 },
+};
+
+export class NpyFormatError extends Error {
+  readonly code = 'NPY_FORMAT';
+  constructor(source: string, problem: string) {
+    super(`${source} is not a readable .npy file: ${problem}`);
+    this.name = 'NpyFormatError';
+  }
+}
+
+export function float16ToFloat32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+
+/** Parses the bytes of a .npy file. `source` names it in errors. */
+export function parseNpy(bytes: Uint8Array, source = 'the data'): NpyArray {
+  if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new NpyFormatError(source, 'missing the \\x93NUMPY magic string');
+  const major = bytes[6];
+  if (major < 1 || major > 3) throw new NpyFormatError(source, `format version ${major}.${bytes[7]} is not supported (1.0 to 3.0 are)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  if (headerStart + headerLength > bytes.length) {
+    throw new NpyFormatError(source, `the header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`);
+  }
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const descr = header.match(/'descr'\s*:\s*'([^']*)'/)?.[1];
+  const fortran = header.match(/'fortran_order'\s*:\s*(True|False)/)?.[1];
+  const shapeText = header.match(/'shape'\s*:\s*\(([^)]*)\)/)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw new NpyFormatError(source, `the header ${JSON.stringify(header.trim())} lacks descr, fortran_order or shape`);
+  }
+  const order = descr[0];
+  const kind = dtypes[descr.slice(1)];
+  if (kind === undefined || !(order === '<' || order === '|' || (order === '=' && kind.size === 1))) {
+    throw new NpyFormatError(source, `dtype '${descr}' is not supported (little-endian float16/32/64 and integers are)`);
+  }
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  if (shape.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new NpyFormatError(source, `bad shape (${shapeText})`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const dataStart = headerStart + headerLength;
+  const expected = count * kind.size;
+  if (bytes.length - dataStart < expected) {
+    throw new NpyFormatError(source, `shape (${shape.join(', ')}) of ${kind.dtype} needs ${expected} bytes of data but the file has ${bytes.length - dataStart}`);
+  }
+  // A copy (Buffer#slice would share memory), which also aligns the data for the typed array.
+  const raw = Uint8Array.prototype.slice.call(bytes, dataStart, dataStart + expected);
+  let data = typedArray(kind.dtype, raw.buffer, count);
+  if (fortran === 'True' && shape.length > 1) data = toCOrder(data, shape);
+  return { dtype: kind.dtype, shape, data };
+}
+
+function typedArray(dtype: NpyDType, buffer: ArrayBuffer, count: number): NpyData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer, 0, count);
+    case 'float64':
+      return new Float64Array(buffer, 0, count);
+    case 'int32':
+      return new Int32Array(buffer, 0, count);
+    case 'int64':
+      return new BigInt64Array(buffer, 0, count);
+    case 'int16':
+      return new Int16Array(buffer, 0, count);
+    case 'int8':
+      return new Int8Array(buffer, 0, count);
+    case 'uint8':
+      return new Uint8Array(buffer, 0, count);
+    case 'uint16':
+      return new Uint16Array(buffer, 0, count);
+    case 'uint32':
+      return new Uint32Array(buffer, 0, count);
+    case 'float16': {
+      const halves = new Uint16Array(buffer, 0, count);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = float16ToFloat32(halves[i]);
+      return out;
+    }
+  }
+}
+
+// Fortran (column-major) order to C order, for any number of dimensions.
+function toCOrder(data: NpyData, shape: number[]): NpyData {
+  const out = new (data.constructor as new (n: number) => NpyData)(data.length);
+  const n = shape.length;
+  const index = new Array<number>(n).fill(0);
+  for (let c = 0; c < data.length; c++) {
+    let f = 0;
+    let stride = 1;
+    for (let axis = 0; axis < n; axis++) {
+      f += index[axis] * stride;
+      stride *= shape[axis];
+    }
+    (out as unknown as number[])[c] = (data as unknown as number[])[f];
+    for (let axis = n - 1; axis >= 0; axis--) {
+      if (++index[axis] < shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  return out;
+}
+
+export async function readNpy(path: string): Promise<NpyArray> {
+  return parseNpy(await readFile(path), path);
+}
+
+/** A 2-D (or 1-D, as one row) numeric array as a float32 Matrix. */
+export function npyToMatrix(array: NpyArray, source = 'the array'): Matrix {
+  if (array.shape.length > 2) throw new RangeError(`Expected a 1-D or 2-D array in ${source} but its shape is (${array.shape.join(', ')})`);
+  const rows = array.shape.length === 2 ? array.shape[0] : 1;
+  const cols = array.shape.length === 2 ? array.shape[1] : (array.shape[0] ?? 1);
+  const data =
+    array.data instanceof Float32Array
+      ? array.data
+      : array.data instanceof BigInt64Array
+        ? Float32Array.from(array.data, (v) => Number(v))
+        : Float32Array.from(array.data as ArrayLike<number>);
+  return { rows, cols, data };
+}
+
+const descrOf: Partial<Record<string, string>> = {
+  Float32Array: '<f4',
+  Float64Array: '<f8',
+  Int32Array: '<i4',
+  BigInt64Array: '<i8',
+  Int16Array: '<i2',
+  Int8Array: '|i1',
+  Uint8Array: '|u1',
+  Uint16Array: '<u2',
+  Uint32Array: '<u4',
+};
+
+/** The bytes of a version 1.0 .npy file holding `data` with `shape` (C order). */
+export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
+  const descr = descrOf[data.constructor.name];
+  if (descr === undefined) throw new TypeError(`Expected a numeric typed array for data but received ${data.constructor.name}`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`Expected data.length to equal the product of shape (${count}) but received ${data.length}`);
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  // Data starts on a 64-byte boundary; the header ends with a newline.
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(total + data.byteLength);
+  out.set(magic, 0);
+  out[6] = 1;
+  out[7] = 0;
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
+  return out;
+}
+
+/**
+ * Writes a .npy file atomically: to a temporary file beside `path`, flushed to disk, then
+ * renamed over it, so a crash leaves either the old file or the new one.
+ */
+export async function writeNpy(path: string, data: NpyData, shape: readonly number[]): Promise<void> {
+  await writeFileAtomic(path, encodeNpy(data, shape));
+}
+
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const handle = await open(temporary, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temporary).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => {});
+    throw error;
+  }
+}
