@@ -19,11 +19,14 @@ export interface NativeGradients extends NativeStats {
 }
 
 export type ParameterName = 'encoderWeights' | 'encoderBias' | 'decoderWeights' | 'decoderBias';
+/** A parameter's value, or Adam's first (adamM) or second (adamV) moment for it, in the same layout. */
+export type ParameterSlot = 'value' | 'adamM' | 'adamV';
 
 export interface NativeSaeConfig {
   dIn: number;
   dHidden: number;
   tied: boolean;
+  applyBDecToInput: boolean;
   l1Coeff: number;
   lr: number;
   beta1: number;
@@ -46,8 +49,9 @@ export interface NativeSae {
   decode(codes: Float32Array, rows: number, out: Float32Array): Promise<void>;
   decodeSparse(indptr: Int32Array, indices: Int32Array, values: Float32Array, rows: number, out: Float32Array): Promise<void>;
   reconstruct(data: Float32Array, rows: number, out: Float32Array): Promise<void>;
-  getParameter(name: ParameterName): Float32Array;
-  setParameter(name: ParameterName, values: Float32Array): void;
+  getParameter(name: ParameterName, slot?: ParameterSlot): Float32Array;
+  setParameter(name: ParameterName, values: Float32Array, slot?: ParameterSlot): void;
+  setStepsTaken(steps: number): void;
   dispose(): void;
 }
 

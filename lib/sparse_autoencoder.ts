@@ -3,10 +3,13 @@ import { availableParallelism } from 'node:os';
 import { requireBackend } from './backends.js';
 import { checkMatrix, checkSparseMatrix, isSparseMatrix, type Matrix, type SparseMatrix } from './matrix.js';
 import type { Device, DictionaryModel, FitOptions, TrainingData, TrainingRecord } from './model.js';
-import { addon, type NativeGradients, type NativeSae, type ParameterName } from './native.js';
+import { addon, type NativeGradients, type NativeSae, type ParameterName, type ParameterSlot } from './native.js';
 import { NativeModel } from './native_model.js';
 import { Random } from './random.js';
+import { resolveCheckpoint, writeDirectoryAtomic } from './checkpoint_dir.js';
+import { CheckpointError, readSnapshot, snapshotToFiles, type SaeSnapshot, type TensorName } from './saelens_format.js';
 import { prepareTraining } from './training.js';
+import { packageVersion } from './version.js';
 import * as is from './validate.js';
 
 export interface SparseAutoencoderOptions {
@@ -16,6 +19,11 @@ export interface SparseAutoencoderOptions {
   dHidden: number;
   /** One weight matrix: W_dec = W_enc^T. Default false. */
   tied?: boolean;
+  /**
+   * Subtract b_dec from the input before encoding (default true, the usual SAE). False gives
+   * h = ReLU(x W_enc + b_enc), which some SAELens checkpoints use.
+   */
+  applyBDecToInput?: boolean;
   /** Weight of the L1 penalty on the codes (loss = mean ||x - xhat||^2 + l1Coeff * ||h||_1). */
   l1Coeff: number;
   /** Adam learning rate. Default 1e-3. */
@@ -46,7 +54,7 @@ export type StepRecord = StepStats & TrainingRecord;
 
 let cpuKernelsForNextModel: string | undefined;
 
-const optionNames = ['dIn', 'dHidden', 'tied', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
 
 /**
  * A sparse autoencoder trained with Adam in one fused native call per step:
@@ -67,6 +75,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly dIn: number;
   readonly dHidden: number;
   readonly tied: boolean;
+  readonly applyBDecToInput: boolean;
   readonly l1Coeff: number;
   readonly lr: number;
   readonly beta1: number;
@@ -75,6 +84,12 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly seed: number;
   readonly device: Device;
   readonly threads: number;
+
+  /**
+   * Free-form metadata saved in cfg.json's `metadata` (SAELens keeps model_name, hook_name,
+   * ... there); loaded back by `load`.
+   */
+  metadata: Record<string, unknown> = {};
 
   readonly #random: Random;
 
@@ -87,6 +102,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         dIn: o.dIn,
         dHidden: o.dHidden,
         tied: o.tied,
+        applyBDecToInput: o.applyBDecToInput,
         l1Coeff: o.l1Coeff,
         lr: o.lr,
         beta1: o.beta1,
@@ -100,6 +116,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.dIn = o.dIn;
     this.dHidden = o.dHidden;
     this.tied = o.tied;
+    this.applyBDecToInput = o.applyBDecToInput;
     this.l1Coeff = o.l1Coeff;
     this.lr = o.lr;
     this.beta1 = o.beta1;
@@ -231,6 +248,98 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     return this.#parameter('decoderBias');
   }
 
+  /**
+   * Saves the model in the SAELens layout: `dir/sae_weights.safetensors` (float32 W_enc
+   * [dIn, dHidden], b_enc, W_dec [dHidden, dIn], b_dec), `dir/cfg.json` (d_in, d_sae, dtype,
+   * device, apply_b_dec_to_input, normalize_activations, architecture "standard",
+   * metadata, and our own settings under "saekit"), and `dir/trainer_state.safetensors`
+   * (Adam's moments and step count, so that training resumes exactly). Atomic as a whole:
+   * the new files are written and flushed in a sibling directory that then replaces `dir`,
+   * so a crash at any point leaves the previous checkpoint loadable (see checkpoint_dir.ts).
+   * Runs in the model's queue, after the calls made before it.
+   */
+  save(dir: string): Promise<void> {
+    return this.enqueue(() => {
+      if (typeof dir !== 'string') throw is.typeError('dir', 'string', dir);
+      if (dir.length === 0) throw is.rangeError('dir', 'non-empty string', dir);
+      return async (native) => {
+        const read = (name: ParameterName, slot: ParameterSlot) => native.getParameter(name, slot);
+        const weights = {
+          W_enc: read('encoderWeights', 'value'),
+          b_enc: read('encoderBias', 'value'),
+          W_dec: read('decoderWeights', 'value'),
+          b_dec: read('decoderBias', 'value'),
+        };
+        const moments = (slot: ParameterSlot) => ({
+          ...(this.tied ? {} : { W_enc: read('encoderWeights', slot) }),
+          b_enc: read('encoderBias', slot),
+          W_dec: read('decoderWeights', slot),
+          b_dec: read('decoderBias', slot),
+        });
+        const snapshot: SaeSnapshot = {
+          dIn: this.dIn,
+          dHidden: this.dHidden,
+          tied: this.tied,
+          applyBDecToInput: this.applyBDecToInput,
+          hyperparameters: { l1Coeff: this.l1Coeff, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, seed: this.seed },
+          stepsTaken: native.stepsTaken,
+          weights,
+          optimizer: { m: moments('adamM'), v: moments('adamV') },
+          metadata: this.metadata,
+        };
+        await writeDirectoryAtomic(dir, snapshotToFiles(snapshot, packageVersion));
+      };
+    });
+  }
+
+  /**
+   * Loads a checkpoint written by `save`, by SAELens, or by anything writing that layout with
+   * float32, float16, bfloat16 or float64 tensors. The model computes exactly what the file
+   * describes: decoder rows are not renormalised (a warning says when they are not unit norm;
+   * the constraint applies from the next training step), apply_b_dec_to_input is honoured,
+   * and Adam's state is restored when the file has it. Other architectures (gated, jumprelu,
+   * topk, ...) are refused with code UNSUPPORTED_ARCHITECTURE. If a save was interrupted by
+   * a crash, the swap it left half done is completed first.
+   */
+  static async load(dir: string, options: { device?: Device; threads?: number } = {}): Promise<SparseAutoencoder> {
+    if (typeof dir !== 'string') throw is.typeError('dir', 'string', dir);
+    const opts = is.options('options', options);
+    is.knownKeys('SparseAutoencoder.load', opts, ['device', 'threads']);
+    const s = await readSnapshot(await resolveCheckpoint(dir));
+    const sae = new SparseAutoencoder({
+      dIn: s.dIn,
+      dHidden: s.dHidden,
+      tied: s.tied,
+      applyBDecToInput: s.applyBDecToInput,
+      ...s.hyperparameters,
+      ...(opts as { device?: Device; threads?: number }),
+    });
+    try {
+      if (s.tied) checkTiedWeights(s, dir);
+      const write = (name: ParameterName, tensor: TensorName, slot: ParameterSlot, values: Float32Array | undefined) => {
+        if (values !== undefined && !(s.tied && tensor === 'W_enc')) sae._setParameter(name, values, slot);
+      };
+      const names: Array<[ParameterName, TensorName]> = [
+        ['encoderWeights', 'W_enc'],
+        ['encoderBias', 'b_enc'],
+        ['decoderWeights', 'W_dec'],
+        ['decoderBias', 'b_dec'],
+      ];
+      for (const [name, tensor] of names) {
+        write(name, tensor, 'value', s.weights[tensor]);
+        write(name, tensor, 'adamM', s.optimizer?.m[tensor]);
+        write(name, tensor, 'adamV', s.optimizer?.v[tensor]);
+      }
+      sae.usable().setStepsTaken(s.stepsTaken);
+      sae.metadata = s.metadata;
+      warnIfNotUnitNorm(s, dir);
+    } catch (error) {
+      sae.dispose();
+      throw error;
+    }
+    return sae;
+  }
+
   /** @internal A model on a chosen CPU kernel set ("generic", "avx2"), for tests. */
   static _withCpuKernels(options: SparseAutoencoderOptions, cpuKernels: string): SparseAutoencoder {
     cpuKernelsForNextModel = cpuKernels;
@@ -250,13 +359,46 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     });
   }
 
-  /** @internal Overwrites one parameter (tests, and loading saved models). */
-  _setParameter(name: ParameterName, values: Float32Array): void {
-    this.usable().setParameter(name, values);
+  /** @internal Overwrites one parameter or one of its Adam moments (tests, and loading saved models). */
+  _setParameter(name: ParameterName, values: Float32Array, slot: ParameterSlot = 'value'): void {
+    this.usable().setParameter(name, values, slot);
   }
 
   #parameter(name: ParameterName): Float32Array {
     return this.usable().getParameter(name);
+  }
+}
+
+function checkTiedWeights(s: SaeSnapshot, dir: string): void {
+  const { dIn, dHidden } = s;
+  for (let i = 0; i < dIn; i++) {
+    for (let j = 0; j < dHidden; j++) {
+      if (s.weights.W_enc[i * dHidden + j] !== s.weights.W_dec[j * dIn + i]) {
+        throw new CheckpointError(
+          'CHECKPOINT_TIED_MISMATCH',
+          `${dir}: cfg.json says the model is tied but W_enc[${i}, ${j}] differs from W_dec[${j}, ${i}]`,
+        );
+      }
+    }
+  }
+}
+
+function warnIfNotUnitNorm(s: SaeSnapshot, dir: string): void {
+  let off = 0;
+  let worst = 0;
+  for (let j = 0; j < s.dHidden; j++) {
+    let norm2 = 0;
+    for (let i = 0; i < s.dIn; i++) norm2 += s.weights.W_dec[j * s.dIn + i] ** 2;
+    const deviation = Math.abs(Math.sqrt(norm2) - 1);
+    if (deviation > 1e-3) off++;
+    worst = Math.max(worst, deviation);
+  }
+  if (off > 0) {
+    process.emitWarning(
+      `${dir}: ${off} of ${s.dHidden} decoder rows are not unit norm (largest deviation ${worst.toPrecision(3)}); ` +
+        'they are kept as saved, and training renormalises them from its next step',
+      { code: 'SAEKIT_DECODER_NORM' },
+    );
   }
 }
 
@@ -267,6 +409,7 @@ function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoenc
     dIn: is.integer('dIn', options.dIn, 1, 2 ** 31 - 1),
     dHidden: is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1),
     tied: options.tied === undefined ? false : is.boolean('tied', options.tied),
+    applyBDecToInput: options.applyBDecToInput === undefined ? true : is.boolean('applyBDecToInput', options.applyBDecToInput),
     l1Coeff: is.nonNegativeNumber('l1Coeff', options.l1Coeff),
     lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),
     beta1: options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true),

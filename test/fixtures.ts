@@ -25,6 +25,7 @@ export function referenceParams(sae: SparseAutoencoder): ref.Params {
     d: sae.dIn,
     m: sae.dHidden,
     tied: sae.tied,
+    applyBDecToInput: sae.applyBDecToInput,
     wEnc: toFloat64(sae.encoderWeights().data),
     bEnc: toFloat64(sae.encoderBias()),
     wDec: toFloat64(sae.decoderWeights().data),

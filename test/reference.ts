@@ -6,6 +6,8 @@ export interface Params {
   d: number;
   m: number;
   tied: boolean;
+  /** false: the encoder sees x rather than x - b_dec */
+  applyBDecToInput?: boolean;
   wEnc: Float64Array; // [d, m]; ignored when tied (W_enc = W_dec^T)
   bEnc: Float64Array; // [m]
   wDec: Float64Array; // [m, d]
@@ -23,13 +25,17 @@ export function encoderWeight(p: Params, i: number, j: number): number {
   return p.tied ? p.wDec[j * p.d + i] : p.wEnc[i * p.m + j];
 }
 
+function encoderShift(p: Params, i: number): number {
+  return p.applyBDecToInput === false ? 0 : p.bDec[i];
+}
+
 export function preActivations(p: Params, x: ArrayLike<number>, rows: number): Float64Array {
   const { d, m } = p;
   const pre = new Float64Array(rows * m);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < m; j++) {
       let s = p.bEnc[j];
-      for (let i = 0; i < d; i++) s += (x[r * d + i] - p.bDec[i]) * encoderWeight(p, i, j);
+      for (let i = 0; i < d; i++) s += (x[r * d + i] - encoderShift(p, i)) * encoderWeight(p, i, j);
       pre[r * m + j] = s;
     }
   }
@@ -90,10 +96,10 @@ export function gradients(p: Params, x: ArrayLike<number>, rows: number, l1Coeff
       for (let i = 0; i < d; i++) dPre += dXhat[i] * p.wDec[j * d + i];
       g.bEnc[j] += dPre;
       for (let i = 0; i < d; i++) {
-        const xc = x[r * d + i] - p.bDec[i];
+        const xc = x[r * d + i] - encoderShift(p, i);
         if (g.wEnc) g.wEnc[i * m + j] += dPre * xc;
         else g.wDec[j * d + i] += dPre * xc;
-        g.bDec[i] -= dPre * encoderWeight(p, i, j);
+        if (p.applyBDecToInput !== false) g.bDec[i] -= dPre * encoderWeight(p, i, j);
       }
     }
   }

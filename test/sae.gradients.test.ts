@@ -57,6 +57,18 @@ describe.each(cases)('gradients ($cpuKernels kernels, tied: $tied)', ({ cpuKerne
     sae.dispose();
   });
 
+  it('match central finite differences when the encoder does not subtract b_dec (applyBDecToInput: false)', async () => {
+    const { sae, x, params } = randomProblem({ dIn: 11, dHidden: 23, rows: 6 }, { tied, cpuKernels, seed: 5, l1Coeff, applyBDecToInput: false });
+    expect(params.applyBDecToInput).toBe(false);
+    const native = await sae._gradients(x);
+    const fd = (tensor: Float64Array) => Float64Array.from(tensor, (_, i) => finiteDifference(params, x.data, x.rows, tensor, i));
+    expect(relativeError(native.decoderBias, fd(params.bDec))).toBeLessThan(1e-4);
+    expect(relativeError(native.decoderWeights, fd(params.wDec))).toBeLessThan(1e-4);
+    if (!tied) expect(relativeError(native.encoderWeights!, fd(params.wEnc))).toBeLessThan(1e-4);
+    expect(relativeError(native.encoderBias, fd(params.bEnc))).toBeLessThan(1e-4);
+    sae.dispose();
+  });
+
   it('match the reference gradients when the dot products span several k-blocks (dIn 300)', async () => {
     const { sae, x, params } = randomProblem({ dIn: 300, dHidden: 37, rows: 9 }, { tied, cpuKernels, seed: 3, l1Coeff }, 0.01);
     const native = await sae._gradients(x);

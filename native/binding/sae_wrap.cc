@@ -21,6 +21,16 @@ Napi::Object statsObject(Napi::Env env, const StepStats& stats) {
   return object;
 }
 
+SaeSlot parseSlot(const Napi::CallbackInfo& info, size_t index) {
+  if (index >= info.Length() || info[index].IsUndefined()) return SaeSlot::Value;
+  if (!info[index].IsString()) throwTypeError("Expected string for slot");
+  const std::string name = info[index].As<Napi::String>().Utf8Value();
+  if (name == "value") return SaeSlot::Value;
+  if (name == "adamM") return SaeSlot::AdamFirstMoment;
+  if (name == "adamV") return SaeSlot::AdamSecondMoment;
+  throwRangeError("Unknown slot " + name);
+}
+
 SaeParam parseParam(const std::string& name) {
   if (name == "encoderWeights") return SaeParam::EncoderWeights;
   if (name == "encoderBias") return SaeParam::EncoderBias;
@@ -56,6 +66,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceMethod<&SaeWrap::reconstruct>("reconstruct"),
                          InstanceMethod<&SaeWrap::getParameter>("getParameter"),
                          InstanceMethod<&SaeWrap::setParameter>("setParameter"),
+                         InstanceMethod<&SaeWrap::setStepsTaken>("setStepsTaken"),
                          InstanceMethod("dispose", &SaeWrap::disposeMethod),
                          InstanceAccessor<&SaeWrap::stepsTaken>("stepsTaken"),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
@@ -75,6 +86,7 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
     config.dIn = static_cast<int64_t>(dIn);
     config.dHidden = static_cast<int64_t>(dHidden);
     config.tied = boolField(options, "tied");
+    config.applyBDecToInput = boolField(options, "applyBDecToInput");
     config.l1Coeff = static_cast<float>(numberField(options, "l1Coeff"));
     config.lr = static_cast<float>(numberField(options, "lr"));
     config.beta1 = static_cast<float>(numberField(options, "beta1"));
@@ -199,9 +211,10 @@ Napi::Value SaeWrap::getParameter(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) throwTypeError("Expected string for name");
     const SaeParam which = parseParam(info[0].As<Napi::String>().Utf8Value());
+    const SaeSlot slot = parseSlot(info, 1);
     SaeBackend& backend = idleBackend(env);
     Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(paramLength(backend.config(), which)));
-    backend.getParameter(which, out.Data());
+    backend.getParameter(which, slot, out.Data());
     return out;
   });
 }
@@ -211,9 +224,19 @@ Napi::Value SaeWrap::setParameter(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) throwTypeError("Expected string for name");
     const SaeParam which = parseParam(info[0].As<Napi::String>().Utf8Value());
+    const SaeSlot slot = parseSlot(info, 2);
     SaeBackend& backend = idleBackend(env);
     Napi::Float32Array values = floatsArg(info, 1, "values", paramLength(backend.config(), which));
-    backend.setParameter(which, values.Data());
+    backend.setParameter(which, slot, values.Data());
+    return env.Undefined();
+  });
+}
+
+Napi::Value SaeWrap::setStepsTaken(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t steps = countArg(info, 0, "steps");
+    idleBackend(env).setStepsTaken(steps);
     return env.Undefined();
   });
 }

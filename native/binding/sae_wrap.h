@@ -25,6 +25,7 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   Napi::Value reconstruct(const Napi::CallbackInfo& info);
   Napi::Value getParameter(const Napi::CallbackInfo& info);
   Napi::Value setParameter(const Napi::CallbackInfo& info);
+  Napi::Value setStepsTaken(const Napi::CallbackInfo& info);
   Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
 

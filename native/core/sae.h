@@ -1,6 +1,7 @@
 // The sparse autoencoder as every backend implements it.
 //
 //   h    = ReLU((x - b_dec) W_enc + b_enc)          W_enc [dIn, dHidden]
+//          (or ReLU(x W_enc + b_enc) when applyBDecToInput is false, as SAELens allows)
 //   xhat = h W_dec + b_dec                          W_dec [dHidden, dIn], unit-norm rows
 //   loss = mean over rows of ||x - xhat||^2 + l1Coeff * ||h||_1
 //
@@ -22,6 +23,7 @@ struct SaeConfig {
   int64_t dIn = 0;
   int64_t dHidden = 0;
   bool tied = false;
+  bool applyBDecToInput = true;
   float l1Coeff = 0.0f;
   float lr = 1e-3f;
   float beta1 = 0.9f;
@@ -42,6 +44,9 @@ struct StepStats {
 
 // Parameters in the public (SAELens) layouts.
 enum class SaeParam { EncoderWeights, EncoderBias, DecoderWeights, DecoderBias };
+
+// What of a parameter to read or write: its value or one of Adam's moments (same layout).
+enum class SaeSlot { Value, AdamFirstMoment, AdamSecondMoment };
 
 // Gradients of the loss (before projection and Adam) in the public layouts. Tied models
 // have one weight matrix: its whole gradient is in decoderWeights and encoderWeights is empty.
@@ -91,8 +96,11 @@ class SaeBackend {
   virtual void decodeSparse(const SparseCodesView& codes, float* out) = 0;
   virtual void reconstruct(const float* x, int64_t rows, float* out) = 0;
 
-  virtual void getParameter(SaeParam which, float* out) const = 0;
-  virtual void setParameter(SaeParam which, const float* values) = 0;
+  virtual void getParameter(SaeParam which, SaeSlot slot, float* out) const = 0;
+  virtual void setParameter(SaeParam which, SaeSlot slot, const float* values) = 0;
+  // Adam's step count t (bias corrections use t + 1 for the next step): restored with the
+  // moments so that training resumes exactly.
+  virtual void setStepsTaken(int64_t steps) = 0;
 };
 
 // Bytes a model of this shape holds for parameters and Adam state, before any scratch.

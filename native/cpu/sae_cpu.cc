@@ -53,7 +53,7 @@ const Kernels& chooseKernels(const std::string& name) {
 }
 
 struct AdamState {
-  Buffer<float> value, m, v;
+  Buffer<float> value, m, v;  // the parameter and Adam's first and second moments
   void allocate(size_t n) {
     value.resize(n);
     m.resize(n);
@@ -80,8 +80,9 @@ class CpuSae final : public SaeBackend {
   void decode(const float* codes, int64_t rows, float* out) override;
   void decodeSparse(const SparseCodesView& codes, float* out) override;
   void reconstruct(const float* x, int64_t rows, float* out) override;
-  void getParameter(SaeParam which, float* out) const override;
-  void setParameter(SaeParam which, const float* values) override;
+  void getParameter(SaeParam which, SaeSlot slot, float* out) const override;
+  void setParameter(SaeParam which, SaeSlot slot, const float* values) override;
+  void setStepsTaken(int64_t steps) override { steps_ = steps; }
 
  private:
   // Active units of each row block, filled by the encoder's epilogue.
@@ -91,7 +92,10 @@ class CpuSae final : public SaeBackend {
     Buffer<int64_t> rowEnd;  // end offset of each row of the block
   };
 
+  const AdamState& stateOf(SaeParam which) const;
   const float* encoderRows() const { return config_.tied ? decoder_.value.data() : encoder_.value.data(); }
+  // What the encoder subtracts from its input: b_dec, or nothing.
+  const float* inputShift() const { return config_.applyBDecToInput ? decoderBias_.value.data() : nullptr; }
   void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
   // Encoder product, bias, ReLU and extraction of the active units into csr*_.
   void encodeToCsr(const float* x, int64_t rows);
@@ -206,7 +210,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows) {
   const RowBlocking blocking = chooseRowBlocking(rows, pool_.size(), kernels_.mr);
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
   const float* bias = encoderBias_.value.data();
-  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, decoderBias_.value.data()}, rows, packed_, nullptr, 0,
+  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, nullptr, 0,
        blocking, [&](int, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          BlockCodes& codes = blocks_[block];
          codes.rowEnd.resize(static_cast<size_t>(blockRows));
@@ -361,7 +365,7 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
       }
       // The encoder saw x - b_dec: that shifts its gradient and feeds b_dec's.
       const float* encRow = enc + j * d_;
-      if (gBias != 0.0f) {
+      if (gBias != 0.0f && config_.applyBDecToInput) {
         kernels_.axpy(-gBias, bDec, gEnc, d_);
         kernels_.axpy(-gBias, encRow, partial, d_);
       }
@@ -443,7 +447,7 @@ void CpuSae::encode(const float* x, int64_t rows, float* codes) {
   checkFinite(x, rows * d_, d_, "x.data");
   packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
   const float* bias = encoderBias_.value.data();
-  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, decoderBias_.value.data()}, rows, packed_, codes, m_,
+  gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, codes, m_,
        chooseRowBlocking(rows, pool_.size(), kernels_.mr),
        [&](int, int64_t, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          for (int64_t r = 0; r < blockRows; ++r) kernels_.reluBias(c + r * ldc, bias, m_);
@@ -511,48 +515,55 @@ void CpuSae::reconstruct(const float* x, int64_t rows, float* out) {
   decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, out);
 }
 
-void CpuSae::getParameter(SaeParam which, float* out) const {
-  const size_t dBytes = static_cast<size_t>(d_) * sizeof(float);
-  switch (which) {
-    case SaeParam::EncoderWeights: {
-      const float* enc = encoderRows();
-      for (int64_t j = 0; j < m_; ++j)
-        for (int64_t i = 0; i < d_; ++i) out[i * m_ + j] = enc[j * d_ + i];
-      break;
-    }
-    case SaeParam::EncoderBias:
-      std::memcpy(out, encoderBias_.value.data(), static_cast<size_t>(m_) * sizeof(float));
-      break;
-    case SaeParam::DecoderWeights:
-      std::memcpy(out, decoder_.value.data(), static_cast<size_t>(m_) * dBytes);
-      break;
-    case SaeParam::DecoderBias:
-      std::memcpy(out, decoderBias_.value.data(), dBytes);
-      break;
+const Buffer<float>& slotOf(const AdamState& state, SaeSlot slot) {
+  switch (slot) {
+    case SaeSlot::AdamFirstMoment:
+      return state.m;
+    case SaeSlot::AdamSecondMoment:
+      return state.v;
+    default:
+      return state.value;
   }
 }
 
-void CpuSae::setParameter(SaeParam which, const float* values) {
-  const size_t dBytes = static_cast<size_t>(d_) * sizeof(float);
+const AdamState& CpuSae::stateOf(SaeParam which) const {
   switch (which) {
-    case SaeParam::EncoderWeights: {
-      if (config_.tied) {
-        throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
-      }
-      float* enc = encoder_.value.data();
-      for (int64_t j = 0; j < m_; ++j)
-        for (int64_t i = 0; i < d_; ++i) enc[j * d_ + i] = values[i * m_ + j];
-      break;
-    }
+    case SaeParam::EncoderWeights:
+      return config_.tied ? decoder_ : encoder_;
     case SaeParam::EncoderBias:
-      std::memcpy(encoderBias_.value.data(), values, static_cast<size_t>(m_) * sizeof(float));
-      break;
+      return encoderBias_;
     case SaeParam::DecoderWeights:
-      std::memcpy(decoder_.value.data(), values, static_cast<size_t>(m_) * dBytes);
-      break;
+      return decoder_;
     case SaeParam::DecoderBias:
-      std::memcpy(decoderBias_.value.data(), values, dBytes);
-      break;
+      return decoderBias_;
+  }
+  return decoder_;
+}
+
+void CpuSae::getParameter(SaeParam which, SaeSlot slot, float* out) const {
+  const float* data = slotOf(stateOf(which), slot).data();
+  if (which == SaeParam::EncoderWeights) {
+    // Feature-major rows to the public [dIn, dHidden] layout.
+    for (int64_t j = 0; j < m_; ++j)
+      for (int64_t i = 0; i < d_; ++i) out[i * m_ + j] = data[j * d_ + i];
+  } else {
+    const int64_t n = which == SaeParam::DecoderWeights ? m_ * d_ : which == SaeParam::EncoderBias ? m_ : d_;
+    std::memcpy(out, data, static_cast<size_t>(n) * sizeof(float));
+  }
+}
+
+void CpuSae::setParameter(SaeParam which, SaeSlot slot, const float* values) {
+  if (which == SaeParam::EncoderWeights && config_.tied) {
+    throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
+  }
+  // The same storage getParameter reads; this object owns it, so writing is fine.
+  float* data = const_cast<float*>(slotOf(stateOf(which), slot).data());
+  if (which == SaeParam::EncoderWeights) {
+    for (int64_t j = 0; j < m_; ++j)
+      for (int64_t i = 0; i < d_; ++i) data[j * d_ + i] = values[i * m_ + j];
+  } else {
+    const int64_t n = which == SaeParam::DecoderWeights ? m_ * d_ : which == SaeParam::EncoderBias ? m_ : d_;
+    std::memcpy(data, values, static_cast<size_t>(n) * sizeof(float));
   }
 }
 

@@ -1,0 +1,206 @@
+// The SAELens checkpoint layout (jbloomAus/SAELens, sae_lens/saes/sae.py): a directory with
+// sae_weights.safetensors (W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in],
+// b_dec [d_in]) and cfg.json, plus our trainer_state.safetensors with Adam's moments so that
+// training resumes exactly. Pure conversions between files and a snapshot of a model; the
+// model class does the reading and writing of parameters.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { encodeSafetensors, parseSafetensors, type SafetensorsFile } from './safetensors.js';
+
+export const weightsFile = 'sae_weights.safetensors';
+export const configFile = 'cfg.json';
+export const trainerStateFile = 'trainer_state.safetensors';
+export const formatVersion = 1;
+
+export type TensorName = 'W_enc' | 'b_enc' | 'W_dec' | 'b_dec';
+export const tensorNames: readonly TensorName[] = ['W_enc', 'b_enc', 'W_dec', 'b_dec'];
+
+export interface SaeSnapshot {
+  dIn: number;
+  dHidden: number;
+  tied: boolean;
+  applyBDecToInput: boolean;
+  hyperparameters: { l1Coeff: number; lr: number; beta1: number; beta2: number; eps: number; seed: number };
+  stepsTaken: number;
+  weights: Record<TensorName, Float32Array>;
+  /** Adam's first and second moments per tensor (for a tied model, no W_enc entry). */
+  optimizer?: { m: Partial<Record<TensorName, Float32Array>>; v: Partial<Record<TensorName, Float32Array>> };
+  /** The cfg.json metadata object (model_name, hook_name, ... in SAELens). */
+  metadata: Record<string, unknown>;
+}
+
+export class CheckpointError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+    this.code = code;
+  }
+}
+
+function shapeOf(name: TensorName, dIn: number, dHidden: number): number[] {
+  switch (name) {
+    case 'W_enc':
+      return [dIn, dHidden];
+    case 'b_enc':
+      return [dHidden];
+    case 'W_dec':
+      return [dHidden, dIn];
+    case 'b_dec':
+      return [dIn];
+  }
+}
+
+export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<string, Uint8Array> {
+  const cfg = {
+    architecture: 'standard',
+    d_in: s.dIn,
+    d_sae: s.dHidden,
+    dtype: 'float32',
+    device: 'cpu',
+    apply_b_dec_to_input: s.applyBDecToInput,
+    normalize_activations: 'none',
+    metadata: s.metadata,
+    saekit: {
+      format_version: formatVersion,
+      package_version: packageVersion,
+      tied: s.tied,
+      l1_coefficient: s.hyperparameters.l1Coeff,
+      lr: s.hyperparameters.lr,
+      beta1: s.hyperparameters.beta1,
+      beta2: s.hyperparameters.beta2,
+      eps: s.hyperparameters.eps,
+      seed: s.hyperparameters.seed,
+      steps_taken: s.stepsTaken,
+    },
+  };
+  const weights = Object.fromEntries(
+    tensorNames.map((name) => [name, { shape: shapeOf(name, s.dIn, s.dHidden), data: s.weights[name] }]),
+  );
+  const files: Record<string, Uint8Array> = {
+    [configFile]: new TextEncoder().encode(`${JSON.stringify(cfg, null, 2)}\n`),
+    [weightsFile]: encodeSafetensors(weights, { format: 'pt' }),
+  };
+  if (s.optimizer !== undefined) {
+    const state: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const name of tensorNames) {
+      const m = s.optimizer.m[name];
+      const v = s.optimizer.v[name];
+      if (m === undefined || v === undefined) continue;
+      state[`${name}.adam_m`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: m };
+      state[`${name}.adam_v`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: v };
+    }
+    files[trainerStateFile] = encodeSafetensors(state, { steps_taken: String(s.stepsTaken), optimizer: 'adam' });
+  }
+  return files;
+}
+
+async function readOptional(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function tensorFrom(file: SafetensorsFile, source: string, name: string, shape: number[]): Float32Array {
+  const tensor = file.tensors.get(name);
+  if (tensor === undefined) {
+    throw new CheckpointError('CHECKPOINT_MISSING_TENSOR', `${source}: missing tensor ${name} (it has ${[...file.tensors.keys()].join(', ') || 'none'})`);
+  }
+  if (tensor.shape.length !== shape.length || tensor.shape.some((n, i) => n !== shape[i])) {
+    throw new CheckpointError(
+      'CHECKPOINT_SHAPE_MISMATCH',
+      `${source}: tensor ${name} has shape [${tensor.shape.join(', ')}] but cfg.json's d_in and d_sae require [${shape.join(', ')}]`,
+    );
+  }
+  return tensor.data;
+}
+
+function positiveInteger(cfg: Record<string, unknown>, key: string, source: string): number {
+  const value = cfg[key];
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new CheckpointError('CHECKPOINT_CONFIG', `${source}: expected a positive integer for ${key} but found ${JSON.stringify(value)}`);
+  }
+  return value as number;
+}
+
+/** Reads the checkpoint files in `dir` (already resolved against interrupted saves). */
+export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
+  const cfgPath = join(dir, configFile);
+  const cfgBytes = await readOptional(cfgPath);
+  if (cfgBytes === undefined) throw new CheckpointError('CHECKPOINT_MISSING_FILE', `${cfgPath}: missing (not a SAELens/saekit checkpoint directory)`);
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(new TextDecoder().decode(cfgBytes)) as Record<string, unknown>;
+  } catch (error) {
+    throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: not a JSON object`);
+  const architecture = cfg.architecture ?? 'standard';
+  if (architecture !== 'standard') {
+    throw new CheckpointError(
+      'UNSUPPORTED_ARCHITECTURE',
+      `${cfgPath}: architecture ${JSON.stringify(architecture)} is not supported by saekit (only "standard": ReLU encoder, linear decoder)`,
+    );
+  }
+  const normalize = cfg.normalize_activations ?? 'none';
+  if (normalize !== 'none' && normalize !== null) {
+    throw new CheckpointError(
+      'UNSUPPORTED_NORMALIZATION',
+      `${cfgPath}: normalize_activations ${JSON.stringify(normalize)} is not supported (only "none"); the model's function would change`,
+    );
+  }
+  const dIn = positiveInteger(cfg, 'd_in', cfgPath);
+  const dHidden = positiveInteger(cfg, 'd_sae', cfgPath);
+  const ours = (typeof cfg.saekit === 'object' && cfg.saekit !== null ? cfg.saekit : {}) as Record<string, unknown>;
+  if (typeof ours.format_version === 'number' && ours.format_version > formatVersion) {
+    throw new CheckpointError('CHECKPOINT_VERSION', `${cfgPath}: saved by a newer saekit (format_version ${ours.format_version}; this one reads up to ${formatVersion})`);
+  }
+  const number = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
+
+  const weightsPath = join(dir, weightsFile);
+  const weightBytes = await readOptional(weightsPath);
+  if (weightBytes === undefined) throw new CheckpointError('CHECKPOINT_MISSING_FILE', `${weightsPath}: missing`);
+  const file = parseSafetensors(weightBytes, weightsPath);
+  const weights = Object.fromEntries(
+    tensorNames.map((name) => [name, tensorFrom(file, weightsPath, name, shapeOf(name, dIn, dHidden))]),
+  ) as Record<TensorName, Float32Array>;
+  const tied = ours.tied === true;
+
+  let optimizer: SaeSnapshot['optimizer'];
+  let stepsTaken = number(ours.steps_taken, 0);
+  const statePath = join(dir, trainerStateFile);
+  const stateBytes = await readOptional(statePath);
+  if (stateBytes !== undefined) {
+    const state = parseSafetensors(stateBytes, statePath);
+    optimizer = { m: {}, v: {} };
+    for (const name of tensorNames) {
+      if (tied && name === 'W_enc') continue;
+      optimizer.m[name] = tensorFrom(state, statePath, `${name}.adam_m`, shapeOf(name, dIn, dHidden));
+      optimizer.v[name] = tensorFrom(state, statePath, `${name}.adam_v`, shapeOf(name, dIn, dHidden));
+    }
+    stepsTaken = Number(state.metadata.steps_taken ?? stepsTaken);
+  }
+  return {
+    dIn,
+    dHidden,
+    tied,
+    applyBDecToInput: cfg.apply_b_dec_to_input !== false,
+    hyperparameters: {
+      // SAELens training configs call it l1_coefficient too; inference-only files may not have it.
+      l1Coeff: number(ours.l1_coefficient, number(cfg.l1_coefficient, 0)),
+      lr: number(ours.lr, 1e-3),
+      beta1: number(ours.beta1, 0.9),
+      beta2: number(ours.beta2, 0.999),
+      eps: number(ours.eps, 1e-8),
+      seed: number(ours.seed, 0),
+    },
+    stepsTaken,
+    weights,
+    optimizer,
+    metadata: typeof cfg.metadata === 'object' && cfg.metadata !== null ? (cfg.metadata as Record<string, unknown>) : {},
+  };
+}
