@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 
-import type { Matrix } from './matrix.js';
+import { checkMatrix, type Matrix } from './matrix.js';
 
 export type NpyDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16' | 'uint16' | 'uint32' | 'float16';
 export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
@@ -48,14 +48,28 @@ export function float16ToFloat32(bits: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** Parses the bytes of a .npy file. `source` names it in errors. */
-export function parseNpy(bytes: Uint8Array, source = 'the data'): NpyArray {
+export interface NpyHeader {
+  dtype: NpyDType;
+  shape: number[];
+  /** Bytes per element. */
+  itemSize: number;
+  /** Where the data starts in the file. */
+  dataOffset: number;
+}
+
+/**
+ * Parses the header at the start of a .npy file; `bytes` may be just the first part of the
+ * file (a header is at most a few kilobytes). Fortran-ordered arrays of more than one
+ * dimension are refused: they cannot be read row by row.
+ */
+export function parseNpyHeader(bytes: Uint8Array, source = 'the data'): NpyHeader {
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new NpyFormatError(source, 'missing the \\x93NUMPY magic string');
   const major = bytes[6];
   if (major < 1 || major > 3) throw new NpyFormatError(source, `format version ${major}.${bytes[7]} is not supported (1.0 to 3.0 are)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
+  if (bytes.length < headerStart) throw new NpyFormatError(source, 'the file ends inside its header');
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (headerStart + headerLength > bytes.length) {
     throw new NpyFormatError(source, `the header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`);
   }
@@ -73,21 +87,27 @@ export function parseNpy(bytes: Uint8Array, source = 'the data'): NpyArray {
   }
   const shape = shapeText
     .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0)
     .map(Number);
   if (shape.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new NpyFormatError(source, `bad shape (${shapeText})`);
+  if (fortran === 'True' && shape.filter((n) => n > 1).length > 1) {
+    throw new NpyFormatError(source, 'Fortran-ordered (column-major) arrays are not supported; save it with np.ascontiguousarray');
+  }
+  return { dtype: kind.dtype, shape, itemSize: kind.size, dataOffset: headerStart + headerLength };
+}
+
+/** Parses the bytes of a .npy file. `source` names it in errors. */
+export function parseNpy(bytes: Uint8Array, source = 'the data'): NpyArray {
+  const { dtype, shape, itemSize, dataOffset } = parseNpyHeader(bytes, source);
   const count = shape.reduce((a, b) => a * b, 1);
-  const dataStart = headerStart + headerLength;
-  const expected = count * kind.size;
-  if (bytes.length - dataStart < expected) {
-    throw new NpyFormatError(source, `shape (${shape.join(', ')}) of ${kind.dtype} needs ${expected} bytes of data but the file has ${bytes.length - dataStart}`);
+  const expected = count * itemSize;
+  if (bytes.length - dataOffset < expected) {
+    throw new NpyFormatError(source, `shape (${shape.join(', ')}) of ${dtype} needs ${expected} bytes of data but the file has ${bytes.length - dataOffset}`);
   }
   // A copy (Buffer#slice would share memory), which also aligns the data for the typed array.
-  const raw = Uint8Array.prototype.slice.call(bytes, dataStart, dataStart + expected);
-  let data = typedArray(kind.dtype, raw.buffer, count);
-  if (fortran === 'True' && shape.length > 1) data = toCOrder(data, shape);
-  return { dtype: kind.dtype, shape, data };
+  const raw = Uint8Array.prototype.slice.call(bytes, dataOffset, dataOffset + expected);
+  return { dtype, shape, data: typedArray(dtype, raw.buffer, count) };
 }
 
 function typedArray(dtype: NpyDType, buffer: ArrayBuffer, count: number): NpyData {
@@ -119,29 +139,38 @@ function typedArray(dtype: NpyDType, buffer: ArrayBuffer, count: number): NpyDat
   }
 }
 
-// Fortran (column-major) order to C order, for any number of dimensions.
-function toCOrder(data: NpyData, shape: number[]): NpyData {
-  const out = new (data.constructor as new (n: number) => NpyData)(data.length);
-  const n = shape.length;
-  const index = new Array<number>(n).fill(0);
-  for (let c = 0; c < data.length; c++) {
-    let f = 0;
-    let stride = 1;
-    for (let axis = 0; axis < n; axis++) {
-      f += index[axis] * stride;
-      stride *= shape[axis];
-    }
-    (out as unknown as number[])[c] = (data as unknown as number[])[f];
-    for (let axis = n - 1; axis >= 0; axis--) {
-      if (++index[axis] < shape[axis]) break;
-      index[axis] = 0;
-    }
-  }
-  return out;
-}
-
+/** Any .npy array (numeric dtypes, any shape). */
 export async function readNpy(path: string): Promise<NpyArray> {
   return parseNpy(await readFile(path), path);
+}
+
+const floatDTypes: readonly NpyDType[] = ['float32', 'float16', 'float64'];
+
+export function checkFloatMatrixHeader(header: NpyHeader, source: string): void {
+  if (!floatDTypes.includes(header.dtype)) {
+    throw new NpyFormatError(source, `dtype ${header.dtype} is not a float dtype (float32, float16 and float64 are)`);
+  }
+  if (header.shape.length !== 2) {
+    throw new NpyFormatError(source, `expected a 2-D array (rows, features) but its shape is (${header.shape.join(', ')})`);
+  }
+}
+
+/**
+ * A 2-D float32, float16 or float64 .npy array (C order) as a float32 Matrix. Other dtypes
+ * and shapes are refused with an error naming the file.
+ */
+export async function loadNpy(path: string): Promise<Matrix> {
+  if (typeof path !== 'string') throw new TypeError(`Expected string for path but received ${typeof path}`);
+  const bytes = await readFile(path);
+  checkFloatMatrixHeader(parseNpyHeader(bytes, path), path);
+  return npyToMatrix(parseNpy(bytes, path), path);
+}
+
+/** Writes a Matrix as a 2-D float32 .npy file, atomically (temporary file, flush, rename). */
+export async function saveNpy(path: string, matrix: Matrix): Promise<void> {
+  if (typeof path !== 'string') throw new TypeError(`Expected string for path but received ${typeof path}`);
+  const m = checkMatrix('matrix', matrix);
+  await writeNpy(path, m.data, [m.rows, m.cols]);
 }
 
 /** A 2-D (or 1-D, as one row) numeric array as a float32 Matrix. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { encodeNpy, npyToMatrix, parseNpy, readNpy, writeNpy, float16ToFloat32 } from '../lib/npy.js';
+import { encodeNpy, float16ToFloat32, loadNpy, npyToMatrix, parseNpy, readNpy, saveNpy, writeNpy } from '../lib/npy.js';
 
 const data = resolve(import.meta.dirname, '..', '..', 'shared', 'data');
 const work = mkdtempSync(join(tmpdir(), 'saekit-npy-'));
@@ -43,14 +43,16 @@ describe('.npy files', () => {
     }
   });
 
-  it('reads Fortran order, version 2.0 and float16', () => {
+  it('reads version 2.0 and float16, refuses Fortran order', () => {
     const header = (h: string, version = 1) => {
       const text = h.padEnd(version === 1 ? 117 : 115, ' ') + '\n';
       const prefix = version === 1 ? [0x93, 78, 85, 77, 80, 89, 1, 0, text.length & 255, text.length >> 8] : [0x93, 78, 85, 77, 80, 89, 2, 0, text.length & 255, text.length >> 8, 0, 0];
       return [...prefix, ...Array.from(text, (c) => c.charCodeAt(0))];
     };
     const fortran = new Uint8Array([...header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }"), ...new Uint8Array(new Float32Array([1, 4, 2, 5, 3, 6]).buffer)]);
-    expect(Array.from(parseNpy(fortran).data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => parseNpy(fortran, 'f.npy')).toThrow(
+      'f.npy is not a readable .npy file: Fortran-ordered (column-major) arrays are not supported; save it with np.ascontiguousarray',
+    );
     const v2 = new Uint8Array([...header("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", 2), ...new Uint8Array(new Int32Array([9, 10]).buffer)]);
     expect(Array.from(parseNpy(v2).data as Int32Array)).toEqual([9, 10]);
     const half = new Uint8Array([...header("{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }"), ...new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3555]).buffer)]);
@@ -59,6 +61,22 @@ describe('.npy files', () => {
     expect(values[1]).toBe(-2);
     expect(values[2]).toBeCloseTo(1 / 3, 3);
     expect(float16ToFloat32(0x7c00)).toBe(Infinity);
+  });
+
+  it('loadNpy and saveNpy: float 2-D matrices, converted to float32', async () => {
+    const path = join(work, 'm.npy');
+    const m = { rows: 2, cols: 3, data: new Float32Array([1, 2, 3, 4, 5, 6.5]) };
+    await saveNpy(path, m);
+    expect(await loadNpy(path)).toEqual(m);
+    await writeNpy(path, new Float64Array([0.5, 1.5]), [1, 2]);
+    expect(await loadNpy(path)).toEqual({ rows: 1, cols: 2, data: new Float32Array([0.5, 1.5]) });
+    await writeNpy(path, new Int32Array([1, 2]), [1, 2]);
+    await expect(loadNpy(path)).rejects.toThrow(`${path} is not a readable .npy file: dtype int32 is not a float dtype (float32, float16 and float64 are)`);
+    await writeNpy(path, new Float32Array([1, 2]), [2]);
+    await expect(loadNpy(path)).rejects.toThrow(`${path} is not a readable .npy file: expected a 2-D array (rows, features) but its shape is (2)`);
+    await expect(saveNpy(path, { rows: 2, cols: 2, data: new Float32Array(3) })).rejects.toThrow(
+      new RangeError('Expected matrix.data.length to equal matrix.rows * matrix.cols = 4 but received 3'),
+    );
   });
 
   it('says what is wrong with a bad file, naming it', async () => {
