@@ -21,6 +21,8 @@ export interface SaeSnapshot {
   dHidden: number;
   tied: boolean;
   applyBDecToInput: boolean;
+  /** Inputs are multiplied by this before the SAE (1: raw activations). */
+  inputScale: number;
   hyperparameters: { l1Coeff: number; lr: number; beta1: number; beta2: number; eps: number; seed: number };
   stepsTaken: number;
   weights: Record<TensorName, Float32Array>;
@@ -52,6 +54,23 @@ function shapeOf(name: TensorName, dIn: number, dHidden: number): number[] {
   }
 }
 
+/**
+ * The weights of the equivalent model on raw (unscaled) activations, which is what SAELens
+ * expects in a file whose normalize_activations is "expected_average_only_in" (it folds the
+ * scaling factor into the weights before saving): (s x - b_dec) W_enc = (x - b_dec / s)(s W_enc)
+ * and (h W_dec + b_dec) / s = h (W_dec / s) + b_dec / s.
+ */
+function foldedWeights(s: SaeSnapshot): Record<TensorName, Float32Array> {
+  if (s.inputScale === 1) return s.weights;
+  const k = s.inputScale;
+  return {
+    W_enc: s.weights.W_enc.map((v) => v * k),
+    b_enc: s.weights.b_enc,
+    W_dec: s.weights.W_dec.map((v) => v / k),
+    b_dec: s.weights.b_dec.map((v) => v / k),
+  };
+}
+
 export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<string, Uint8Array> {
   const cfg = {
     architecture: 'standard',
@@ -60,7 +79,7 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
     dtype: 'float32',
     device: 'cpu',
     apply_b_dec_to_input: s.applyBDecToInput,
-    normalize_activations: 'none',
+    normalize_activations: s.inputScale === 1 ? 'none' : 'expected_average_only_in',
     metadata: s.metadata,
     saekit: {
       format_version: formatVersion,
@@ -73,11 +92,11 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
       eps: s.hyperparameters.eps,
       seed: s.hyperparameters.seed,
       steps_taken: s.stepsTaken,
+      input_scale: s.inputScale,
     },
   };
-  const weights = Object.fromEntries(
-    tensorNames.map((name) => [name, { shape: shapeOf(name, s.dIn, s.dHidden), data: s.weights[name] }]),
-  );
+  const folded = foldedWeights(s);
+  const weights = Object.fromEntries(tensorNames.map((name) => [name, { shape: shapeOf(name, s.dIn, s.dHidden), data: folded[name] }]));
   const files: Record<string, Uint8Array> = {
     [configFile]: new TextEncoder().encode(`${JSON.stringify(cfg, null, 2)}\n`),
     [weightsFile]: encodeSafetensors(weights, { format: 'pt' }),
@@ -90,6 +109,8 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
       if (m === undefined || v === undefined) continue;
       state[`${name}.adam_m`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: m };
       state[`${name}.adam_v`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: v };
+      // With folded weights in sae_weights, the exact training-space values live here.
+      if (s.inputScale !== 1) state[`${name}.value`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: s.weights[name] };
     }
     files[trainerStateFile] = encodeSafetensors(state, { steps_taken: String(s.stepsTaken), optimizer: 'adam' });
   }
@@ -127,6 +148,12 @@ function positiveInteger(cfg: Record<string, unknown>, key: string, source: stri
   return value as number;
 }
 
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
+  return out;
+}
+
 /** Reads the checkpoint files in `dir` (already resolved against interrupted saves). */
 export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
   const cfgPath = join(dir, configFile);
@@ -146,11 +173,13 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
       `${cfgPath}: architecture ${JSON.stringify(architecture)} is not supported by saekit (only "standard": ReLU encoder, linear decoder)`,
     );
   }
+  // "expected_average_only_in" files hold weights with the scaling folded in (they act on raw
+  // activations); normalisations applied at run time would change the function.
   const normalize = cfg.normalize_activations ?? 'none';
-  if (normalize !== 'none' && normalize !== null) {
+  if (normalize !== 'none' && normalize !== null && normalize !== 'expected_average_only_in') {
     throw new CheckpointError(
       'UNSUPPORTED_NORMALIZATION',
-      `${cfgPath}: normalize_activations ${JSON.stringify(normalize)} is not supported (only "none"); the model's function would change`,
+      `${cfgPath}: normalize_activations ${JSON.stringify(normalize)} is not supported ("none" and "expected_average_only_in" are); the model's function would change`,
     );
   }
   const dIn = positiveInteger(cfg, 'd_in', cfgPath);
@@ -169,6 +198,8 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
     tensorNames.map((name) => [name, tensorFrom(file, weightsPath, name, shapeOf(name, dIn, dHidden))]),
   ) as Record<TensorName, Float32Array>;
   const tied = ours.tied === true;
+  let inputScale = number(ours.input_scale, 1);
+  if (!(inputScale > 0)) throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: expected a positive saekit.input_scale but found ${JSON.stringify(ours.input_scale)}`);
 
   let optimizer: SaeSnapshot['optimizer'];
   let stepsTaken = number(ours.steps_taken, 0);
@@ -183,12 +214,22 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
       optimizer.v[name] = tensorFrom(state, statePath, `${name}.adam_v`, shapeOf(name, dIn, dHidden));
     }
     stepsTaken = Number(state.metadata.steps_taken ?? stepsTaken);
+    if (inputScale !== 1) {
+      for (const name of tensorNames) {
+        if (!(tied && name === 'W_enc')) weights[name] = tensorFrom(state, statePath, `${name}.value`, shapeOf(name, dIn, dHidden));
+      }
+      if (tied) weights.W_enc = transpose(weights.W_dec, dHidden, dIn);
+    }
+  } else if (inputScale !== 1) {
+    // Only the folded weights: the raw-activation model, exactly.
+    inputScale = 1;
   }
   return {
     dIn,
     dHidden,
     tied,
     applyBDecToInput: cfg.apply_b_dec_to_input !== false,
+    inputScale,
     hyperparameters: {
       // SAELens training configs call it l1_coefficient too; inference-only files may not have it.
       l1Coeff: number(ours.l1_coefficient, number(cfg.l1_coefficient, 0)),

@@ -8,6 +8,7 @@ import { NativeModel } from './native_model.js';
 import { Random } from './random.js';
 import { resolveCheckpoint, writeDirectoryAtomic } from './checkpoint_dir.js';
 import { CheckpointError, readSnapshot, snapshotToFiles, type SaeSnapshot, type TensorName } from './saelens_format.js';
+import { NpyBatches } from './npy_batches.js';
 import { prepareTraining } from './training.js';
 import { packageVersion } from './version.js';
 import * as is from './validate.js';
@@ -24,6 +25,12 @@ export interface SparseAutoencoderOptions {
    * h = ReLU(x W_enc + b_enc), which some SAELens checkpoints use.
    */
   applyBDecToInput?: boolean;
+  /**
+   * Every input is multiplied by this before the SAE sees it, and reconstructions are divided
+   * by it (default 1). Set automatically when `fit` reads an npyBatches stream with
+   * normalize: 'expected-norm' (whose rows arrive already scaled).
+   */
+  inputScale?: number;
   /** Weight of the L1 penalty on the codes (loss = mean ||x - xhat||^2 + l1Coeff * ||h||_1). */
   l1Coeff: number;
   /** Adam learning rate. Default 1e-3. */
@@ -52,9 +59,15 @@ export interface StepStats {
 
 export type StepRecord = StepStats & TrainingRecord;
 
+/** One change to a feature's activation in `steer`: exactly one of scale, set or add. */
+export type SteeringEdit =
+  | { feature: number; scale: number; set?: undefined; add?: undefined }
+  | { feature: number; set: number; scale?: undefined; add?: undefined }
+  | { feature: number; add: number; scale?: undefined; set?: undefined };
+
 let cpuKernelsForNextModel: string | undefined;
 
-const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
 
 /**
  * A sparse autoencoder trained with Adam in one fused native call per step:
@@ -77,6 +90,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly tied: boolean;
   readonly applyBDecToInput: boolean;
   readonly l1Coeff: number;
+  #inputScale: number;
   readonly lr: number;
   readonly beta1: number;
   readonly beta2: number;
@@ -117,6 +131,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.dHidden = o.dHidden;
     this.tied = o.tied;
     this.applyBDecToInput = o.applyBDecToInput;
+    this.#inputScale = o.inputScale;
     this.l1Coeff = o.l1Coeff;
     this.lr = o.lr;
     this.beta1 = o.beta1;
@@ -128,6 +143,11 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.#random = new Random(this.seed + 0x5eed);
   }
 
+  /** The factor inputs are multiplied by before the SAE (see the option). */
+  get inputScale(): number {
+    return this.#inputScale;
+  }
+
   /** Number of training steps applied so far. */
   get stepsTaken(): number {
     return this.disposed ? 0 : this.usable().stepsTaken;
@@ -137,7 +157,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   trainStep(batch: Matrix): Promise<StepStats> {
     return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
-      const data = b.data.slice();
+      const data = this.#scaledCopy(b.data);
       return (native) => native.trainStep(data, b.rows);
     });
   }
@@ -149,12 +169,23 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
    */
   fit(data: TrainingData, options: FitOptions): Promise<StepRecord[]> {
     return this.enqueue(() => {
+      // A normalising npyBatches stream scales its rows itself; the model adopts its factor.
+      const stream = data instanceof NpyBatches && data.normalize !== 'none' ? data : undefined;
+      if (stream !== undefined && this.#inputScale !== 1) {
+        throw new RangeError(
+          `This SparseAutoencoder already has inputScale ${this.#inputScale}; read the data with normalize: 'none' (the model scales it) or train a new model`,
+        );
+      }
       const run = prepareTraining(
         {
           name: 'SparseAutoencoder.fit',
           dIn: this.dIn,
           random: this.#random,
-          step: (values, rows) => this.usable().trainStep(values, rows),
+          step: (values, rows) => {
+            if (stream !== undefined) this.#inputScale = stream.scale;
+            else scaleInPlace(values, this.#inputScale);
+            return this.usable().trainStep(values, rows);
+          },
           checkUsable: () => void this.usable(),
         },
         data,
@@ -174,7 +205,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       is.knownKeys('SparseAutoencoder.encode', opts, ['format']);
       const format = opts.format === undefined ? 'dense' : is.oneOf('options.format', opts.format, ['dense', 'sparse'] as const);
       const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
-      const data = input.data.slice();
+      const data = this.#scaledCopy(input.data);
       const rows = input.rows;
       if (format === 'sparse') {
         return async (native) => ({ rows, cols: this.dHidden, ...(await native.encodeSparse(data, rows)) });
@@ -197,7 +228,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         return async (native) => {
           const out = new Float32Array(c.rows * this.dIn);
           await native.decodeSparse(indptr, indices, values, c.rows, out);
-          return { rows: c.rows, cols: this.dIn, data: out };
+          return { rows: c.rows, cols: this.dIn, data: scaleInPlace(out, 1 / this.#inputScale) };
         };
       }
       const c = checkMatrix('codes', codes, cols);
@@ -205,7 +236,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       return async (native) => {
         const out = new Float32Array(c.rows * this.dIn);
         await native.decode(data, c.rows, out);
-        return { rows: c.rows, cols: this.dIn, data: out };
+        return { rows: c.rows, cols: this.dIn, data: scaleInPlace(out, 1 / this.#inputScale) };
       };
     });
   }
@@ -214,11 +245,49 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   reconstruct(x: Matrix): Promise<Matrix> {
     return this.enqueue(() => {
       const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
-      const data = input.data.slice();
+      const data = this.#scaledCopy(input.data);
       return async (native) => {
         const out = new Float32Array(input.rows * this.dIn);
         await native.reconstruct(data, input.rows, out);
-        return { rows: input.rows, cols: this.dIn, data: out };
+        return { rows: input.rows, cols: this.dIn, data: scaleInPlace(out, 1 / this.#inputScale) };
+      };
+    });
+  }
+
+  /**
+   * Steering: encodes x, applies `edits` to the codes of every row, and returns
+   * x + decode(edited codes) - decode(codes), i.e. the edited reconstruction plus the original
+   * reconstruction error (x - xhat), so whatever the SAE does not explain passes through
+   * unchanged. With no edits the result is x. Edits apply in order; each names a feature and
+   * one of `scale` (multiply its activation: 0 ablates it), `set` (clamp it to a value) or
+   * `add` (add to it).
+   */
+  steer(x: Matrix, edits: readonly SteeringEdit[] = []): Promise<Matrix> {
+    return this.enqueue(() => {
+      const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
+      const data = this.#scaledCopy(input.data);
+      const changes = checkEdits(edits, this.dHidden);
+      return async (native) => {
+        const { rows } = input;
+        const codes = new Float32Array(rows * this.dHidden);
+        await native.encode(data, rows, codes);
+        const edited = codes.slice();
+        for (let r = 0; r < rows; r++) {
+          for (const edit of changes) {
+            const k = r * this.dHidden + edit.feature;
+            if (edit.scale !== undefined) edited[k] *= edit.scale;
+            else if (edit.set !== undefined) edited[k] = edit.set;
+            else edited[k] += edit.add as number;
+          }
+        }
+        const before = new Float32Array(rows * this.dIn);
+        const after = new Float32Array(rows * this.dIn);
+        await native.decode(codes, rows, before);
+        await native.decode(edited, rows, after);
+        const out = input.data.slice();
+        const unscale = 1 / this.#inputScale;
+        for (let i = 0; i < out.length; i++) out[i] += (after[i] - before[i]) * unscale;
+        return { rows, cols: this.dIn, data: out };
       };
     });
   }
@@ -281,6 +350,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
           dHidden: this.dHidden,
           tied: this.tied,
           applyBDecToInput: this.applyBDecToInput,
+          inputScale: this.#inputScale,
           hyperparameters: { l1Coeff: this.l1Coeff, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, seed: this.seed },
           stepsTaken: native.stepsTaken,
           weights,
@@ -311,6 +381,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       dHidden: s.dHidden,
       tied: s.tied,
       applyBDecToInput: s.applyBDecToInput,
+      inputScale: s.inputScale,
       ...s.hyperparameters,
       ...(opts as { device?: Device; threads?: number }),
     });
@@ -364,9 +435,34 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.usable().setParameter(name, values, slot);
   }
 
+  #scaledCopy(values: Float32Array): Float32Array {
+    return scaleInPlace(values.slice(), this.#inputScale);
+  }
+
   #parameter(name: ParameterName): Float32Array {
     return this.usable().getParameter(name);
   }
+}
+
+function checkEdits(edits: unknown, dHidden: number): SteeringEdit[] {
+  if (!Array.isArray(edits)) throw is.typeError('edits', 'array of { feature, scale | set | add }', edits);
+  return edits.map((edit: unknown, i) => {
+    const name = `edits[${i}]`;
+    if (!is.isObject(edit)) throw is.typeError(name, '{ feature, scale | set | add }', edit);
+    is.knownKeys(`steering edit ${name}`, edit, ['feature', 'scale', 'set', 'add']);
+    const feature = is.integer(`${name}.feature`, edit.feature, 0, dHidden - 1);
+    const given = (['scale', 'set', 'add'] as const).filter((key) => edit[key] !== undefined);
+    if (given.length !== 1) {
+      throw new TypeError(`Expected exactly one of scale, set and add in ${name} but received ${given.length === 0 ? 'none' : given.join(' and ')}`);
+    }
+    const key = given[0];
+    return { feature, [key]: is.finiteNumber(`${name}.${key}`, edit[key]) } as unknown as SteeringEdit;
+  });
+}
+
+function scaleInPlace(values: Float32Array, factor: number): Float32Array {
+  if (factor !== 1) for (let i = 0; i < values.length; i++) values[i] *= factor;
+  return values;
 }
 
 function checkTiedWeights(s: SaeSnapshot, dir: string): void {
@@ -410,6 +506,7 @@ function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoenc
     dHidden: is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1),
     tied: options.tied === undefined ? false : is.boolean('tied', options.tied),
     applyBDecToInput: options.applyBDecToInput === undefined ? true : is.boolean('applyBDecToInput', options.applyBDecToInput),
+    inputScale: options.inputScale === undefined ? 1 : is.positiveNumber('inputScale', options.inputScale),
     l1Coeff: is.nonNegativeNumber('l1Coeff', options.l1Coeff),
     lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),
     beta1: options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true),

@@ -94,7 +94,16 @@ describe('npyBatches', () => {
     const sae = new SparseAutoencoder({ dIn: 8, dHidden: 16, l1Coeff: 0.01 });
     const records = await sae.fit(npyBatches(path, { batchSize: 100, epochs: 2 }), { steps: 50 });
     expect(records).toHaveLength(12);
+    expect(sae.inputScale).toBe(1);
+    // A normalising stream hands its factor to the model, which then scales raw inputs itself.
+    const normalised = npyBatches(path, { batchSize: 100, normalize: 'expected-norm' });
+    const scaledModel = new SparseAutoencoder({ dIn: 8, dHidden: 16, l1Coeff: 0.01 });
+    await scaledModel.fit(normalised, { steps: 3 });
+    expect(normalised.scale).not.toBe(1);
+    expect(scaledModel.inputScale).toBe(normalised.scale);
+    await expect(scaledModel.fit(normalised, { steps: 1 })).rejects.toThrow(RangeError);
     sae.dispose();
+    scaledModel.dispose();
   });
 
   it('refuses mismatched, non-2-D, non-float and truncated files with errors naming them', async () => {

@@ -134,6 +134,35 @@ describe('save and load', () => {
   });
 });
 
+describe('a model with an input scale', () => {
+  it('saves weights folded for raw activations (as SAELens expects) and restores the exact model', async () => {
+    const sae = new SparseAutoencoder({ dIn: 6, dHidden: 12, l1Coeff: 0.01, lr: 0.01, inputScale: 4, seed: 2 });
+    for (let i = 0; i < 3; i++) await sae.trainStep(randomMatrix(20, 6, i));
+    const dir = freshDir();
+    await sae.save(dir);
+    expect(JSON.parse(readFileSync(join(dir, 'cfg.json'), 'utf8'))).toMatchObject({
+      normalize_activations: 'expected_average_only_in',
+      saekit: { input_scale: 4 },
+    });
+    const exact = await SparseAutoencoder.load(dir);
+    expect(exact.inputScale).toBe(4);
+    expect(exact.decoderWeights()).toEqual(sae.decoderWeights());
+    const x = randomMatrix(5, 6, 9);
+    expect(await exact.reconstruct(x)).toEqual(await sae.reconstruct(x));
+    // Without our trainer state (as SAELens would ship it): the folded raw-activation model.
+    rmSync(join(dir, 'trainer_state.safetensors'));
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const folded = await SparseAutoencoder.load(dir);
+    warnings.mockRestore();
+    expect(folded.inputScale).toBe(1);
+    const a = (await folded.reconstruct(x)).data;
+    const b = (await sae.reconstruct(x)).data;
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 5);
+    expect(await folded.encode(x)).toEqual(await sae.encode(x));
+    [sae, exact, folded].forEach((m) => m.dispose());
+  });
+});
+
 describe('files written by others', () => {
   const dIn = 6;
   const dHidden = 10;
