@@ -1,5 +1,6 @@
-// `npm run demo`: trains a sparse autoencoder on synthetic data whose true features are
-// known, and reports how well the learned dictionary recovers them.
+// The demo behind `npm run demo` and `saekit demo`: trains a sparse autoencoder on synthetic
+// data whose true features are known, and reports how well the learned dictionary recovers them.
+import { evaluate } from './evaluate.js';
 import { metrics, SparseAutoencoder, ToyDataset } from './index.js';
 import type { Progress } from './model.js';
 
@@ -8,7 +9,7 @@ const model = { dHidden: 1024, l1Coeff: 0.1, lr: 3e-3, seed: 1 };
 const batchSize = 1024;
 const steps = 1000;
 
-function progressLine(p: Progress): string {
+export function progressLine(p: Progress): string {
   const width = 30;
   const done = Math.round((p.step / p.totalSteps) * width);
   const bar = '#'.repeat(done) + '.'.repeat(width - done);
@@ -18,14 +19,14 @@ function progressLine(p: Progress): string {
   );
 }
 
-async function main(): Promise<void> {
+export async function runDemo(log: (line: string) => void = console.log): Promise<void> {
   const toy = new ToyDataset(setting);
   const sae = new SparseAutoencoder({ dIn: setting.dim, ...model });
-  console.log(
+  log(
     `Toy data: ${setting.numFeatures} unit features in ${setting.dim} dimensions, ` +
       `${setting.expectedActive} active per sample on average, magnitudes uniform in [0, 1).`,
   );
-  console.log(
+  log(
     `Training a sparse autoencoder with ${model.dHidden} features (l1Coeff ${model.l1Coeff}, ` +
       `lr ${model.lr}) for ${steps} steps of ${batchSize} fresh samples on ${sae.threads} threads.`,
   );
@@ -36,30 +37,16 @@ async function main(): Promise<void> {
     steps,
     onProgress: (p) => {
       if (interactive) process.stderr.write(`\r${progressLine(p)}`);
-      else console.error(progressLine(p));
+      else process.stderr.write(`${progressLine(p)}\n`);
     },
   });
   if (interactive) process.stderr.write('\n');
   const seconds = (performance.now() - started) / 1000;
   const last = records[records.length - 1];
-  const held = toy.sample(4096).x;
-  const reconstruction = await sae.reconstruct(held);
-  let error = 0;
-  let variance = 0;
-  const mean = new Float64Array(held.cols);
-  for (let i = 0; i < held.data.length; i++) mean[i % held.cols] += held.data[i] / held.rows;
-  for (let i = 0; i < held.data.length; i++) {
-    error += (held.data[i] - reconstruction.data[i]) ** 2;
-    variance += (held.data[i] - mean[i % held.cols]) ** 2;
-  }
+  const report = await evaluate(sae, toy.sample(4096).x);
   const after = metrics.mmcs(sae.dictionary(), toy.features);
-  console.log(`Trained in ${seconds.toFixed(1)} s: final batch loss ${last.loss.toFixed(4)}, L0 ${last.l0.toFixed(2)}.`);
-  console.log(`Fraction of variance unexplained on 4096 held-out samples: ${(error / variance).toFixed(4)}`);
-  console.log(`Mean max cosine similarity to the true features: ${before.toFixed(3)} at initialisation -> ${after.toFixed(4)}`);
+  log(`Trained in ${seconds.toFixed(1)} s: final batch loss ${last.loss.toFixed(4)}, L0 ${last.l0.toFixed(2)}.`);
+  log(`On 4096 held-out samples: FVU ${report.fvu.toFixed(4)}, L0 ${report.l0.toFixed(2)}, dead features ${(100 * report.deadFraction).toFixed(1)}%.`);
+  log(`Mean max cosine similarity to the true features: ${before.toFixed(3)} at initialisation -> ${after.toFixed(4)}`);
   sae.dispose();
 }
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});

@@ -205,18 +205,25 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
   if (descr === undefined) throw new TypeError(`Expected a numeric typed array for data but received ${data.constructor.name}`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new RangeError(`Expected data.length to equal the product of shape (${count}) but received ${data.length}`);
+  const header = npyHeaderBytes(descr, shape);
+  const out = new Uint8Array(header.length + data.byteLength);
+  out.set(header, 0);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), header.length);
+  return out;
+}
+
+/** A version 1.0 header for C-ordered data of this dtype and shape; data starts 64-byte aligned after it. */
+function npyHeaderBytes(descr: string, shape: readonly number[]): Uint8Array {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  // Data starts on a 64-byte boundary; the header ends with a newline.
   const total = Math.ceil((10 + header.length + 1) / 64) * 64;
   header = header.padEnd(total - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(total + data.byteLength);
+  const out = new Uint8Array(total);
   out.set(magic, 0);
   out[6] = 1;
   out[7] = 0;
   new DataView(out.buffer).setUint16(8, header.length, true);
   for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
   return out;
 }
 
@@ -245,5 +252,62 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   } catch (error) {
     await unlink(temporary).catch(() => {});
     throw error;
+  }
+}
+
+/**
+ * Writes a 2-D float32 .npy file a block of rows at a time, for outputs too large to hold in
+ * memory. The file appears at `path` only when `close` succeeds (temporary file, flush,
+ * rename); `abort` removes the temporary file.
+ */
+export class NpyWriter {
+  readonly #path: string;
+  readonly #temporary: string;
+  readonly #rows: number;
+  readonly #cols: number;
+  #handle: Awaited<ReturnType<typeof open>> | undefined;
+  #written = 0;
+
+  private constructor(path: string, rows: number, cols: number) {
+    this.#path = path;
+    this.#temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.#rows = rows;
+    this.#cols = cols;
+  }
+
+  static async create(path: string, rows: number, cols: number): Promise<NpyWriter> {
+    const writer = new NpyWriter(path, rows, cols);
+    writer.#handle = await open(writer.#temporary, 'w');
+    await writer.#handle.write(npyHeaderBytes('<f4', [rows, cols]));
+    return writer;
+  }
+
+  async append(rows: Float32Array): Promise<void> {
+    if (this.#handle === undefined) throw new Error(`NpyWriter for ${this.#path} is closed`);
+    if (rows.length % this.#cols !== 0 || this.#written + rows.length / this.#cols > this.#rows) {
+      throw new RangeError(`Expected whole rows of ${this.#cols} values within the ${this.#rows} rows of ${this.#path}`);
+    }
+    await this.#handle.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+    this.#written += rows.length / this.#cols;
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    this.#handle = undefined;
+    if (this.#written !== this.#rows) {
+      await handle.close();
+      await unlink(this.#temporary).catch(() => {});
+      throw new Error(`${this.#path}: ${this.#written} of ${this.#rows} rows were written; the file was not created`);
+    }
+    await handle.sync();
+    await handle.close();
+    await rename(this.#temporary, this.#path);
+  }
+
+  async abort(): Promise<void> {
+    await this.#handle?.close();
+    this.#handle = undefined;
+    await unlink(this.#temporary).catch(() => {});
   }
 }

@@ -75,12 +75,20 @@ function decodeRows(header: NpyHeader, bytes: Uint8Array, out: Float32Array, at:
 class RowReader {
   #file = 0;
   #row = 0;
+  #remaining: number;
   #handle: FileHandle | undefined;
   readonly #chunk = new Uint8Array(chunkBytes);
   constructor(
     private readonly sources: Source[],
     private readonly cols: number,
-  ) {}
+  ) {
+    this.#remaining = sources.reduce((sum, source) => sum + source.rows, 0);
+  }
+
+  /** True once every row has been read. */
+  get finished(): boolean {
+    return this.#remaining === 0;
+  }
 
   /** Reads up to `count` rows into out[at * cols ...]; returns how many were read (0 at the end). */
   async read(out: Float32Array, at: number, count: number): Promise<number> {
@@ -103,6 +111,7 @@ class RowReader {
       if (bytesRead !== bytes.length) throw new Error(`${source.path}: expected ${bytes.length} bytes at offset ${position} but read ${bytesRead} (was the file truncated while reading?)`);
       decodeRows(source.header, bytes, out, (at + done) * this.cols);
       this.#row += rows;
+      this.#remaining -= rows;
       done += rows;
     }
     return done;
@@ -175,9 +184,8 @@ export class NpyBatches implements AsyncIterable<Matrix> {
         let exhausted = false;
         while (!exhausted || filled > 0) {
           if (!exhausted) {
-            const read = await reader.read(buffer, filled, bufferRows - filled);
-            filled += read;
-            exhausted = filled < bufferRows;
+            filled += await reader.read(buffer, filled, bufferRows - filled);
+            exhausted = reader.finished;
           }
           if (filled === 0) break;
           if (!scaleKnown) {
@@ -187,7 +195,7 @@ export class NpyBatches implements AsyncIterable<Matrix> {
           const order = Int32Array.from({ length: filled }, (_, i) => i);
           if (this.shuffle) this.#random.shuffle(order);
           // Emit half the buffer while more rows are coming, all of it at the end.
-          const emit = exhausted ? filled : Math.max(batchSize, Math.floor(filled / 2 / batchSize) * batchSize);
+          const emit = exhausted ? filled : Math.min(filled, Math.max(batchSize, Math.floor(filled / 2 / batchSize) * batchSize));
           for (let start = 0; start < emit; start += batchSize) {
             const count = Math.min(batchSize, emit - start);
             const data = new Float32Array(count * cols);

@@ -75,6 +75,14 @@ describe('npyBatches', () => {
     expect(sizes).toEqual([32, 32, 16]);
   });
 
+  it('handles a batch larger than the data, and a buffer as large as the data', async () => {
+    const file = await idFile('small.npy', 0, 30, 2);
+    expect((await collect(npyBatches(file, { batchSize: 100, shuffle: false }))).sizes).toEqual([30]);
+    const exact = await collect(npyBatches(file, { batchSize: 10, bufferRows: 30, seed: 1 }));
+    expect(exact.sizes).toEqual([10, 10, 10]);
+    expect([...exact.ids].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
   it("normalize: 'expected-norm' scales rows to a mean squared norm of the column count", async () => {
     const path = join(work, 'scaled.npy');
     const rows = 4000;

@@ -46,6 +46,7 @@ console.log(JSON.stringify({ l0: stats.l0, mmcs: metrics.mmcs(sae.dictionary(), 
 sae.dispose();
 `,
     );
+    expect(run(join(project, 'node_modules', '.bin', 'saekit'), ['--help'], project)).toContain('Usage: saekit <command>');
     const result = JSON.parse(run('node', ['use.mjs'], project));
     expect(result.cpu).toBe(true);
     expect(result.l0).toBeGreaterThan(0);
