@@ -27,6 +27,10 @@ export interface NativeSaeConfig {
   dHidden: number;
   tied: boolean;
   applyBDecToInput: boolean;
+  activation: 'relu' | 'topk' | 'batchtopk';
+  k: number;
+  thresholdBeta: number;
+  thresholdStartStep: number;
   l1Coeff: number;
   lr: number;
   beta1: number;
@@ -42,7 +46,8 @@ export interface NativeSae {
   readonly stepsTaken: number;
   readonly busy: boolean;
   readonly device: string;
-  trainStep(data: Float32Array, rows: number): Promise<NativeStats>;
+  /** lr and l1Coeff, when given, replace the configured values for this step (schedules). */
+  trainStep(data: Float32Array, rows: number, lr?: number, l1Coeff?: number): Promise<NativeStats>;
   gradients(data: Float32Array, rows: number): Promise<NativeGradients>;
   encode(data: Float32Array, rows: number, out: Float32Array): Promise<void>;
   encodeSparse(data: Float32Array, rows: number): Promise<{ indptr: Int32Array; indices: Int32Array; values: Float32Array }>;
@@ -52,6 +57,11 @@ export interface NativeSae {
   getParameter(name: ParameterName, slot?: ParameterSlot): Float32Array;
   setParameter(name: ParameterName, values: Float32Array, slot?: ParameterSlot): void;
   setStepsTaken(steps: number): void;
+  /** Dead-feature tracking (samples seen; when each feature last fired, -1 never) and BatchTopK's threshold. */
+  getTrainingState(): { samplesSeen: number; lastFired: Float64Array; threshold: number };
+  setTrainingState(samplesSeen: number, lastFired: Float64Array, threshold: number): void;
+  /** Resamples dead `features` from rows of x; resolves to how many were resampled. */
+  resample(features: Int32Array, x: Float32Array, rows: number, seed: number): Promise<number>;
   dispose(): void;
 }
 

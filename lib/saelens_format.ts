@@ -23,6 +23,14 @@ export interface SaeSnapshot {
   applyBDecToInput: boolean;
   /** Inputs are multiplied by this before the SAE (1: raw activations). */
   inputScale: number;
+  activation: 'relu' | 'topk' | 'batchtopk';
+  k: number;
+  /** BatchTopK: the inference threshold (-1 until estimated) and its EMA settings. */
+  threshold: number;
+  thresholdBeta: number;
+  thresholdStartStep: number;
+  /** Dead-feature tracking: samples seen, and when each feature last fired (-1 never). */
+  firing?: { samplesSeen: number; lastFired: Float64Array };
   hyperparameters: { l1Coeff: number; lr: number; beta1: number; beta2: number; eps: number; seed: number };
   stepsTaken: number;
   weights: Record<TensorName, Float32Array>;
@@ -72,8 +80,11 @@ function foldedWeights(s: SaeSnapshot): Record<TensorName, Float32Array> {
 }
 
 export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<string, Uint8Array> {
+  // SAELens knows "topk" (with k); BatchTopK has no inference form there, so it is ours.
+  const architecture = s.activation === 'relu' ? 'standard' : s.activation;
   const cfg = {
-    architecture: 'standard',
+    architecture,
+    ...(s.activation === 'topk' ? { k: s.k, activation_fn_kwargs: { k: s.k } } : {}),
     d_in: s.dIn,
     d_sae: s.dHidden,
     dtype: 'float32',
@@ -93,6 +104,11 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
       seed: s.hyperparameters.seed,
       steps_taken: s.stepsTaken,
       input_scale: s.inputScale,
+      activation: s.activation,
+      k: s.k,
+      threshold: s.threshold,
+      threshold_beta: s.thresholdBeta,
+      threshold_start_step: s.thresholdStartStep,
     },
   };
   const folded = foldedWeights(s);
@@ -102,7 +118,8 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
     [weightsFile]: encodeSafetensors(weights, { format: 'pt' }),
   };
   if (s.optimizer !== undefined) {
-    const state: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const state: Record<string, { shape: number[]; data: Float32Array | Float64Array }> = {};
+    if (s.firing !== undefined) state.last_fired = { shape: [s.dHidden], data: s.firing.lastFired };
     for (const name of tensorNames) {
       const m = s.optimizer.m[name];
       const v = s.optimizer.v[name];
@@ -112,7 +129,11 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
       // With folded weights in sae_weights, the exact training-space values live here.
       if (s.inputScale !== 1) state[`${name}.value`] = { shape: shapeOf(name, s.dIn, s.dHidden), data: s.weights[name] };
     }
-    files[trainerStateFile] = encodeSafetensors(state, { steps_taken: String(s.stepsTaken), optimizer: 'adam' });
+    files[trainerStateFile] = encodeSafetensors(state, {
+      steps_taken: String(s.stepsTaken),
+      optimizer: 'adam',
+      ...(s.firing !== undefined ? { samples_seen: String(s.firing.samplesSeen) } : {}),
+    });
   }
   return files;
 }
@@ -127,6 +148,11 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
 }
 
 function tensorFrom(file: SafetensorsFile, source: string, name: string, shape: number[]): Float32Array {
+  const data = rawTensorFrom(file, source, name, shape);
+  return data instanceof Float32Array ? data : Float32Array.from(data);
+}
+
+function rawTensorFrom(file: SafetensorsFile, source: string, name: string, shape: number[]): Float32Array | Float64Array {
   const tensor = file.tensors.get(name);
   if (tensor === undefined) {
     throw new CheckpointError('CHECKPOINT_MISSING_TENSOR', `${source}: missing tensor ${name} (it has ${[...file.tensors.keys()].join(', ') || 'none'})`);
@@ -167,10 +193,10 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: not a JSON object`);
   const architecture = cfg.architecture ?? 'standard';
-  if (architecture !== 'standard') {
+  if (architecture !== 'standard' && architecture !== 'topk' && architecture !== 'batchtopk') {
     throw new CheckpointError(
       'UNSUPPORTED_ARCHITECTURE',
-      `${cfgPath}: architecture ${JSON.stringify(architecture)} is not supported by saekit (only "standard": ReLU encoder, linear decoder)`,
+      `${cfgPath}: architecture ${JSON.stringify(architecture)} is not supported by saekit (only "standard", "topk" and "batchtopk")`,
     );
   }
   // "expected_average_only_in" files hold weights with the scaling folded in (they act on raw
@@ -198,10 +224,17 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
     tensorNames.map((name) => [name, tensorFrom(file, weightsPath, name, shapeOf(name, dIn, dHidden))]),
   ) as Record<TensorName, Float32Array>;
   const tied = ours.tied === true;
+  const activation = architecture === 'standard' ? 'relu' : (architecture as 'topk' | 'batchtopk');
+  const kwargs = (typeof cfg.activation_fn_kwargs === 'object' && cfg.activation_fn_kwargs !== null ? cfg.activation_fn_kwargs : {}) as Record<string, unknown>;
+  const k = activation === 'relu' ? 0 : number(cfg.k, number(kwargs.k, number(ours.k, 0)));
+  if (activation !== 'relu' && !(Number.isSafeInteger(k) && k >= 1 && k <= dHidden)) {
+    throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: architecture "${architecture}" needs k in [1, d_sae] but found ${JSON.stringify(cfg.k ?? kwargs.k ?? ours.k)}`);
+  }
   let inputScale = number(ours.input_scale, 1);
   if (!(inputScale > 0)) throw new CheckpointError('CHECKPOINT_CONFIG', `${cfgPath}: expected a positive saekit.input_scale but found ${JSON.stringify(ours.input_scale)}`);
 
   let optimizer: SaeSnapshot['optimizer'];
+  let firing: SaeSnapshot['firing'];
   let stepsTaken = number(ours.steps_taken, 0);
   const statePath = join(dir, trainerStateFile);
   const stateBytes = await readOptional(statePath);
@@ -214,6 +247,10 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
       optimizer.v[name] = tensorFrom(state, statePath, `${name}.adam_v`, shapeOf(name, dIn, dHidden));
     }
     stepsTaken = Number(state.metadata.steps_taken ?? stepsTaken);
+    if (state.tensors.has('last_fired')) {
+      const lastFired = rawTensorFrom(state, statePath, 'last_fired', [dHidden]);
+      firing = { samplesSeen: Number(state.metadata.samples_seen ?? 0), lastFired: Float64Array.from(lastFired) };
+    }
     if (inputScale !== 1) {
       for (const name of tensorNames) {
         if (!(tied && name === 'W_enc')) weights[name] = tensorFrom(state, statePath, `${name}.value`, shapeOf(name, dIn, dHidden));
@@ -230,6 +267,12 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
     tied,
     applyBDecToInput: cfg.apply_b_dec_to_input !== false,
     inputScale,
+    activation,
+    k,
+    threshold: number(ours.threshold, -1),
+    thresholdBeta: number(ours.threshold_beta, 0.999),
+    thresholdStartStep: number(ours.threshold_start_step, 1000),
+    firing,
     hyperparameters: {
       // SAELens training configs call it l1_coefficient too; inference-only files may not have it.
       l1Coeff: number(ours.l1_coefficient, number(cfg.l1_coefficient, 0)),

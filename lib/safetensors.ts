@@ -10,8 +10,8 @@ export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64';
 
 export interface Tensor {
   shape: number[];
-  /** Values widened or narrowed to float32, row-major. */
-  data: Float32Array;
+  /** Row-major values: float64 tensors as a Float64Array, the others widened to float32. */
+  data: Float32Array | Float64Array;
   /** The dtype stored in the file. */
   dtype: SafetensorsDType;
 }
@@ -37,9 +37,9 @@ function bfloat16ToFloat32(bits: number): number {
   return scratch.getFloat32(0, true);
 }
 
-function decode(dtype: SafetensorsDType, bytes: Uint8Array, count: number): Float32Array {
+function decode(dtype: SafetensorsDType, bytes: Uint8Array, count: number): Float32Array | Float64Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
+  const out = dtype === 'F64' ? new Float64Array(count) : new Float32Array(count);
   switch (dtype) {
     case 'F32':
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
@@ -110,15 +110,18 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   return { tensors, metadata };
 }
 
-/** The bytes of a safetensors file holding float32 tensors (in the given order) and string metadata. */
-export function encodeSafetensors(tensors: Record<string, { shape: readonly number[]; data: Float32Array }>, metadata?: Record<string, string>): Uint8Array {
+/** The bytes of a safetensors file holding float32 or float64 tensors (in the given order) and string metadata. */
+export function encodeSafetensors(
+  tensors: Record<string, { shape: readonly number[]; data: Float32Array | Float64Array }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, { shape, data }] of Object.entries(tensors)) {
     const count = shape.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new RangeError(`Expected tensor ${name} to hold ${count} values for shape [${shape.join(', ')}] but it holds ${data.length}`);
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    header[name] = { dtype: data instanceof Float64Array ? 'F64' : 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));

@@ -9,6 +9,7 @@ import { Random } from './random.js';
 import { resolveCheckpoint, writeDirectoryAtomic } from './checkpoint_dir.js';
 import { CheckpointError, readSnapshot, snapshotToFiles, type SaeSnapshot, type TensorName } from './saelens_format.js';
 import { NpyBatches } from './npy_batches.js';
+import { checkSaeFitExtras, columnMean, geometricMedian, makeSchedule, saeFitExtraNames, type DecoderBiasInit, type SaeFitExtras } from './sae_training.js';
 import { prepareTraining } from './training.js';
 import { packageVersion } from './version.js';
 import * as is from './validate.js';
@@ -31,8 +32,29 @@ export interface SparseAutoencoderOptions {
    * normalize: 'expected-norm' (whose rows arrive already scaled).
    */
   inputScale?: number;
-  /** Weight of the L1 penalty on the codes (loss = mean ||x - xhat||^2 + l1Coeff * ||h||_1). */
-  l1Coeff: number;
+  /**
+   * Weight of the L1 penalty on the codes (loss = mean ||x - xhat||^2 + l1Coeff * ||h||_1).
+   * Required with the ReLU activation; with TopK and BatchTopK the default is 0 (no L1 term).
+   */
+  l1Coeff?: number;
+  /**
+   * 'relu' (default): h = ReLU(pre). 'topk': the k largest pre-activations of each row, then
+   * ReLU (Gao et al. 2024, openai/sparse_autoencoder). 'batchtopk': in training the k * rows
+   * largest of the whole batch, then ReLU; at inference the pre-activations above a threshold
+   * tracked in training (Bussmann et al. 2024; dictionary_learning's batch_top_k.py).
+   */
+  activation?: 'relu' | 'topk' | 'batchtopk';
+  /** Active units per row for 'topk', and on average for 'batchtopk'. */
+  k?: number;
+  /** 'batchtopk': EMA factor of the inference threshold (default 0.999, as dictionary_learning). */
+  thresholdBeta?: number;
+  /** 'batchtopk': steps before the threshold is tracked (default 1000, as dictionary_learning). */
+  thresholdStartStep?: number;
+  /**
+   * How b_dec is initialised, from the first training batch: 'zeros' (default), 'mean'
+   * (sparsify) or 'geometric-median' (openai/sparse_autoencoder, dictionary_learning).
+   */
+  initDecoderBias?: DecoderBiasInit;
   /** Adam learning rate. Default 1e-3. */
   lr?: number;
   beta1?: number;
@@ -67,7 +89,7 @@ export type SteeringEdit =
 
 let cpuKernelsForNextModel: string | undefined;
 
-const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'activation', 'k', 'thresholdBeta', 'thresholdStartStep', 'initDecoderBias', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
 
 /**
  * A sparse autoencoder trained with Adam in one fused native call per step:
@@ -89,6 +111,12 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly dHidden: number;
   readonly tied: boolean;
   readonly applyBDecToInput: boolean;
+  readonly activation: 'relu' | 'topk' | 'batchtopk';
+  /** 0 for 'relu'. */
+  readonly k: number;
+  readonly thresholdBeta: number;
+  readonly thresholdStartStep: number;
+  readonly initDecoderBias: DecoderBiasInit;
   readonly l1Coeff: number;
   #inputScale: number;
   readonly lr: number;
@@ -106,6 +134,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   metadata: Record<string, unknown> = {};
 
   readonly #random: Random;
+  #decoderBiasInitialised = false;
 
   constructor(options: SparseAutoencoderOptions) {
     const o = checkOptions(options);
@@ -117,6 +146,10 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         dHidden: o.dHidden,
         tied: o.tied,
         applyBDecToInput: o.applyBDecToInput,
+        activation: o.activation,
+        k: o.k,
+        thresholdBeta: o.thresholdBeta,
+        thresholdStartStep: o.thresholdStartStep,
         l1Coeff: o.l1Coeff,
         lr: o.lr,
         beta1: o.beta1,
@@ -131,6 +164,11 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.dHidden = o.dHidden;
     this.tied = o.tied;
     this.applyBDecToInput = o.applyBDecToInput;
+    this.activation = o.activation;
+    this.k = o.k;
+    this.thresholdBeta = o.thresholdBeta;
+    this.thresholdStartStep = o.thresholdStartStep;
+    this.initDecoderBias = o.initDecoderBias;
     this.#inputScale = o.inputScale;
     this.l1Coeff = o.l1Coeff;
     this.lr = o.lr;
@@ -158,7 +196,10 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
       const data = this.#scaledCopy(b.data);
-      return (native) => native.trainStep(data, b.rows);
+      return (native) => {
+        this.#initialiseDecoderBias(native, data, b.rows);
+        return native.trainStep(data, b.rows);
+      };
     });
   }
 
@@ -167,7 +208,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
    * seed) or on the batches an iterable yields, for `steps` steps or `epochs` passes.
    * Resolves to one record per step. An iterable that ends early ends training early.
    */
-  fit(data: TrainingData, options: FitOptions): Promise<StepRecord[]> {
+  fit(data: TrainingData, options: FitOptions & SaeFitExtras): Promise<StepRecord[]> {
     return this.enqueue(() => {
       // A normalising npyBatches stream scales its rows itself; the model adopts its factor.
       const stream = data instanceof NpyBatches && data.normalize !== 'none' ? data : undefined;
@@ -176,15 +217,33 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
           `This SparseAutoencoder already has inputScale ${this.#inputScale}; read the data with normalize: 'none' (the model scales it) or train a new model`,
         );
       }
+      const extras = checkSaeFitExtras(is.options('SparseAutoencoder.fit options', options));
+      const scheduled = extras.lrWarmupSteps || extras.lrDecayFraction || extras.l1WarmupSteps;
+      let schedule: ReturnType<typeof makeSchedule> | undefined;
       const run = prepareTraining(
         {
           name: 'SparseAutoencoder.fit',
           dIn: this.dIn,
           random: this.#random,
-          step: (values, rows) => {
+          extraOptions: saeFitExtraNames,
+          step: async (values, rows, { step, totalSteps }) => {
+            const native = this.usable();
             if (stream !== undefined) this.#inputScale = stream.scale;
             else scaleInPlace(values, this.#inputScale);
-            return this.usable().trainStep(values, rows);
+            this.#initialiseDecoderBias(native, values, rows);
+            let stats: StepStats;
+            if (scheduled) {
+              schedule ??= makeSchedule(extras, extras.scheduleEndStep ?? native.stepsTaken + totalSteps - step + 1);
+              const n = native.stepsTaken + 1;
+              stats = await native.trainStep(values, rows, this.lr * schedule.lrFactor(n), this.l1Coeff * schedule.l1Factor(n));
+            } else {
+              stats = await native.trainStep(values, rows);
+            }
+            if (extras.resample !== undefined && step % extras.resample.every === 0) {
+              const dead = this.#deadFeatures(native, extras.resample.window);
+              if (dead.length > 0) await native.resample(dead, values, rows, this.seed * 7919 + native.stepsTaken);
+            }
+            return stats;
           },
           checkUsable: () => void this.usable(),
         },
@@ -193,6 +252,35 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       );
       return () => run();
     });
+  }
+
+  /**
+   * The features that have not fired in the last `window` training samples (features that
+   * have never fired count once `window` samples have been seen), in increasing order.
+   * Tracked during training at the cost of one pass over the features per step.
+   */
+  deadFeatures(options: { window: number }): Int32Array {
+    const opts = is.options('options', options);
+    is.knownKeys('SparseAutoencoder.deadFeatures', opts, ['window']);
+    return this.#deadFeatures(this.usable(), is.integer('options.window', opts.window, 1));
+  }
+
+  #deadFeatures(native: NativeSae, window: number): Int32Array {
+    const { samplesSeen, lastFired } = native.getTrainingState();
+    const dead: number[] = [];
+    for (let j = 0; j < lastFired.length; j++) {
+      const since = lastFired[j] < 0 ? samplesSeen : samplesSeen - lastFired[j];
+      if (since >= window) dead.push(j);
+    }
+    return Int32Array.from(dead);
+  }
+
+  // b_dec from the first training batch, when initDecoderBias asks for it.
+  #initialiseDecoderBias(native: NativeSae, values: Float32Array, rows: number): void {
+    if (this.#decoderBiasInitialised || this.initDecoderBias === 'zeros' || native.stepsTaken > 0) return;
+    this.#decoderBiasInitialised = true;
+    const estimate = this.initDecoderBias === 'mean' ? columnMean(values, rows, this.dIn) : geometricMedian(values, rows, this.dIn);
+    native.setParameter('decoderBias', Float32Array.from(estimate));
   }
 
   /** Codes h for each row of x: dense [rows, dHidden], or only the active units as CSR. */
@@ -333,6 +421,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       if (dir.length === 0) throw is.rangeError('dir', 'non-empty string', dir);
       return async (native) => {
         const read = (name: ParameterName, slot: ParameterSlot) => native.getParameter(name, slot);
+        const training = native.getTrainingState();
         const weights = {
           W_enc: read('encoderWeights', 'value'),
           b_enc: read('encoderBias', 'value'),
@@ -351,6 +440,12 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
           tied: this.tied,
           applyBDecToInput: this.applyBDecToInput,
           inputScale: this.#inputScale,
+          activation: this.activation,
+          k: this.k,
+          threshold: training.threshold,
+          thresholdBeta: this.thresholdBeta,
+          thresholdStartStep: this.thresholdStartStep,
+          firing: { samplesSeen: training.samplesSeen, lastFired: training.lastFired },
           hyperparameters: { l1Coeff: this.l1Coeff, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, seed: this.seed },
           stepsTaken: native.stepsTaken,
           weights,
@@ -382,6 +477,10 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       tied: s.tied,
       applyBDecToInput: s.applyBDecToInput,
       inputScale: s.inputScale,
+      activation: s.activation,
+      ...(s.activation !== 'relu' ? { k: s.k } : {}),
+      thresholdBeta: s.thresholdBeta,
+      thresholdStartStep: s.thresholdStartStep,
       ...s.hyperparameters,
       ...(opts as { device?: Device; threads?: number }),
     });
@@ -402,6 +501,9 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         write(name, tensor, 'adamV', s.optimizer?.v[tensor]);
       }
       sae.usable().setStepsTaken(s.stepsTaken);
+      const firing = s.firing ?? { samplesSeen: 0, lastFired: new Float64Array(s.dHidden).fill(-1) };
+      sae.usable().setTrainingState(firing.samplesSeen, firing.lastFired, s.threshold);
+      sae.#decoderBiasInitialised = s.stepsTaken > 0;
       sae.metadata = s.metadata;
       warnIfNotUnitNorm(s, dir);
     } catch (error) {
@@ -501,13 +603,20 @@ function warnIfNotUnitNorm(s: SaeSnapshot, dir: string): void {
 function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoencoderOptions> {
   if (!is.isObject(options)) throw is.typeError('options', 'object', options);
   is.knownKeys('SparseAutoencoder', options, optionNames);
+  const dHidden = is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1);
+  const activation = options.activation === undefined ? 'relu' : is.oneOf('activation', options.activation, ['relu', 'topk', 'batchtopk'] as const);
   return {
     dIn: is.integer('dIn', options.dIn, 1, 2 ** 31 - 1),
-    dHidden: is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1),
+    dHidden,
     tied: options.tied === undefined ? false : is.boolean('tied', options.tied),
     applyBDecToInput: options.applyBDecToInput === undefined ? true : is.boolean('applyBDecToInput', options.applyBDecToInput),
     inputScale: options.inputScale === undefined ? 1 : is.positiveNumber('inputScale', options.inputScale),
-    l1Coeff: is.nonNegativeNumber('l1Coeff', options.l1Coeff),
+    activation,
+    k: activation === 'relu' ? (options.k === undefined ? 0 : is.integer('k', options.k, 1, dHidden)) : is.integer('k', options.k, 1, dHidden),
+    thresholdBeta: options.thresholdBeta === undefined ? 0.999 : is.numberInRange('thresholdBeta', options.thresholdBeta, 0, 1, true),
+    thresholdStartStep: options.thresholdStartStep === undefined ? 1000 : is.integer('thresholdStartStep', options.thresholdStartStep, 0),
+    initDecoderBias: options.initDecoderBias === undefined ? 'zeros' : is.oneOf('initDecoderBias', options.initDecoderBias, ['zeros', 'mean', 'geometric-median'] as const),
+    l1Coeff: activation !== 'relu' && options.l1Coeff === undefined ? 0 : is.nonNegativeNumber('l1Coeff', options.l1Coeff),
     lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),
     beta1: options.beta1 === undefined ? 0.9 : is.numberInRange('beta1', options.beta1, 0, 1, true),
     beta2: options.beta2 === undefined ? 0.999 : is.numberInRange('beta2', options.beta2, 0, 1, true),

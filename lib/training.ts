@@ -16,8 +16,13 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
   dIn: number;
   /** Draws the order of rows each epoch. */
   random: Random;
-  /** One step on rows [rows, dIn] held in `data`, which the step may keep. */
-  step(data: Float32Array, rows: number): Promise<S>;
+  /** Fit options of this model beyond the shared ones (it validates them itself). */
+  extraOptions?: readonly string[];
+  /**
+   * One step on rows [rows, dIn] held in `data`, which the step may keep; `position` says
+   * which step of how many this is (1-based).
+   */
+  step(data: Float32Array, rows: number, position: { step: number; totalSteps: number }): Promise<S>;
   /** Throws if the model can no longer train (disposed). */
   checkUsable(): void;
 }
@@ -37,9 +42,9 @@ function isIterable(value: unknown): value is AsyncIterable<Matrix> | Iterable<M
   );
 }
 
-export function checkFitOptions(name: string, value: unknown): FitOptions {
+export function checkFitOptions(name: string, value: unknown, extraOptions: readonly string[] = []): FitOptions {
   const options = is.options(`${name} options`, value);
-  is.knownKeys(name, options, fitOptionNames);
+  is.knownKeys(name, options, [...fitOptionNames, ...extraOptions]);
   const { steps, epochs, batchSize, onProgress, signal } = options;
   if ((steps === undefined) === (epochs === undefined)) {
     throw new TypeError(`Expected exactly one of options.steps and options.epochs for ${name}`);
@@ -110,7 +115,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
   data: TrainingData,
   rawOptions: unknown,
 ): () => Promise<Array<S & TrainingRecord>> {
-  const options = checkFitOptions(target.name, rawOptions);
+  const options = checkFitOptions(target.name, rawOptions, target.extraOptions);
   target.checkUsable();
   const { totalSteps, batches, cleanup, fromMatrix } = plan(target.name, data, options, target.dIn, target.random);
   const { onProgress, signal } = options;
@@ -147,7 +152,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
         const batch = fromMatrix
           ? next.value
           : checkMatrix(`data batch ${step}`, next.value, { value: target.dIn, label: 'dIn' }, 1);
-        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows);
+        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows, { step, totalSteps });
         if (step < totalSteps) {
           upcoming = Promise.resolve(iterator.next());
           upcoming.catch(() => {}); // surfaced when awaited; the step's own error may come first

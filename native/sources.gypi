@@ -6,6 +6,7 @@
       "native/core/memory.cc",
       "native/core/checks.cc",
       "native/core/thread_pool.cc",
+      "native/cpu/activation.cc",
       "native/cpu/gemm.cc",
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",

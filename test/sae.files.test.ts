@@ -261,12 +261,12 @@ describe('bad checkpoints give errors that name the file and the problem', () =>
   });
 
   it('an architecture saekit does not implement', async () => {
-    for (const architecture of ['gated', 'jumprelu', 'topk']) {
+    for (const architecture of ['gated', 'jumprelu', 'matryoshka']) {
       const dir = freshDir();
       writeSaeLensDir(dir, { d_in: 2, d_sae: 3, architecture }, []);
       await expect(SparseAutoencoder.load(dir)).rejects.toMatchObject({
         code: 'UNSUPPORTED_ARCHITECTURE',
-        message: `${join(dir, 'cfg.json')}: architecture "${architecture}" is not supported by saekit (only "standard": ReLU encoder, linear decoder)`,
+        message: `${join(dir, 'cfg.json')}: architecture "${architecture}" is not supported by saekit (only "standard", "topk" and "batchtopk")`,
       });
     }
   });

@@ -67,6 +67,9 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceMethod<&SaeWrap::getParameter>("getParameter"),
                          InstanceMethod<&SaeWrap::setParameter>("setParameter"),
                          InstanceMethod<&SaeWrap::setStepsTaken>("setStepsTaken"),
+                         InstanceMethod<&SaeWrap::getTrainingState>("getTrainingState"),
+                         InstanceMethod<&SaeWrap::setTrainingState>("setTrainingState"),
+                         InstanceMethod<&SaeWrap::resample>("resample"),
                          InstanceMethod("dispose", &SaeWrap::disposeMethod),
                          InstanceAccessor<&SaeWrap::stepsTaken>("stepsTaken"),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
@@ -87,6 +90,16 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
     config.dHidden = static_cast<int64_t>(dHidden);
     config.tied = boolField(options, "tied");
     config.applyBDecToInput = boolField(options, "applyBDecToInput");
+    Napi::Value activation = options.Get("activation");
+    const std::string name = activation.IsString() ? activation.As<Napi::String>().Utf8Value() : "relu";
+    if (name == "topk") config.activation = Activation::TopK;
+    else if (name == "batchtopk") config.activation = Activation::BatchTopK;
+    else if (name != "relu") throwRangeError("Unknown activation " + name);
+    if (config.activation != Activation::ReLU) {
+      config.k = static_cast<int64_t>(numberField(options, "k"));
+      config.thresholdBeta = static_cast<float>(numberField(options, "thresholdBeta"));
+      config.thresholdStartStep = static_cast<int64_t>(numberField(options, "thresholdStartStep"));
+    }
     config.l1Coeff = static_cast<float>(numberField(options, "l1Coeff"));
     config.lr = static_cast<float>(numberField(options, "lr"));
     config.beta1 = static_cast<float>(numberField(options, "beta1"));
@@ -125,10 +138,13 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
+    StepOverrides overrides;
+    if (info.Length() > 2 && info[2].IsNumber()) overrides.lr = static_cast<float>(info[2].As<Napi::Number>().DoubleValue());
+    if (info.Length() > 3 && info[3].IsNumber()) overrides.l1Coeff = static_cast<float>(info[3].As<Napi::Number>().DoubleValue());
     auto stats = std::make_shared<StepStats>();
     const float* data = x.Data();
     return startJob(
-        env, {x}, [stats, data, rows](SaeBackend& backend) { *stats = backend.trainStep(data, rows); },
+        env, {x}, [stats, data, rows, overrides](SaeBackend& backend) { *stats = backend.trainStep(data, rows, overrides); },
         [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); });
   });
 }
@@ -238,6 +254,68 @@ Napi::Value SaeWrap::setStepsTaken(const Napi::CallbackInfo& info) {
     const int64_t steps = countArg(info, 0, "steps");
     idleBackend(env).setStepsTaken(steps);
     return env.Undefined();
+  });
+}
+
+Napi::Value SaeWrap::getTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    SaeBackend& backend = idleBackend(env);
+    const int64_t m = backend.config().dHidden;
+    std::vector<int64_t> lastFired(static_cast<size_t>(m));
+    backend.lastFired(lastFired.data());
+    Napi::Float64Array fired = Napi::Float64Array::New(env, static_cast<size_t>(m));
+    for (int64_t j = 0; j < m; ++j) fired.Data()[j] = static_cast<double>(lastFired[j]);
+    Napi::Object state = Napi::Object::New(env);
+    state.Set("samplesSeen", static_cast<double>(backend.samplesSeen()));
+    state.Set("lastFired", fired);
+    state.Set("threshold", backend.threshold());
+    return state;
+  });
+}
+
+Napi::Value SaeWrap::setTrainingState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    SaeBackend& backend = idleBackend(env);
+    const int64_t m = backend.config().dHidden;
+    const int64_t samplesSeen = countArg(info, 0, "samplesSeen");
+    if (info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        static_cast<int64_t>(info[1].As<Napi::Float64Array>().ElementLength()) != m) {
+      throwTypeError("Expected Float64Array of length dHidden for lastFired");
+    }
+    const double threshold = numberArg(info, 2, "threshold");
+    Napi::Float64Array fired = info[1].As<Napi::Float64Array>();
+    std::vector<int64_t> lastFired(static_cast<size_t>(m));
+    for (int64_t j = 0; j < m; ++j) {
+      const double v = fired.Data()[j];
+      if (!(v >= -1 && v <= static_cast<double>(samplesSeen))) throwRangeError("Expected lastFired values in [-1, samplesSeen]");
+      lastFired[j] = static_cast<int64_t>(v);
+    }
+    backend.setFiringState(samplesSeen, lastFired.data());
+    backend.setThreshold(static_cast<float>(threshold));
+    return env.Undefined();
+  });
+}
+
+Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t rows = countArg(info, 2, "rows");
+    const double seed = numberArg(info, 3, "seed");
+    const SaeConfig& config = idleBackend(env).config();
+    Napi::Int32Array features = intsArg(info, 0, "features", 0);
+    Napi::Float32Array x = floatsArg(info, 1, "x.data", rows * config.dIn);
+    auto resampled = std::make_shared<int64_t>(0);
+    const int32_t* list = features.Data();
+    const int64_t count = static_cast<int64_t>(features.ElementLength());
+    const float* data = x.Data();
+    return startJob(
+        env, {features, x},
+        [resampled, list, count, data, rows, seed](SaeBackend& backend) {
+          *resampled = backend.resample(list, count, data, rows, static_cast<uint64_t>(seed));
+        },
+        [resampled](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*resampled)); });
   });
 }
 

@@ -26,6 +26,9 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   Napi::Value getParameter(const Napi::CallbackInfo& info);
   Napi::Value setParameter(const Napi::CallbackInfo& info);
   Napi::Value setStepsTaken(const Napi::CallbackInfo& info);
+  Napi::Value getTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value setTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value resample(const Napi::CallbackInfo& info);
   Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
 

@@ -19,11 +19,22 @@
 
 namespace saekit {
 
+// How the encoder turns pre-activations into codes.
+//   ReLU:      h = max(pre, 0)
+//   TopK:      the k largest pre-activations of each row, then ReLU (Gao et al. 2024)
+//   BatchTopK: in training, the k * rows largest of the whole batch, then ReLU; at inference
+//              pre-activations above a threshold learned in training (Bussmann et al. 2024)
+enum class Activation { ReLU, TopK, BatchTopK };
+
 struct SaeConfig {
   int64_t dIn = 0;
   int64_t dHidden = 0;
   bool tied = false;
   bool applyBDecToInput = true;
+  Activation activation = Activation::ReLU;
+  int64_t k = 0;                         // TopK / BatchTopK
+  float thresholdBeta = 0.999f;          // BatchTopK: EMA of the inference threshold
+  int64_t thresholdStartStep = 1000;     // BatchTopK: steps before the threshold is tracked
   float l1Coeff = 0.0f;
   float lr = 1e-3f;
   float beta1 = 0.9f;
@@ -33,6 +44,12 @@ struct SaeConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
+};
+
+// Values a step may use instead of the configured ones (schedules: warm-up, decay).
+struct StepOverrides {
+  float lr = -1.0f;       // < 0: the configured lr
+  float l1Coeff = -1.0f;  // < 0: the configured l1Coeff
 };
 
 struct StepStats {
@@ -86,7 +103,7 @@ class SaeBackend {
 
   // One fused training step on `rows` rows of x [rows, dIn]. Returns statistics of the
   // forward pass that the update was computed from.
-  virtual StepStats trainStep(const float* x, int64_t rows) = 0;
+  virtual StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) = 0;
   // The same forward and backward pass without the update.
   virtual StepStats gradients(const float* x, int64_t rows, SaeGradients& out) = 0;
 
@@ -101,6 +118,23 @@ class SaeBackend {
   // Adam's step count t (bias corrections use t + 1 for the next step): restored with the
   // moments so that training resumes exactly.
   virtual void setStepsTaken(int64_t steps) = 0;
+
+  // BatchTopK's inference threshold (negative: not yet estimated, then ReLU is used).
+  virtual float threshold() const = 0;
+  virtual void setThreshold(float threshold) = 0;
+
+  // Dead-feature tracking: samples seen in training, and for each feature how many had been
+  // seen when it last fired (-1: never).
+  virtual int64_t samplesSeen() const = 0;
+  virtual void lastFired(int64_t* out) const = 0;
+  virtual void setFiringState(int64_t samplesSeen, const int64_t* lastFired) = 0;
+
+  // Anthropic's resampling of dead features, as saprmarks/dictionary_learning does it: draws
+  // rows of x with probability proportional to their squared reconstruction error; each of the
+  // first min(count, rows) `features` gets the decoder direction x/|x|, the encoder direction
+  // 0.2 * (mean encoder norm of the other features) * x/|x|, a zero bias, and fresh Adam
+  // state. Returns how many features were resampled.
+  virtual int64_t resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) = 0;
 };
 
 // Bytes a model of this shape holds for parameters and Adam state, before any scratch.

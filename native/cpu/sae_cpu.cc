@@ -13,6 +13,8 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../core/checks.h"
 #include "../core/error.h"
@@ -20,6 +22,7 @@
 #include "../core/rng.h"
 #include "../core/sae.h"
 #include "../core/thread_pool.h"
+#include "activation.h"
 #include "gemm.h"
 #include "kernels.h"
 
@@ -73,7 +76,7 @@ class CpuSae final : public SaeBackend {
   int64_t stepsTaken() const override { return steps_; }
   size_t bytesHeld() const override;
 
-  StepStats trainStep(const float* x, int64_t rows) override;
+  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) override;
   StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
   void encode(const float* x, int64_t rows, float* codes) override;
   void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
@@ -83,6 +86,17 @@ class CpuSae final : public SaeBackend {
   void getParameter(SaeParam which, SaeSlot slot, float* out) const override;
   void setParameter(SaeParam which, SaeSlot slot, const float* values) override;
   void setStepsTaken(int64_t steps) override { steps_ = steps; }
+  float threshold() const override { return threshold_; }
+  void setThreshold(float threshold) override { threshold_ = threshold; }
+  int64_t samplesSeen() const override { return samplesSeen_; }
+  void lastFired(int64_t* out) const override {
+    std::memcpy(out, lastFired_.data(), static_cast<size_t>(m_) * sizeof(int64_t));
+  }
+  void setFiringState(int64_t samplesSeen, const int64_t* lastFired) override {
+    samplesSeen_ = samplesSeen;
+    std::memcpy(lastFired_.data(), lastFired, static_cast<size_t>(m_) * sizeof(int64_t));
+  }
+  int64_t resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) override;
 
  private:
   // Active units of each row block, filled by the encoder's epilogue.
@@ -97,10 +111,13 @@ class CpuSae final : public SaeBackend {
   // What the encoder subtracts from its input: b_dec, or nothing.
   const float* inputShift() const { return config_.applyBDecToInput ? decoderBias_.value.data() : nullptr; }
   void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
-  // Encoder product, bias, ReLU and extraction of the active units into csr*_.
-  void encodeToCsr(const float* x, int64_t rows);
+  // Encoder product, bias, activation and extraction of the active units into csr*_. In
+  // training BatchTopK selects over the batch; at inference it applies its threshold.
+  void encodeToCsr(const float* x, int64_t rows, bool training);
+  // BatchTopK: keeps the k * rows largest active units of the batch and tracks the threshold.
+  void keepBatchTopK(int64_t rows);
   // Shared by trainStep and gradients: forward, backward, and (when `out` is null) the update.
-  StepStats step(const float* x, int64_t rows, SaeGradients* out);
+  StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides);
   void decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
                   int64_t rows, float* out);
 
@@ -114,8 +131,14 @@ class CpuSae final : public SaeBackend {
   AdamState encoderBias_;  // [m]
   AdamState decoderBias_;  // [d]
   int64_t steps_ = 0;
+  float threshold_ = -1.0f;     // BatchTopK inference threshold
+  int64_t samplesSeen_ = 0;
+  Buffer<int64_t> lastFired_;   // [m]: samplesSeen_ when each feature last fired, -1 never
 
   PackedB packed_;
+  std::vector<TopkScratch> topkScratch_;  // per thread
+  Buffer<float> thresholdBias_;           // b_enc - threshold, for BatchTopK inference
+  Buffer<float> selectScratch_;
   GemmScratch gemmScratch_;
   std::vector<BlockCodes> blocks_;
   Buffer<int64_t> csrRowStart_;  // [rows + 1]
@@ -151,6 +174,11 @@ CpuSae::CpuSae(const SaeConfig& config)
   decoderBias_.allocate(static_cast<size_t>(d_));
   encoderBias_.value.zero();
   decoderBias_.value.zero();
+  lastFired_.resize(static_cast<size_t>(m_));
+  for (int64_t j = 0; j < m_; ++j) lastFired_[j] = -1;
+  if ((config_.activation == Activation::TopK || config_.activation == Activation::BatchTopK) && config_.k < 1) {
+    throwRangeError("TopK and BatchTopK need k >= 1");
+  }
 
   // Decoder rows: standard normal directions, normalised. Each row has its own stream so
   // initialisation runs in parallel and is the same whatever the thread count. The encoder
@@ -182,6 +210,8 @@ size_t CpuSae::bytesHeld() const {
   for (const auto& block : blocks_) {
     total += block.indices.bytes() + block.values.bytes() + block.rowEnd.bytes();
   }
+  total += lastFired_.bytes() + thresholdBias_.bytes() + selectScratch_.bytes();
+  for (const auto& scratch : topkScratch_) total += scratch.order.bytes() + scratch.values.bytes();
   total += csrRowStart_.bytes() + csrIndices_.bytes() + csrValues_.bytes() + csrGrad_.bytes() +
            cscStart_.bytes() + cscFill_.bytes() + cscEntry_.bytes() + cscRow_.bytes() +
            outputGrad_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() + partials_.bytes() +
@@ -205,13 +235,22 @@ void CpuSae::checkFinite(const float* x, int64_t count, int64_t cols, const char
   }
 }
 
-void CpuSae::encodeToCsr(const float* x, int64_t rows) {
+void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
   packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
   const RowBlocking blocking = chooseRowBlocking(rows, pool_.size(), kernels_.mr);
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
+  if (topkScratch_.size() < static_cast<size_t>(pool_.size())) topkScratch_.resize(pool_.size());
+  const bool topk = config_.activation == Activation::TopK;
+  // BatchTopK at inference: units above the threshold, i.e. pre + (b_enc - threshold) > 0.
+  const bool thresholded = config_.activation == Activation::BatchTopK && !training && threshold_ > 0.0f;
   const float* bias = encoderBias_.value.data();
+  if (thresholded) {
+    thresholdBias_.resize(static_cast<size_t>(m_));
+    for (int64_t j = 0; j < m_; ++j) thresholdBias_[j] = bias[j] - threshold_;
+  }
+  const float* extractBias = thresholded ? thresholdBias_.data() : bias;
   gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, nullptr, 0,
-       blocking, [&](int, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
+       blocking, [&](int thread, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          BlockCodes& codes = blocks_[block];
          codes.rowEnd.resize(static_cast<size_t>(blockRows));
          codes.indices.clear();
@@ -221,8 +260,14 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows) {
            // Room for a full row; resize (not reserve) keeps what earlier rows wrote.
            codes.indices.resize(static_cast<size_t>(count + m_));
            codes.values.resize(static_cast<size_t>(count + m_));
-           count += kernels_.reluExtract(c + r * ldc, bias, m_, codes.indices.data() + count,
-                                         codes.values.data() + count);
+           int32_t* indices = codes.indices.data() + count;
+           float* values = codes.values.data() + count;
+           const int64_t found = topk ? topkExtract(c + r * ldc, bias, m_, config_.k, indices, values, topkScratch_[thread])
+                                      : kernels_.reluExtract(c + r * ldc, extractBias, m_, indices, values);
+           if (thresholded) {
+             for (int64_t e = 0; e < found; ++e) values[e] += threshold_;
+           }
+           count += found;
            codes.rowEnd[r] = count;
          }
          codes.indices.resize(static_cast<size_t>(count));
@@ -251,6 +296,26 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows) {
     std::memcpy(csrIndices_.data() + blockStart[b], codes.indices.data(), n * sizeof(int32_t));
     std::memcpy(csrValues_.data() + blockStart[b], codes.values.data(), n * sizeof(float));
   });
+  if (training && config_.activation == Activation::BatchTopK) keepBatchTopK(rows);
+}
+
+void CpuSae::keepBatchTopK(int64_t rows) {
+  keepLargest(csrIndices_.data(), csrValues_.data(), csrRowStart_.data() + 1, rows, config_.k * rows, selectScratch_);
+  // The inference threshold follows dictionary_learning's trainers/batch_top_k.py: an EMA of
+  // the mean over rows of each row's smallest kept activation, from thresholdStartStep on.
+  if (steps_ < config_.thresholdStartStep) return;
+  double sum = 0.0;
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (csrRowStart_[r + 1] == csrRowStart_[r]) continue;
+    float smallest = csrValues_[csrRowStart_[r]];
+    for (int64_t e = csrRowStart_[r]; e < csrRowStart_[r + 1]; ++e) smallest = std::min(smallest, csrValues_[e]);
+    sum += smallest;
+    ++counted;
+  }
+  if (counted == 0) return;
+  const float batchMinimum = static_cast<float>(sum / counted);
+  threshold_ = threshold_ < 0.0f ? batchMinimum : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * batchMinimum;
 }
 
 void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
@@ -269,14 +334,16 @@ void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const f
   });
 }
 
-StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
+StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides) {
+  if (rows < 1) throwRangeError("Expected at least one row in the batch");
   checkFinite(x, rows * d_, d_, "batch.data");
-  encodeToCsr(x, rows);
+  encodeToCsr(x, rows, true);
   const int64_t nnz = csrRowStart_[rows];
   const float* dec = decoder_.value.data();
   const float* enc = encoderRows();
   const float* bDec = decoderBias_.value.data();
-  const float l1 = config_.l1Coeff;
+  const float l1 = overrides.l1Coeff >= 0.0f ? overrides.l1Coeff : config_.l1Coeff;
+  const float lr = overrides.lr >= 0.0f ? overrides.lr : config_.lr;
   const float gradScale = 2.0f / static_cast<float>(rows);
   const float l1Grad = l1 / static_cast<float>(rows);
 
@@ -339,7 +406,7 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
   const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t));
   const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t));
   const AdamStep adamStep{config_.beta1, config_.beta2, config_.eps,
-                          static_cast<float>(config_.lr / bc1),
+                          static_cast<float>(lr / bc1),
                           static_cast<float>(std::sqrt(bc2))};
   featureRows_.resize(static_cast<size_t>(pool_.size() * 2 * d_));
   biasGrad_.resize(static_cast<size_t>(m_));
@@ -410,6 +477,11 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
     kernels_.adam(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(),
                   decoderBiasGrad_.data(), d_, adamStep);
     steps_ = t;
+    // Dead-feature tracking: a feature fired in this batch if it has any active unit.
+    samplesSeen_ += rows;
+    for (int64_t j = 0; j < m_; ++j) {
+      if (cscStart_[j + 1] > cscStart_[j]) lastFired_[j] = samplesSeen_;
+    }
   } else {
     out->encoderBias.resize(static_cast<size_t>(m_));
     std::memcpy(out->encoderBias.data(), biasGrad_.data(), static_cast<size_t>(m_) * sizeof(float));
@@ -437,14 +509,24 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out) {
   return stats;
 }
 
-StepStats CpuSae::trainStep(const float* x, int64_t rows) { return step(x, rows, nullptr); }
+StepStats CpuSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
+  return step(x, rows, nullptr, overrides);
+}
 
 StepStats CpuSae::gradients(const float* x, int64_t rows, SaeGradients& out) {
-  return step(x, rows, &out);
+  return step(x, rows, &out, StepOverrides{});
 }
 
 void CpuSae::encode(const float* x, int64_t rows, float* codes) {
   checkFinite(x, rows * d_, d_, "x.data");
+  if (config_.activation != Activation::ReLU) {
+    encodeToCsr(x, rows, false);
+    std::memset(codes, 0, static_cast<size_t>(rows * m_) * sizeof(float));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t e = csrRowStart_[r]; e < csrRowStart_[r + 1]; ++e) codes[r * m_ + csrIndices_[e]] = csrValues_[e];
+    }
+    return;
+  }
   packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
   const float* bias = encoderBias_.value.data();
   gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, codes, m_,
@@ -456,7 +538,7 @@ void CpuSae::encode(const float* x, int64_t rows, float* codes) {
 
 void CpuSae::encodeSparse(const float* x, int64_t rows, SparseCodes& codes) {
   checkFinite(x, rows * d_, d_, "x.data");
-  encodeToCsr(x, rows);
+  encodeToCsr(x, rows, false);
   const int64_t nnz = csrRowStart_[rows];
   if (nnz > std::numeric_limits<int32_t>::max()) {
     throwRangeError("The sparse codes of " + std::to_string(rows) + " rows have " +
@@ -511,8 +593,84 @@ void CpuSae::decodeSparse(const SparseCodesView& codes, float* out) {
 
 void CpuSae::reconstruct(const float* x, int64_t rows, float* out) {
   checkFinite(x, rows * d_, d_, "x.data");
-  encodeToCsr(x, rows);
+  encodeToCsr(x, rows, false);
   decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, out);
+}
+
+int64_t CpuSae::resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) {
+  if (count <= 0 || rows <= 0) return 0;
+  checkFinite(x, rows * d_, d_, "x.data");
+  for (int64_t i = 0; i < count; ++i) {
+    if (features[i] < 0 || features[i] >= m_) {
+      throwRangeError("Expected features to be in [0, " + std::to_string(m_) + ") but features[" + std::to_string(i) +
+                      "] is " + std::to_string(features[i]));
+    }
+  }
+  // Each row's squared reconstruction error.
+  Buffer<float> xhat(static_cast<size_t>(rows * d_));
+  encodeToCsr(x, rows, false);
+  decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, xhat.data());
+  std::vector<double> error(static_cast<size_t>(rows));
+  bool anyError = false;
+  for (int64_t r = 0; r < rows; ++r) {
+    double e = 0.0;
+    for (int64_t i = 0; i < d_; ++i) e += static_cast<double>(x[r * d_ + i] - xhat[r * d_ + i]) * (x[r * d_ + i] - xhat[r * d_ + i]);
+    error[r] = e;
+    anyError = anyError || e > 0.0;
+  }
+  // Weighted sampling without replacement (Efraimidis & Spirakis): the rows with the largest
+  // log(u) / weight. Rows with zero error are only drawn after all the others.
+  Rng rng(seed);
+  std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    double u;
+    do {
+      u = rng.uniform();
+    } while (u <= 0.0);
+    const double weight = anyError ? error[r] : 1.0;
+    keys[r] = {weight > 0.0 ? std::log(u) / weight : -std::numeric_limits<double>::infinity(), r};
+  }
+  const int64_t n = std::min(count, rows);
+  std::partial_sort(keys.begin(), keys.begin() + n, keys.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+
+  std::vector<char> listed(static_cast<size_t>(m_), 0);
+  for (int64_t i = 0; i < count; ++i) listed[features[i]] = 1;
+  const float* enc = encoderRows();
+  double aliveNorm = 0.0;
+  int64_t alive = 0;
+  for (int64_t j = 0; j < m_; ++j) {
+    if (listed[j]) continue;
+    aliveNorm += std::sqrt(static_cast<double>(kernels_.dot(enc + j * d_, enc + j * d_, d_)));
+    ++alive;
+  }
+  const float encoderScale = static_cast<float>(0.2 * (alive > 0 ? aliveNorm / alive : 1.0));
+  const size_t rowBytes = static_cast<size_t>(d_) * sizeof(float);
+  int64_t done = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t f = features[i];
+    const float* v = x + keys[i].second * d_;
+    const double norm = std::sqrt(static_cast<double>(kernels_.dot(v, v, d_)));
+    if (norm == 0.0) continue;
+    const float inv = static_cast<float>(1.0 / norm);
+    float* dec = decoder_.value.data() + static_cast<int64_t>(f) * d_;
+    for (int64_t k = 0; k < d_; ++k) dec[k] = v[k] * inv;
+    std::memset(decoder_.m.data() + static_cast<int64_t>(f) * d_, 0, rowBytes);
+    std::memset(decoder_.v.data() + static_cast<int64_t>(f) * d_, 0, rowBytes);
+    if (!config_.tied) {
+      float* e = encoder_.value.data() + static_cast<int64_t>(f) * d_;
+      for (int64_t k = 0; k < d_; ++k) e[k] = v[k] * inv * encoderScale;
+      std::memset(encoder_.m.data() + static_cast<int64_t>(f) * d_, 0, rowBytes);
+      std::memset(encoder_.v.data() + static_cast<int64_t>(f) * d_, 0, rowBytes);
+    }
+    encoderBias_.value[f] = 0.0f;
+    encoderBias_.m[f] = 0.0f;
+    encoderBias_.v[f] = 0.0f;
+    lastFired_[f] = samplesSeen_;  // a fresh start: not dead again until a full window passes
+    ++done;
+  }
+  return done;
 }
 
 const Buffer<float>& slotOf(const AdamState& state, SaeSlot slot) {
