@@ -523,6 +523,15 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     }
   }
 
+  /** @internal One training step with a given lr and l1Coeff (tests of the schedules). */
+  _trainStepWith(batch: Matrix, lr: number, l1Coeff: number): Promise<StepStats> {
+    return this.enqueue(() => {
+      const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
+      const data = this.#scaledCopy(b.data);
+      return (native) => native.trainStep(data, b.rows, lr, l1Coeff);
+    });
+  }
+
   /** @internal Gradients of the loss on `batch` without an update (tests only). */
   _gradients(batch: Matrix): Promise<NativeGradients> {
     return this.enqueue(() => {

@@ -123,9 +123,11 @@ export function knownKeys(what: string, value: Record<string, unknown>, known: r
 function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
+  const lower = word.toLowerCase();
   for (const candidate of candidates) {
-    const distance =
-      candidate.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const c = candidate.toLowerCase();
+    // A shortened name ('lrWarmup' for 'lrWarmupSteps') is as good a guess as a typo.
+    const distance = c === lower ? 0 : lower.length >= 4 && c.startsWith(lower) ? 1 : editDistance(lower, c);
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;

@@ -26,6 +26,8 @@ export function referenceParams(sae: SparseAutoencoder): ref.Params {
     m: sae.dHidden,
     tied: sae.tied,
     applyBDecToInput: sae.applyBDecToInput,
+    activation: sae.activation,
+    k: sae.k,
     wEnc: toFloat64(sae.encoderWeights().data),
     bEnc: toFloat64(sae.encoderBias()),
     wDec: toFloat64(sae.decoderWeights().data),

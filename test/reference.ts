@@ -8,6 +8,9 @@ export interface Params {
   tied: boolean;
   /** false: the encoder sees x rather than x - b_dec */
   applyBDecToInput?: boolean;
+  /** 'topk': the k largest pre-activations per row, then ReLU; 'batchtopk': the k * rows largest of the batch. */
+  activation?: 'relu' | 'topk' | 'batchtopk';
+  k?: number;
   wEnc: Float64Array; // [d, m]; ignored when tied (W_enc = W_dec^T)
   bEnc: Float64Array; // [m]
   wDec: Float64Array; // [m, d]
@@ -42,10 +45,26 @@ export function preActivations(p: Params, x: ArrayLike<number>, rows: number): F
   return pre;
 }
 
+/** Codes from pre-activations [rows, m], by the params' activation (BatchTopK as in training). */
+export function activate(p: Params, pre: Float64Array, rows: number): Float64Array {
+  const { m } = p;
+  const h = pre.map((v) => Math.max(v, 0));
+  if (p.activation === 'topk') {
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from({ length: m }, (_, j) => j).sort((a, b) => pre[r * m + b] - pre[r * m + a] || a - b);
+      for (const j of row.slice(p.k)) h[r * m + j] = 0;
+    }
+  } else if (p.activation === 'batchtopk') {
+    const order = Array.from({ length: rows * m }, (_, i) => i).sort((a, b) => pre[b] - pre[a] || a - b);
+    for (const i of order.slice((p.k as number) * rows)) h[i] = 0;
+  }
+  return h;
+}
+
 export function forward(p: Params, x: ArrayLike<number>, rows: number, l1Coeff: number) {
   const { d, m } = p;
   const pre = preActivations(p, x, rows);
-  const h = pre.map((v) => Math.max(v, 0));
+  const h = activate(p, pre, rows);
   const xhat = new Float64Array(rows * d);
   let squared = 0;
   let l1 = 0;
@@ -75,7 +94,7 @@ export function forward(p: Params, x: ArrayLike<number>, rows: number, l1Coeff: 
 
 export function gradients(p: Params, x: ArrayLike<number>, rows: number, l1Coeff: number): Grads {
   const { d, m } = p;
-  const { pre, h, xhat } = forward(p, x, rows, l1Coeff);
+  const { h, xhat } = forward(p, x, rows, l1Coeff);
   const g: Grads = {
     wEnc: p.tied ? null : new Float64Array(d * m),
     bEnc: new Float64Array(m),
@@ -91,7 +110,7 @@ export function gradients(p: Params, x: ArrayLike<number>, rows: number, l1Coeff
     for (let j = 0; j < m; j++) {
       const hj = h[r * m + j];
       for (let i = 0; i < d; i++) g.wDec[j * d + i] += hj * dXhat[i];
-      if (pre[r * m + j] <= 0) continue;
+      if (hj <= 0) continue; // inactive: the activation passes no gradient
       let dPre = l1Coeff / rows;
       for (let i = 0; i < d; i++) dPre += dXhat[i] * p.wDec[j * d + i];
       g.bEnc[j] += dPre;
