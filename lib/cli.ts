@@ -139,7 +139,8 @@ async function train(v: Record<string, unknown>): Promise<number> {
   if (!resume && exists) throw new UsageError(`${out} already holds a checkpoint: pass --resume to continue it, or choose another --out`);
 
   if (!resume && v['d-hidden'] === undefined) throw new UsageError('missing --d-hidden (dictionary size)');
-  if (!resume && v.l1 === undefined) throw new UsageError('missing --l1 (L1 coefficient)');
+  if (!resume && v.l1 === undefined && v.activation === 'relu') throw new UsageError('missing --l1 (L1 coefficient; needed with --activation relu)');
+  if (!resume && v.activation !== 'relu' && v.k === undefined) throw new UsageError(`missing --k (active features per row, for --activation ${v.activation})`);
   const loaded = resume ? await SparseAutoencoder.load(out, { device, ...(threads ? { threads } : {}) }) : undefined;
   // A resumed run draws a different order (it cannot know which rows it saw); a resumed model
   // scales raw rows itself (its inputScale), so only a new one normalises the stream.
@@ -159,7 +160,10 @@ async function train(v: Record<string, unknown>): Promise<number> {
     new SparseAutoencoder({
       dIn: cols,
       dHidden: v['d-hidden'] as number,
-      l1Coeff: v.l1 as number,
+      activation: v.activation as 'relu' | 'topk' | 'batchtopk',
+      ...(v.k !== undefined ? { k: v.k as number } : {}),
+      ...(v.l1 !== undefined ? { l1Coeff: v.l1 as number } : {}),
+      initDecoderBias: v['init-decoder-bias'] as 'zeros' | 'mean' | 'geometric-median',
       lr: v.lr as number,
       tied: v.tied === true,
       seed: v.seed as number,
@@ -190,7 +194,16 @@ async function train(v: Record<string, unknown>): Promise<number> {
     while (model.stepsTaken < total) {
       const segment = Math.min(every, total - model.stepsTaken);
       const base = model.stepsTaken;
-      await model.fit(stream, { steps: segment, signal: controller.signal, onProgress: (p) => reporter.update(p, base + p.step) });
+      await model.fit(stream, {
+        steps: segment,
+        signal: controller.signal,
+        onProgress: (p) => reporter.update(p, base + p.step),
+        scheduleEndStep: total,
+        ...(v['lr-warmup-steps'] !== undefined ? { lrWarmupSteps: v['lr-warmup-steps'] as number } : {}),
+        ...(v['lr-decay-fraction'] !== undefined ? { lrDecayFraction: v['lr-decay-fraction'] as number } : {}),
+        ...(v['l1-warmup-steps'] !== undefined ? { l1WarmupSteps: v['l1-warmup-steps'] as number } : {}),
+        ...(v['resample-every'] !== undefined ? { resample: { every: v['resample-every'] as number, window: (v['resample-window'] as number | undefined) ?? 25 * (v['resample-every'] as number) * (v['batch-size'] as number) } } : {}),
+      });
       await model.save(out);
     }
   } catch (error) {
@@ -267,7 +280,15 @@ const commands: Record<string, Command> = {
     flags: {
       data: { kind: 'strings', help: '2-D float .npy file of activations', required: true },
       'd-hidden': { kind: 'integer', help: 'dictionary size (number of features)' },
-      l1: { kind: 'number', help: 'L1 coefficient' },
+      l1: { kind: 'number', help: 'L1 coefficient (required with relu)' },
+      activation: { kind: 'string', help: 'encoder activation', default: 'relu', choices: ['relu', 'topk', 'batchtopk'] },
+      k: { kind: 'integer', help: 'active features per row (topk, batchtopk)' },
+      'init-decoder-bias': { kind: 'string', help: 'b_dec from the first batch', default: 'zeros', choices: ['zeros', 'mean', 'geometric-median'] },
+      'lr-warmup-steps': { kind: 'integer', help: 'linear learning-rate warm-up', min: 0 },
+      'lr-decay-fraction': { kind: 'number', help: 'decay lr linearly to 0 over this last fraction of steps' },
+      'l1-warmup-steps': { kind: 'integer', help: 'linear L1 warm-up', min: 0 },
+      'resample-every': { kind: 'integer', help: 'resample dead features every N steps' },
+      'resample-window': { kind: 'integer', help: 'samples without firing that make a feature dead (default 25 * every * batch size)' },
       steps: { kind: 'integer', help: 'total training steps', required: true },
       out: { kind: 'string', help: 'checkpoint directory (SAELens layout)', required: true },
       'batch-size': { kind: 'integer', help: 'rows per step', default: '1024' },

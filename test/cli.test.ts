@@ -62,6 +62,19 @@ describe('saekit train / eval / encode', () => {
     sae.dispose();
   });
 
+  it('trains a TopK model with schedules and resampling from the command line', async () => {
+    const out = join(work, 'topk');
+    const run = saekit('train', '--data', acts, '--d-hidden', '48', '--activation', 'topk', '--k', '3', '--steps', '60', '--batch-size', '100',
+      '--checkpoint-every', '25', '--lr-warmup-steps', '10', '--lr-decay-fraction', '0.2', '--resample-every', '20', '--init-decoder-bias', 'mean', '--out', out);
+    expect(run.code).toBe(0);
+    const sae = await SparseAutoencoder.load(out);
+    expect([sae.activation, sae.k, sae.stepsTaken]).toEqual(['topk', 3, 60]);
+    sae.dispose();
+    const missing = saekit('train', '--data', acts, '--d-hidden', '48', '--activation', 'topk', '--steps', '5', '--out', join(work, 'nok'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('missing --k');
+  });
+
   it('Ctrl-C saves a checkpoint and exits with 130', async () => {
     const out = join(work, 'interrupted');
     const child = spawn(process.execPath, [cli, 'train', '--data', acts, '--d-hidden', '64', '--l1', '0.1', '--steps', '1000000', '--batch-size', '64', '--out', out], { cwd: work });
