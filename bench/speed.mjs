@@ -129,6 +129,7 @@ async function main() {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, kernels: addon.cpuKernels() };
   console.log(`saekit speed: ${machine.cpu}, ${machine.cores} cores, ${machine.kernels} kernels, Node ${machine.node}`);
   console.log(withTorch ? 'PyTorch reference: /usr/bin/python3 bench/torch_sae.py' : 'PyTorch not found (apt-get install -y python3-torch): no PyTorch reference');
+  /** @type {Record<string, unknown>[]} */
   const results = [];
   for (const shape of args.shapes.split(',')) {
     const [dIn, dHidden, batchSize] = shape.split('x').map(Number);
@@ -156,6 +157,20 @@ async function main() {
           `${ours.msPerStep.toFixed(2).padStart(7)} ms/step ${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s | ` +
           `encoder product alone ${encodeMs.toFixed(2)} ms (step = ${record.stepOverEncode.toFixed(2)}x)` +
           (torch ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x faster` : ''),
+      );
+    }
+    // TopK and BatchTopK at the L0 the ReLU run had: the selection is part of the epilogue, so
+    // the step should cost about what the ReLU step costs.
+    const relu = /** @type {{ l0: number, msPerStep: number }} */ (results[results.length - 2]);
+    const k = Math.max(1, Math.round(relu.l0));
+    for (const activation of /** @type {const} */ (['topk', 'batchtopk'])) {
+      const sae = new SparseAutoencoder({ dIn, dHidden, activation, k, lr, seed: 1 });
+      const ours = await timeOurs(sae, batches);
+      sae.dispose();
+      results.push({ dIn, dHidden, batchSize, tied: false, activation, k, threads: sae.threads, l0: ours.l0, msPerStep: ours.msPerStep, overRelu: ours.msPerStep / relu.msPerStep });
+      console.log(
+        `${dIn}x${dHidden} batch ${batchSize} ${activation.padEnd(9)} k ${k}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step, ` +
+          `${(ours.msPerStep / relu.msPerStep).toFixed(2)}x the ReLU step at L0 ${relu.l0.toFixed(1)}`,
       );
     }
   }
