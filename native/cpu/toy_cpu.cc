@@ -1,0 +1,147 @@
+// Toy data generation on the CPU: samples in parallel chunks, each sample from its own random
+// stream, so the stream is one deterministic sequence whatever the thread count and however it
+// is cut into calls.
+//
+// Cost per sample: one uniform draw per feature (an activity test), plus r normals and an r-term
+// dot product and one comparison with Phi per feature in correlated mode; then one axpy of
+// length dim per active feature, and dim normals when there is noise.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../core/normal.h"
+#include "../core/rng.h"
+#include "../core/thread_pool.h"
+#include "../core/toy.h"
+#include "../core/ziggurat.h"
+#include "kernels.h"
+
+namespace saekit {
+namespace {
+
+constexpr int64_t kSampleChunk = 32;  // samples per task
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The seed of sample `index`'s stream. Rng runs it through splitmix64 again, so consecutive
+// indices give unrelated streams; the dataset seed is mixed first so that nearby seeds do too.
+uint64_t sampleSeed(uint64_t seed, uint64_t index) {
+  return mix64(seed + 0x9e3779b97f4a7c15ULL) ^ index;
+}
+
+// Decides u < Phi(c) for a uniform u, exactly, without evaluating Phi in most cases: Phi at a
+// fine grid of c brackets Phi(c), and only a u that falls inside the bracket (about 0.1% of
+// tests for typical thresholds) needs erfc. Several times cheaper than erfc on every test.
+class CdfBrackets {
+ public:
+  static const CdfBrackets& table() {
+    static const CdfBrackets instance;
+    return instance;
+  }
+
+  bool below(double u, double c) const {
+    const double position = (c - kMin) * kInverseStep;
+    if (position >= 0.0 && position < kIntervals) {
+      const int k = static_cast<int>(position);
+      if (u < cdf_[k]) return true;
+      if (u >= cdf_[k + 1]) return false;
+    } else if (position < 0.0) {  // also c = -infinity
+      if (u >= cdf_[0]) return false;
+    } else {  // also c = +infinity
+      if (u < cdf_[kIntervals]) return true;
+    }
+    return u < normalCdf(c);
+  }
+
+ private:
+  static constexpr int kIntervals = 4096;
+  static constexpr double kMin = -9.0;
+  static constexpr double kStep = 18.0 / kIntervals;
+  static constexpr double kInverseStep = kIntervals / 18.0;
+
+  CdfBrackets() {
+    for (int k = 0; k <= kIntervals; ++k) cdf_[k] = normalCdf(kMin + k * kStep);
+  }
+
+  double cdf_[kIntervals + 1];
+};
+
+float drawMagnitude(ToyMagnitude kind, Rng& rng) {
+  switch (kind) {
+    case ToyMagnitude::Uniform:
+      return static_cast<float>(rng.uniform());
+    case ToyMagnitude::Exponential:
+      return static_cast<float>(-std::log1p(-rng.uniform()));
+    case ToyMagnitude::Constant:
+      return 1.0f;
+  }
+  return 0.0f;
+}
+
+}  // namespace
+
+void generateToySamplesCpu(const ToySpec& spec, int64_t first, int64_t count, float* x, float* codes,
+                           int threads) {
+  checkToySpec(spec);
+  if (count <= 0) return;
+  const cpu::Kernels& kernels = cpu::kernels();
+  const int64_t dim = spec.dim;
+  const int64_t n = spec.numFeatures;
+  const int64_t rank = spec.rank;
+  const int64_t tasks = ceilDiv(count, kSampleChunk);
+
+  // 1 / s_i: the inverse of each feature's own standard deviation in the latent.
+  std::vector<double> inverseOwnScale(rank > 0 ? static_cast<size_t>(n) : 0);
+  for (int64_t i = 0; rank > 0 && i < n; ++i) {
+    double norm2 = 0.0;
+    for (int64_t k = 0; k < rank; ++k) norm2 += static_cast<double>(spec.loadings[i * rank + k]) * spec.loadings[i * rank + k];
+    inverseOwnScale[i] = 1.0 / std::sqrt(1.0 - norm2);
+  }
+
+  const Ziggurat& gaussian = Ziggurat::table();
+  const CdfBrackets& cdf = CdfBrackets::table();
+  ThreadPool pool(static_cast<int>(std::min<int64_t>(std::max(threads, 1), tasks)));
+  std::vector<std::vector<double>> factors(static_cast<size_t>(pool.size()), std::vector<double>(rank));
+  pool.run(static_cast<size_t>(tasks), [&](size_t task, int thread) {
+    double* e = factors[thread].data();
+    const int64_t s1 = std::min(count, static_cast<int64_t>(task + 1) * kSampleChunk);
+    for (int64_t s = static_cast<int64_t>(task) * kSampleChunk; s < s1; ++s) {
+      Rng rng(sampleSeed(spec.seed, static_cast<uint64_t>(first + s)));
+      float* row = x + s * dim;
+      float* codeRow = codes != nullptr ? codes + s * n : nullptr;
+      std::memset(row, 0, static_cast<size_t>(dim) * sizeof(float));
+      if (codeRow != nullptr) std::memset(codeRow, 0, static_cast<size_t>(n) * sizeof(float));
+      const auto activate = [&](int64_t i) {
+        const float magnitude = drawMagnitude(spec.magnitude, rng);
+        if (codeRow != nullptr) codeRow[i] = magnitude;
+        kernels.axpy(magnitude, spec.features + i * dim, row, dim);
+      };
+      if (rank == 0) {
+        for (int64_t i = 0; i < n; ++i) {
+          if (rng.uniform() < spec.probabilities[i]) activate(i);
+        }
+      } else {
+        for (int64_t k = 0; k < rank; ++k) e[k] = gaussian.normal(rng);
+        for (int64_t i = 0; i < n; ++i) {
+          const float* a = spec.loadings + i * rank;
+          double shared = 0.0;
+          for (int64_t k = 0; k < rank; ++k) shared += a[k] * e[k];
+          // P(z_i < t_i | e) = Phi((t_i - a_i . e) / s_i): the features are independent given e.
+          if (cdf.below(rng.uniform(), (spec.thresholds[i] - shared) * inverseOwnScale[i])) activate(i);
+        }
+      }
+      if (spec.noise > 0.0) {
+        for (int64_t j = 0; j < dim; ++j) row[j] += static_cast<float>(spec.noise * gaussian.normal(rng));
+      }
+    }
+  });
+}
+
+}  // namespace saekit
