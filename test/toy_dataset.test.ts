@@ -177,6 +177,20 @@ describe('the sample stream', () => {
     expect(Math.abs(mean - 3)).toBeLessThan(5 * Math.sqrt(variance / samples));
   });
 
+  it('draws the correlated latents per sample, not per batch: successive samples are independent', () => {
+    const samples = 50_000;
+    const toy = new ToyDataset({ dim: 4, numFeatures: 30, expectedActive: 3, correlated: { rank: 2, strength: 0.9 }, seed: 14 });
+    const { counts } = activity(toy.sample(samples).codes);
+    const { mean, variance } = meanAndVariance(counts);
+    // Shared latents would make the counts of neighbouring rows move together.
+    let lagged = 0;
+    for (let r = 1; r < samples; r++) lagged += (counts[r] - mean) * (counts[r - 1] - mean);
+    const autocorrelation = lagged / (samples - 1) / variance;
+    expect(Math.abs(autocorrelation)).toBeLessThan(5 / Math.sqrt(samples));
+    // The correlation does show within rows: the count varies far more than for independent features.
+    expect(variance).toBeGreaterThan(2 * 3 * (1 - 3 / 30));
+  });
+
   it('makes features co-fire as the latent correlation says (rank 1: exact bivariate probabilities)', () => {
     const samples = 200_000;
     const n = 12;
