@@ -50,4 +50,42 @@ inline double normalQuantile(double p) {
   return x;
 }
 
+// Decides u < Phi(c) exactly, without evaluating Phi in most cases: Phi at a fine grid of c
+// brackets Phi(c), and only a u that falls inside the bracket (a fraction of about
+// phi(c) * 0.0044 of draws) needs erfc. The toy data's correlated mode makes this test once per
+// feature per sample.
+class NormalCdfBrackets {
+ public:
+  static const NormalCdfBrackets& table() {
+    static const NormalCdfBrackets instance;
+    return instance;
+  }
+
+  bool below(double u, double c) const {
+    const double position = (c - kMin) * kInverseStep;
+    if (position >= 0.0 && position < kIntervals) {
+      const int k = static_cast<int>(position);
+      if (u < cdf_[k]) return true;
+      if (u >= cdf_[k + 1]) return false;
+    } else if (position < 0.0) {  // also c = -infinity
+      if (u >= cdf_[0]) return false;
+    } else {  // also c = +infinity
+      if (u < cdf_[kIntervals]) return true;
+    }
+    return u < normalCdf(c);
+  }
+
+ private:
+  static constexpr int kIntervals = 4096;
+  static constexpr double kMin = -9.0;
+  static constexpr double kStep = 18.0 / kIntervals;
+  static constexpr double kInverseStep = kIntervals / 18.0;
+
+  NormalCdfBrackets() {
+    for (int k = 0; k <= kIntervals; ++k) cdf_[k] = normalCdf(kMin + k * kStep);
+  }
+
+  double cdf_[kIntervals + 1];
+};
+
 }  // namespace saekit

@@ -36,43 +36,6 @@ uint64_t sampleSeed(uint64_t seed, uint64_t index) {
   return mix64(seed + 0x9e3779b97f4a7c15ULL) ^ index;
 }
 
-// Decides u < Phi(c) for a uniform u, exactly, without evaluating Phi in most cases: Phi at a
-// fine grid of c brackets Phi(c), and only a u that falls inside the bracket (about 0.1% of
-// tests for typical thresholds) needs erfc. Several times cheaper than erfc on every test.
-class CdfBrackets {
- public:
-  static const CdfBrackets& table() {
-    static const CdfBrackets instance;
-    return instance;
-  }
-
-  bool below(double u, double c) const {
-    const double position = (c - kMin) * kInverseStep;
-    if (position >= 0.0 && position < kIntervals) {
-      const int k = static_cast<int>(position);
-      if (u < cdf_[k]) return true;
-      if (u >= cdf_[k + 1]) return false;
-    } else if (position < 0.0) {  // also c = -infinity
-      if (u >= cdf_[0]) return false;
-    } else {  // also c = +infinity
-      if (u < cdf_[kIntervals]) return true;
-    }
-    return u < normalCdf(c);
-  }
-
- private:
-  static constexpr int kIntervals = 4096;
-  static constexpr double kMin = -9.0;
-  static constexpr double kStep = 18.0 / kIntervals;
-  static constexpr double kInverseStep = kIntervals / 18.0;
-
-  CdfBrackets() {
-    for (int k = 0; k <= kIntervals; ++k) cdf_[k] = normalCdf(kMin + k * kStep);
-  }
-
-  double cdf_[kIntervals + 1];
-};
-
 float drawMagnitude(ToyMagnitude kind, Rng& rng) {
   switch (kind) {
     case ToyMagnitude::Uniform:
@@ -106,7 +69,7 @@ void generateToySamplesCpu(const ToySpec& spec, int64_t first, int64_t count, fl
   }
 
   const Ziggurat& gaussian = Ziggurat::table();
-  const CdfBrackets& cdf = CdfBrackets::table();
+  const NormalCdfBrackets& cdf = NormalCdfBrackets::table();
   ThreadPool pool(static_cast<int>(std::min<int64_t>(std::max(threads, 1), tasks)));
   std::vector<std::vector<double>> factors(static_cast<size_t>(pool.size()), std::vector<double>(rank));
   pool.run(static_cast<size_t>(tasks), [&](size_t task, int thread) {
