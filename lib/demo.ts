@@ -44,17 +44,9 @@ async function main(): Promise<void> {
   const last = records[records.length - 1];
   const held = toy.sample(4096).x;
   const reconstruction = await sae.reconstruct(held);
-  let error = 0;
-  let variance = 0;
-  const mean = new Float64Array(held.cols);
-  for (let i = 0; i < held.data.length; i++) mean[i % held.cols] += held.data[i] / held.rows;
-  for (let i = 0; i < held.data.length; i++) {
-    error += (held.data[i] - reconstruction.data[i]) ** 2;
-    variance += (held.data[i] - mean[i % held.cols]) ** 2;
-  }
   const after = metrics.mmcs(sae.dictionary(), toy.features);
   console.log(`Trained in ${seconds.toFixed(1)} s: final batch loss ${last.loss.toFixed(4)}, L0 ${last.l0.toFixed(2)}.`);
-  console.log(`Fraction of variance unexplained on 4096 held-out samples: ${(error / variance).toFixed(4)}`);
+  console.log(`Fraction of variance unexplained on 4096 held-out samples: ${metrics.fvu(held, reconstruction).toFixed(4)}`);
   console.log(`Mean max cosine similarity to the true features: ${before.toFixed(3)} at initialisation -> ${after.toFixed(4)}`);
   sae.dispose();
 }

@@ -70,7 +70,7 @@ export function mmcs(learned: Matrix, truth: Matrix, options?: MmcsOptions): num
  * Each learned direction can stand for one true feature only, so duplicates do not help. With
  * fewer learned directions than true features (L < T) the unmatched true features are not
  * counted, as in SAELens (scipy's linear_sum_assignment on a rectangular matrix). O(min^2 * max)
- * time: about a second for 512 true features and 2048 learned directions.
+ * time: about 0.1 s for 512 true features and 2048 learned directions, 0.4 s for 1024 and 4096.
  */
 export function mcc(learned: Matrix, truth: Matrix): number {
   const [l, t] = checkDirections('learned', learned, 'truth', truth);
