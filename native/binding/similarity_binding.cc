@@ -1,6 +1,8 @@
 // cosineSimilarity(a, aRows, b, bRows, cols, out, threads): out [aRows, bRows], synchronously.
 #include "similarity_binding.h"
 
+#include <string>
+
 #include "../core/error.h"
 #include "../core/memory.h"
 #include "../core/similarity.h"

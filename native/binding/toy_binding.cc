@@ -8,6 +8,7 @@
 //         magnitude: 'uniform' | 'exponential' | 'constant', seed, threads }
 #include "toy_binding.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
