@@ -32,7 +32,7 @@ export interface RecoveredFractionOptions {
 /**
  * cos(a_i, b_j) for every row a_i of a [rows, d] and b_j of b [rows', d]: a Matrix [a.rows,
  * b.rows]. A zero row has cosine 0 with everything. Computed in float32 on unit-normalised rows
- * (rows are normalised in float64), so entries are accurate to about 1e-6, clamped to [-1, 1].
+ * (rows are normalised in float64), so entries are accurate to a few 1e-6, clamped to [-1, 1].
  */
 export function cosineSimilarity(a: Matrix, b: Matrix): Matrix {
   const [x, y] = checkDirections('a', a, 'b', b);

@@ -164,6 +164,27 @@ describe('the sample stream', () => {
     }
   });
 
+  it('follows a slow decay too (long runs of similar rates, sampled by geometric jumps and thinning)', () => {
+    const samples = 20_000;
+    const n = 200;
+    const toy = new ToyDataset({ dim: 4, numFeatures: n, expectedActive: 4, decay: 0.98, seed: 15 });
+    const p = toy.probabilities;
+    const { frequency, counts } = activity(toy.sample(samples).codes);
+    let variance = 0;
+    let chiSquare = 0;
+    for (let i = 0; i < n; i++) {
+      variance += p[i] * (1 - p[i]);
+      chiSquare += (frequency[i] - p[i]) ** 2 / ((p[i] * (1 - p[i])) / samples);
+    }
+    expect(Math.abs(meanAndVariance(counts).mean - 4)).toBeLessThan(5 * Math.sqrt(variance / samples));
+    expect(chiSquare).toBeLessThan(n + 6 * Math.sqrt(2 * n));
+    // The first and last 50 features: their total rates fall by 0.98^150.
+    const head = frequency.subarray(0, 50).reduce((a, b) => a + b, 0);
+    const tail = frequency.subarray(150).reduce((a, b) => a + b, 0);
+    expect(tail / head).toBeGreaterThan(0.98 ** 150 * 0.7);
+    expect(tail / head).toBeLessThan(0.98 ** 150 * 1.3);
+  });
+
   it('keeps every marginal rate under correlation (the Gaussian copula) and the mean count', () => {
     const samples = 50_000;
     const toy = new ToyDataset({ dim: 4, numFeatures: 30, expectedActive: 3, decay: 0.9, correlated: true, seed: 7 });
