@@ -106,7 +106,10 @@ const maxStrength = 0.99;
  *
  * The stream: sample k of the dataset's life is a fixed function of the seed and k, generated in
  * native code from its own random stream, in parallel, identical whatever `threads`. `sample(n)`
- * and `batches()` both take the next samples of this one stream, in call order.
+ * and `batches()` both take the next samples of this one stream, in call order. A batch of 1024
+ * samples (256 dimensions, 512 features, 5 active) takes about 0.6 ms on one core, 2 ms with
+ * noise and 5 ms with correlated activity (`node bench/toy_generation.mjs`), against 15 to 20 ms
+ * for an SAE training step with 1024 features on two cores.
  */
 export class ToyDataset {
   readonly dim: number;
@@ -195,7 +198,8 @@ export class ToyDataset {
 
   /**
    * The next n samples of the stream: x [n, dim] and codes [n, numFeatures] (each active
-   * feature's magnitude, 0 elsewhere). Generated synchronously, on `threads` threads.
+   * feature's magnitude, 0 elsewhere). Generated synchronously on `threads` threads: it holds
+   * the event loop for about a millisecond per thousand samples in the setting above.
    */
   sample(n: number): { x: Matrix; codes: Matrix } {
     is.integer('n', n, 0);
