@@ -2,9 +2,9 @@
 // stream, so the stream is one deterministic sequence whatever the thread count and however it
 // is cut into calls.
 //
-// Cost per sample: independent activity costs about one log per active feature (geometric
-// jumps between candidates, see ActivityRun) rather than a draw per feature; correlated activity
-// costs r normals and, per feature, an r-term dot product and a comparison with Phi. Then one
+// Cost per sample: activity costs about one log per candidate feature (geometric jumps between
+// candidates, see ActivityRun) rather than a draw per feature, plus r normals and, per
+// candidate, an r-term dot product and a comparison with Phi for correlated activity. Then one
 // axpy of length dim per active feature, and dim normals when there is noise.
 #include <algorithm>
 #include <cmath>
@@ -52,6 +52,18 @@ struct ActivityRun {
   bool perFeature;
 };
 
+// Calls visit(i) for each feature of [begin, end) chosen independently with the probability
+// whose 1 / log(1 - rate) is given, jumping over the others: P(gap >= k) = (1 - rate)^k.
+template <class Visit>
+void forEachCandidate(Rng& rng, int64_t begin, int64_t end, double inverseLogMiss, const Visit& visit) {
+  for (int64_t i = begin - 1;;) {
+    const double gap = std::floor(std::log(1.0 - rng.uniform()) * inverseLogMiss);
+    if (!(gap < static_cast<double>(end - 1 - i))) return;
+    i += 1 + static_cast<int64_t>(gap);
+    visit(i);
+  }
+}
+
 std::vector<ActivityRun> planActivityRuns(const double* p, int64_t n) {
   std::vector<ActivityRun> runs;
   for (int64_t begin = 0; begin < n;) {
@@ -64,6 +76,14 @@ std::vector<ActivityRun> planActivityRuns(const double* p, int64_t n) {
   }
   return runs;
 }
+
+// Bounds over one run of features of what decides their correlated activity.
+struct LatentRunBounds {
+  double threshold;        // max t_i
+  double loadingNorm;      // max |a_i|
+  double minInverseScale;  // min 1 / s_i
+  double maxInverseScale;  // max 1 / s_i
+};
 
 float drawMagnitude(ToyMagnitude kind, Rng& rng) {
   switch (kind) {
@@ -89,15 +109,24 @@ void generateToySamplesCpu(const ToySpec& spec, int64_t first, int64_t count, fl
   const int64_t rank = spec.rank;
   const int64_t tasks = ceilDiv(count, kSampleChunk);
 
-  // 1 / s_i: the inverse of each feature's own standard deviation in the latent.
+  const std::vector<ActivityRun> runs = planActivityRuns(spec.probabilities, n);
+  // Correlated activity: 1 / s_i, the inverse of each feature's own standard deviation in its
+  // latent, and for each run what bounds its features' conditional probabilities given e.
   std::vector<double> inverseOwnScale(rank > 0 ? static_cast<size_t>(n) : 0);
-  for (int64_t i = 0; rank > 0 && i < n; ++i) {
-    double norm2 = 0.0;
-    for (int64_t k = 0; k < rank; ++k) norm2 += static_cast<double>(spec.loadings[i * rank + k]) * spec.loadings[i * rank + k];
-    inverseOwnScale[i] = 1.0 / std::sqrt(1.0 - norm2);
+  std::vector<LatentRunBounds> latentBounds(rank > 0 ? runs.size() : 0);
+  for (size_t r = 0; r < latentBounds.size(); ++r) {
+    LatentRunBounds& bounds = latentBounds[r];
+    bounds = {-INFINITY, 0.0, INFINITY, 0.0};
+    for (int64_t i = runs[r].begin; i < runs[r].end; ++i) {
+      double norm2 = 0.0;
+      for (int64_t k = 0; k < rank; ++k) norm2 += static_cast<double>(spec.loadings[i * rank + k]) * spec.loadings[i * rank + k];
+      inverseOwnScale[i] = 1.0 / std::sqrt(1.0 - norm2);
+      bounds.threshold = std::max(bounds.threshold, spec.thresholds[i]);
+      bounds.loadingNorm = std::max(bounds.loadingNorm, std::sqrt(norm2));
+      bounds.minInverseScale = std::min(bounds.minInverseScale, inverseOwnScale[i]);
+      bounds.maxInverseScale = std::max(bounds.maxInverseScale, inverseOwnScale[i]);
+    }
   }
-
-  const std::vector<ActivityRun> runs = rank == 0 ? planActivityRuns(spec.probabilities, n) : std::vector<ActivityRun>();
   const Ziggurat& gaussian = Ziggurat::table();
   const NormalCdfBrackets& cdf = NormalCdfBrackets::table();
   ThreadPool pool(static_cast<int>(std::min<int64_t>(std::max(threads, 1), tasks)));
@@ -127,23 +156,42 @@ void generateToySamplesCpu(const ToySpec& spec, int64_t first, int64_t count, fl
             }
             continue;
           }
-          // P(gap >= k) = (1 - bound)^k: the number of features skipped before the next candidate.
-          for (int64_t i = run.begin - 1;;) {
-            const double gap = std::floor(std::log(1.0 - rng.uniform()) * run.inverseLogMiss);
-            if (!(gap < static_cast<double>(run.end - 1 - i))) break;
-            i += 1 + static_cast<int64_t>(gap);
+          forEachCandidate(rng, run.begin, run.end, run.inverseLogMiss, [&](int64_t i) {
             const double p = spec.probabilities[i];
             if (p == run.bound || rng.uniform() * run.bound < p) activate(i);
-          }
+          });
         }
       } else {
-        for (int64_t k = 0; k < rank; ++k) e[k] = gaussian.normal(rng);
-        for (int64_t i = 0; i < n; ++i) {
+        double norm2 = 0.0;
+        for (int64_t k = 0; k < rank; ++k) {
+          e[k] = gaussian.normal(rng);
+          norm2 += e[k] * e[k];
+        }
+        const double factorNorm = std::sqrt(norm2);
+        // Given e the features are independent, with P(z_i < t_i | e) = Phi(argument(i)).
+        const auto argument = [&](int64_t i) {
           const float* a = spec.loadings + i * rank;
           double shared = 0.0;
           for (int64_t k = 0; k < rank; ++k) shared += a[k] * e[k];
-          // P(z_i < t_i | e) = Phi((t_i - a_i . e) / s_i): the features are independent given e.
-          if (cdf.below(rng.uniform(), (spec.thresholds[i] - shared) * inverseOwnScale[i])) activate(i);
+          return (spec.thresholds[i] - shared) * inverseOwnScale[i];
+        };
+        for (size_t r = 0; r < runs.size(); ++r) {
+          const ActivityRun& run = runs[r];
+          if (run.bound == 0.0) continue;
+          // t_i - a_i . e <= t_i + |a_i| |e| (Cauchy-Schwarz) bounds every argument in the run,
+          // so Phi of the bound is a rate to thin from, as for independent activity.
+          const LatentRunBounds& bounds = latentBounds[r];
+          const double reach = bounds.threshold + bounds.loadingNorm * factorNorm;
+          const double rate = normalCdf(reach * (reach >= 0.0 ? bounds.maxInverseScale : bounds.minInverseScale));
+          if (rate >= 0.25 || run.end - run.begin < 8) {
+            for (int64_t i = run.begin; i < run.end; ++i) {
+              if (cdf.below(rng.uniform(), argument(i))) activate(i);
+            }
+          } else if (rate > 0.0) {
+            forEachCandidate(rng, run.begin, run.end, 1.0 / std::log1p(-rate), [&](int64_t i) {
+              if (cdf.below(rng.uniform() * rate, argument(i))) activate(i);
+            });
+          }
         }
       }
       if (spec.noise > 0.0) {
