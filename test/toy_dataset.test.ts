@@ -198,6 +198,33 @@ describe('the sample stream', () => {
     expect(Math.abs(mean - 3)).toBeLessThan(5 * Math.sqrt(variance / samples));
   });
 
+  it('keeps every marginal rate with loadings of different norms (the generator given them directly)', () => {
+    const n = 16;
+    const samples = 100_000;
+    const probabilities = new Float64Array(n).map((_, i) => 0.05 + 0.01 * (i % 3));
+    const loadings = new Float32Array(n).map((_, i) => (i % 2 === 0 ? 0.2 : -0.95) * (i % 4 < 2 ? 1 : -1));
+    const spec = {
+      dim: 2,
+      numFeatures: n,
+      features: new Float32Array(2 * n).fill(0.5),
+      probabilities,
+      rank: 1,
+      loadings,
+      thresholds: addon.normalQuantile(probabilities),
+      noise: 0,
+      magnitude: 'constant' as const,
+      seed: 3,
+      threads: 2,
+    };
+    const codes = new Float32Array(samples * n);
+    addon.toySample(spec, 0, samples, new Float32Array(samples * 2), codes);
+    const { frequency } = activity({ rows: samples, cols: n, data: codes });
+    for (let i = 0; i < n; i++) {
+      const p = probabilities[i];
+      expect(Math.abs(frequency[i] - p)).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / samples));
+    }
+  });
+
   it('draws the correlated latents per sample, not per batch: successive samples are independent', () => {
     const samples = 50_000;
     const toy = new ToyDataset({ dim: 4, numFeatures: 30, expectedActive: 3, correlated: { rank: 2, strength: 0.9 }, seed: 14 });
