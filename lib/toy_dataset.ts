@@ -108,7 +108,7 @@ const maxStrength = 0.99;
  * native code from its own random stream, in parallel, identical whatever `threads`. `sample(n)`
  * and `batches()` both take the next samples of this one stream, in call order. A batch of 1024
  * samples (256 dimensions, 512 features, 5 active) takes about 0.6 ms on one core, 2 ms with
- * noise and 5 ms with correlated activity (`node bench/toy_generation.mjs`), against 15 to 20 ms
+ * noise and 3 ms with correlated activity (`node bench/toy_generation.mjs`), against 15 to 20 ms
  * for an SAE training step with 1024 features on two cores.
  */
 export class ToyDataset {
