@@ -42,7 +42,7 @@ uint64_t sampleSeed(uint64_t seed, uint64_t index) {
 // features in it are found by thinning: candidates come at geometric gaps as if every feature
 // had probability `bound`, and each candidate is kept with probability p_i / bound. That costs
 // a log per candidate, and candidates are at most twice the active features, instead of a
-// uniform draw per feature (9x faster for 512 features at p = 5/512). Dense runs (bound of
+// uniform draw per feature (selection 9x faster for 512 features at p = 5/512). Dense runs (bound of
 // 1/4 or more) and short ones take a Bernoulli draw per feature instead.
 struct ActivityRun {
   int64_t begin;
