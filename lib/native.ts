@@ -72,6 +72,21 @@ export interface BackendInfo {
   reason?: string;
 }
 
+/** What the native toy data generator reads; see native/core/toy.h. */
+export interface NativeToySpec {
+  dim: number;
+  numFeatures: number;
+  features: Float32Array;
+  probabilities: Float64Array;
+  rank: number;
+  loadings: Float32Array | null;
+  thresholds: Float64Array | null;
+  noise: number;
+  magnitude: 'uniform' | 'exponential' | 'constant';
+  seed: number;
+  threads: number;
+}
+
 export interface NativeAddon {
   NativeSparseAutoencoder: new (config: NativeSaeConfig) => NativeSae;
   backends(): BackendInfo[];
@@ -82,6 +97,22 @@ export interface NativeAddon {
   saeStateBytes(dIn: number, dHidden: number, tied: boolean): number;
   availableMemory(): number;
   checkFinite(data: Float32Array, cols: number, name: string): void;
+  /** Fills samples [first, first + count) of the toy stream: x [count, dim], codes [count, numFeatures]. */
+  toySample(spec: NativeToySpec, first: number, count: number, x: Float32Array, codes: Float32Array | null): void;
+  /** The same off the main thread, without codes. */
+  toySampleAsync(spec: NativeToySpec, first: number, count: number, x: Float32Array): Promise<void>;
+  /** Phi^-1 of each value. */
+  normalQuantile(p: Float64Array): Float64Array;
+  /** out [aRows, bRows] = cosines between the rows of a [aRows, cols] and b [bRows, cols]. */
+  cosineSimilarity(
+    a: Float32Array,
+    aRows: number,
+    b: Float32Array,
+    bRows: number,
+    cols: number,
+    out: Float32Array,
+    threads: number,
+  ): void;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

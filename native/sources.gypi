@@ -11,14 +11,19 @@
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
-      "native/cpu/sae_cpu.cc"
+      "native/cpu/sae_cpu.cc",
+      "native/core/toy.cc",
+      "native/cpu/toy_cpu.cc",
+      "native/cpu/similarity_cpu.cc"
     ],
     "saekit_binding_sources": [
       "native/binding/addon.cc",
       "native/binding/args.cc",
       "native/binding/job.cc",
       "native/binding/js_error.cc",
-      "native/binding/sae_wrap.cc"
+      "native/binding/sae_wrap.cc",
+      "native/binding/toy_binding.cc",
+      "native/binding/similarity_binding.cc"
     ],
     "saekit_cflags": [
       "-O3",

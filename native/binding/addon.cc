@@ -8,6 +8,8 @@
 #include "../cpu/kernels.h"
 #include "js_error.h"
 #include "sae_wrap.h"
+#include "similarity_binding.h"
+#include "toy_binding.h"
 
 namespace saekit::binding {
 namespace {
@@ -92,6 +94,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("saeStateBytes", Napi::Function::New(env, stateBytes, "saeStateBytes"));
   exports.Set("checkFinite", Napi::Function::New(env, checkFiniteValues, "checkFinite"));
   exports.Set("availableMemory", Napi::Function::New(env, availableMemory, "availableMemory"));
+  registerToy(env, exports);
+  registerSimilarity(env, exports);
   return exports;
 }
 

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "../core/normal.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
+#include "../core/ziggurat.h"
 #include "../cpu/gemm.h"
 #include "../cpu/kernels.h"
 
@@ -172,6 +174,45 @@ void testThreadPool() {
   }
 }
 
+// The toy data's distribution code: Phi^-1 inverts Phi, the bracketed test u < Phi(c) agrees
+// with the direct one everywhere (also right at the brackets' edges and at infinities), and
+// the ziggurat's draws have the normal's moments.
+void testNormalDistribution() {
+  for (double p : {1e-300, 1e-12, 1e-3, 0.02425, 0.3, 0.5, 0.8, 0.999999}) {
+    const double x = normalQuantile(p);
+    // Relative 1e-12: one ulp of x moves Phi(x) by a relative |x| ulp(x), 3e-13 at p = 1e-300.
+    CHECK(std::fabs(normalCdf(x) / p - 1) < 1e-12, "Phi(Phi^-1(%g)) = %.17g", p, normalCdf(x));
+  }
+  CHECK(std::isinf(normalQuantile(0.0)) && normalQuantile(0.0) < 0 && std::isinf(normalQuantile(1.0)), "Phi^-1 at 0 and 1");
+  const NormalCdfBrackets& brackets = NormalCdfBrackets::table();
+  Rng rng(11);
+  int mismatches = 0;
+  for (int i = 0; i < 2000000; ++i) {
+    const double c = i % 1000 == 0 ? (i % 2000 == 0 ? INFINITY : -INFINITY) : 24.0 * rng.uniform() - 12.0;
+    // Half the probes sit within a few ulps of Phi(c) or of a bracket edge, where a wrong
+    // bracket would decide differently.
+    const double grid = -9.0 + std::floor((c + 9.0) * 4096.0 / 18.0) * 18.0 / 4096.0;
+    double u = rng.uniform();
+    if (i % 4 == 1) u = std::nextafter(normalCdf(c), (i & 8) ? 2.0 : -1.0);
+    if (i % 4 == 2) u = normalCdf(grid + ((i & 8) ? 18.0 / 4096.0 : 0.0));
+    if (i % 4 == 3) u = normalCdf(c);
+    if (brackets.below(u, c) != (u < normalCdf(c))) ++mismatches;
+  }
+  CHECK(mismatches == 0, "bracketed u < Phi(c) disagrees with the direct test %d times", mismatches);
+  const Ziggurat& ziggurat = Ziggurat::table();
+  const int n = 4000000;
+  double sum = 0, squares = 0, fourth = 0;
+  for (int i = 0; i < n; ++i) {
+    const double z = ziggurat.normal(rng);
+    sum += z;
+    squares += z * z;
+    fourth += z * z * z * z;
+  }
+  CHECK(std::fabs(sum / n) < 5.0 / std::sqrt(n), "ziggurat mean %g", sum / n);
+  CHECK(std::fabs(squares / n - 1) < 5.0 * std::sqrt(2.0 / n), "ziggurat variance %g", squares / n);
+  CHECK(std::fabs(fourth / n - 3) < 5.0 * std::sqrt(96.0 / n), "ziggurat fourth moment %g", fourth / n);
+}
+
 }  // namespace
 
 int main() {
@@ -182,6 +223,7 @@ int main() {
     testVectorKernels(*k);
   }
   testThreadPool();
+  testNormalDistribution();
   std::printf("%s: %d failed checks\n", failures == 0 ? "ok" : "FAILED", failures);
   return failures == 0 ? 0 : 1;
 }
