@@ -14,7 +14,7 @@ import type { Matrix } from './matrix.js';
 import type { Device, Progress } from './model.js';
 import { NpyWriter } from './npy.js';
 import { npyBatches } from './npy_batches.js';
-import { SparseAutoencoder } from './sparse_autoencoder.js';
+import { SparseAutoencoder, type SparseAutoencoderOptions } from './sparse_autoencoder.js';
 import { packageVersion } from './version.js';
 
 class UsageError extends Error {}
@@ -169,7 +169,7 @@ async function train(v: Record<string, unknown>): Promise<number> {
       seed: v.seed as number,
       device,
       ...(threads ? { threads } : {}),
-    });
+    } as SparseAutoencoderOptions); // checked at run time: the flags above were checked for their activation
   const total = v.steps as number;
   process.stderr.write(
     `saekit ${packageVersion}: ${rows.toLocaleString('en-US')} rows x ${cols} from ${paths.length} file(s); ` +

@@ -1,5 +1,5 @@
 export { SparseAutoencoder } from './sparse_autoencoder.js';
-export type { SparseAutoencoderOptions, StepStats, StepRecord, SteeringEdit } from './sparse_autoencoder.js';
+export type { SparseAutoencoderOptions, SparseAutoencoderSettings, StepStats, StepRecord, SteeringEdit } from './sparse_autoencoder.js';
 export { ToyDataset } from './toy_dataset.js';
 export type { ToyCorrelation, ToyCorrelationOptions, ToyDatasetOptions, ToyMagnitude } from './toy_dataset.js';
 export { backends, BackendUnavailableError } from './backends.js';

@@ -14,7 +14,14 @@ import { prepareTraining } from './training.js';
 import { packageVersion } from './version.js';
 import * as is from './validate.js';
 
-export interface SparseAutoencoderOptions {
+/**
+ * The options of a SparseAutoencoder: with the ReLU activation (the default) `l1Coeff` is
+ * required; with TopK and BatchTopK `k` is, and the L1 term is off unless `l1Coeff` is given.
+ */
+export type SparseAutoencoderOptions = SparseAutoencoderSettings &
+  ({ activation?: 'relu'; l1Coeff: number } | { activation: 'topk' | 'batchtopk'; k: number; l1Coeff?: number });
+
+export interface SparseAutoencoderSettings {
   /** Input (activation) dimension d. */
   dIn: number;
   /** Dictionary size m: the number of hidden units, one feature direction each. */
@@ -462,8 +469,9 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
    * float32, float16, bfloat16 or float64 tensors. The model computes exactly what the file
    * describes: decoder rows are not renormalised (a warning says when they are not unit norm;
    * the constraint applies from the next training step), apply_b_dec_to_input is honoured,
-   * and Adam's state is restored when the file has it. Other architectures (gated, jumprelu,
-   * topk, ...) are refused with code UNSUPPORTED_ARCHITECTURE. If a save was interrupted by
+   * and Adam's state is restored when the file has it. SAELens "topk" files load as TopK
+   * models; other architectures (gated, jumprelu, ...) are refused with code
+   * UNSUPPORTED_ARCHITECTURE. If a save was interrupted by
    * a crash, the swap it left half done is completed first.
    */
   static async load(dir: string, options: { device?: Device; threads?: number } = {}): Promise<SparseAutoencoder> {
@@ -483,7 +491,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       thresholdStartStep: s.thresholdStartStep,
       ...s.hyperparameters,
       ...(opts as { device?: Device; threads?: number }),
-    });
+    } as SparseAutoencoderOptions);
     try {
       if (s.tied) checkTiedWeights(s, dir);
       const write = (name: ParameterName, tensor: TensorName, slot: ParameterSlot, values: Float32Array | undefined) => {

@@ -47,7 +47,7 @@ export function randomProblem(
 ): { sae: SparseAutoencoder; x: Matrix; params: ref.Params } {
   const { dIn, dHidden, rows } = shape;
   const { cpuKernels, ...modelOptions } = options;
-  const settings = { dIn, dHidden, l1Coeff: 0.05, ...modelOptions };
+  const settings = { dIn, dHidden, l1Coeff: 0.05, ...modelOptions } as SparseAutoencoderOptions;
   const sae = cpuKernels === undefined ? new SparseAutoencoder(settings) : SparseAutoencoder._withCpuKernels(settings, cpuKernels);
   const random = new Random(options.seed + 1000);
   const fill = (n: number, scale: number) => {
