@@ -150,7 +150,7 @@ describe('files', () => {
   });
 
   it('validates activation and k', () => {
-    expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8, activation: 'topk' })).toThrow(
+    expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8, activation: 'topk' } as never)).toThrow(
       new TypeError('Expected number for k but received undefined'),
     );
     expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8, activation: 'topk', k: 9 })).toThrow(
@@ -159,6 +159,6 @@ describe('files', () => {
     expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8, activation: 'jumprelu' as never, k: 2 })).toThrow(
       new RangeError("Expected one of 'relu', 'topk', 'batchtopk' for activation but received \"jumprelu\" of type string"),
     );
-    expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8 })).toThrow(new TypeError('Expected number for l1Coeff but received undefined'));
+    expect(() => new SparseAutoencoder({ dIn: 4, dHidden: 8 } as never)).toThrow(new TypeError('Expected number for l1Coeff but received undefined'));
   });
 });
