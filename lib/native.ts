@@ -51,6 +51,42 @@ export interface NativeSae {
   dispose(): void;
 }
 
+export interface NativeRicaStats {
+  loss: number;
+  sparsity: number;
+  reconstruction: number;
+  l0: number;
+}
+
+export interface NativeRicaConfig {
+  dIn: number;
+  dHidden: number;
+  lambda: number;
+  epsilon: number;
+  normalizeRows: boolean;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+  threads: number;
+  cpuKernels?: string;
+}
+
+export interface NativeRica {
+  readonly stepsTaken: number;
+  readonly busy: boolean;
+  readonly device: string;
+  /** Cost on x at `weights` [dHidden, dIn] (not the model's own); its gradient into `gradient`. */
+  costGradient(weights: Float32Array, x: Float32Array, rows: number, gradient: Float32Array): Promise<NativeRicaStats>;
+  adamStep(batch: Float32Array, rows: number): Promise<NativeRicaStats>;
+  encode(x: Float32Array, rows: number, out: Float32Array): Promise<void>;
+  getWeights(): Float32Array;
+  setWeights(weights: Float32Array): void;
+  dictionary(): Float32Array;
+  dispose(): void;
+}
+
 export interface BackendInfo {
   name: 'cpu' | 'cuda';
   built: boolean;
@@ -60,6 +96,7 @@ export interface BackendInfo {
 
 export interface NativeAddon {
   NativeSparseAutoencoder: new (config: NativeSaeConfig) => NativeSae;
+  NativeRica: new (config: NativeRicaConfig) => NativeRica;
   backends(): BackendInfo[];
   /** The kernel set models use by default on this CPU. */
   cpuKernels(): string;
