@@ -144,14 +144,18 @@ export async function wolfeLineSearch<T>(
   // lo: the best point so far that decreases phi sufficiently; hi: the other end of an
   // interval that contains strong Wolfe points.
   const zoom = async (lo: LinePoint<T>, hi: LinePoint<T>): Promise<LineSearchResult<T>> => {
+    const widths: number[] = [];
     while (evaluations < maxEvaluations) {
-      const low = Math.min(lo.alpha, hi.alpha);
-      const high = Math.max(lo.alpha, hi.alpha);
-      const width = high - low;
-      if (!(width > Number.EPSILON * Math.max(1, high))) break;
-      let alpha = Number.isFinite(hi.f) ? cubicMinimizer(lo.alpha, lo.f, lo.slope, hi.alpha, hi.f, hi.slope) : NaN;
-      // Keep clear of the ends, so that every trial shrinks the interval by a fair share.
-      if (!(alpha >= low + 0.1 * width && alpha <= high - 0.1 * width)) alpha = (lo.alpha + hi.alpha) / 2;
+      const width = Math.abs(hi.alpha - lo.alpha);
+      if (!(width > Number.EPSILON * Math.max(1, lo.alpha, hi.alpha))) break;
+      // The cubic's minimiser may lie as close to lo (the best point) as it likes, which gives
+      // fast convergence, but at most 0.66 of the way to hi; and if two trials have not shrunk
+      // the interval to 0.66 of its width, bisect (More & Thuente's safeguards).
+      const stalled = widths.length >= 2 && width > 0.66 * widths[widths.length - 2];
+      widths.push(width);
+      const cubic = Number.isFinite(hi.f) ? cubicMinimizer(lo.alpha, lo.f, lo.slope, hi.alpha, hi.f, hi.slope) : NaN;
+      const fraction = (cubic - lo.alpha) / (hi.alpha - lo.alpha);
+      const alpha = stalled || !(fraction > 0 && fraction < 1) ? (lo.alpha + hi.alpha) / 2 : lo.alpha + Math.min(fraction, 0.66) * (hi.alpha - lo.alpha);
       const trial = await evaluate(alpha);
       if (!sufficientlyLower(trial) || trial.f >= lo.f) {
         hi = trial;
