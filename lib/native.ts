@@ -105,6 +105,8 @@ export interface NativeAddon {
   saeStateBytes(dIn: number, dHidden: number, tied: boolean): number;
   availableMemory(): number;
   checkFinite(data: Float32Array, cols: number, name: string): void;
+  /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
+  matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -5,8 +5,11 @@
 // in shared/REFERENCES.md): average-pool each image 2x2 (which blurs away JPEG's 8x8 block
 // structure), take random 12x12 patches, remove each patch's mean, ZCA-whiten with epsilon
 // 0.1 x the mean eigenvalue. naturalImagePatches does exactly that.
+import { availableParallelism } from 'node:os';
+
 import { symmetricEigen } from './linalg.js';
 import { checkMatrix, type Matrix } from './matrix.js';
+import { addon } from './native.js';
 import { Random } from './random.js';
 import * as is from './validate.js';
 
@@ -119,31 +122,30 @@ export interface Whitened {
   epsilon: number;
 }
 
+/** op(a) b natively, off the main thread: a [m, k] (or its transpose when stored [k, m]), b [k, n]. */
+async function multiply(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number): Promise<Float32Array> {
+  const out = new Float32Array(m * n);
+  await addon.matmul(a, transposeA, b, m, k, n, out, availableParallelism());
+  return out;
+}
+
 /**
  * ZCA whitening: rotate to the eigenbasis of the second-moment matrix x^T x / rows, scale each
  * direction by 1 / sqrt(eigenvalue + epsilon), rotate back. `options.epsilon` (default 0.1) is
  * relative to the mean eigenvalue; it keeps the smallest directions (noise, and the one that
  * patch-mean removal zeroes) from being blown up. As in the UFLDL exercises the rows are not
  * centred here: remove patch means first (removePatchMean), which centres them closely.
+ * The two products with x run natively off the main thread.
  */
-export function zcaWhiten(x: Matrix, options?: { epsilon?: number }): Whitened {
+export async function zcaWhiten(x: Matrix, options?: { epsilon?: number }): Promise<Whitened> {
   const data = checkMatrix('x', x, undefined, 1);
   const opts = is.options('options', options);
   is.knownKeys('zcaWhiten', opts, ['epsilon']);
   const relative = opts.epsilon === undefined ? 0.1 : is.positiveNumber('options.epsilon', opts.epsilon);
+  addon.checkFinite(data.data, data.cols, 'x.data');
   const d = data.cols;
-  const moments = new Float64Array(d * d);
-  const row = new Float64Array(d);
-  for (let r = 0; r < data.rows; r++) {
-    for (let i = 0; i < d; i++) row[i] = data.data[r * d + i];
-    for (let i = 0; i < d; i++) {
-      const xi = row[i];
-      const base = i * d;
-      for (let j = i; j < d; j++) moments[base + j] += xi * row[j];
-    }
-  }
-  for (let i = 0; i < d * d; i++) moments[i] /= data.rows;
-  const { values, vectors } = symmetricEigen(moments, d);
+  const moments = await multiply(data.data, true, data.data, d, data.rows, d);
+  const { values, vectors } = symmetricEigen(Float64Array.from(moments, (v) => v / data.rows), d);
   const epsilon = (relative * values.reduce((a, b) => a + b, 0)) / d;
   const whitening = new Float32Array(d * d);
   const scaled = new Float64Array(d * d);
@@ -161,30 +163,15 @@ export function zcaWhiten(x: Matrix, options?: { epsilon?: number }): Whitened {
     }
   }
   const m = { rows: d, cols: d, data: whitening };
-  return { data: applyWhitening(data, m), whitening: m, eigenvalues: values, epsilon };
+  return { data: { rows: data.rows, cols: d, data: await multiply(data.data, false, whitening, data.rows, d, d) }, whitening: m, eigenvalues: values, epsilon };
 }
 
 /** x M for a whitening matrix M from zcaWhiten (for held-out rows). */
-export function applyWhitening(x: Matrix, whitening: Matrix): Matrix {
+export async function applyWhitening(x: Matrix, whitening: Matrix): Promise<Matrix> {
   const data = checkMatrix('x', x);
   const m = checkMatrix('whitening', whitening, { value: data.cols, label: 'x.cols' });
   if (m.rows !== m.cols) throw new RangeError(`Expected whitening to be square but it is ${m.rows} x ${m.cols}`);
-  const d = data.cols;
-  const out = new Float32Array(data.rows * d);
-  const row = new Float64Array(d);
-  const acc = new Float64Array(d);
-  for (let r = 0; r < data.rows; r++) {
-    for (let i = 0; i < d; i++) row[i] = data.data[r * d + i];
-    acc.fill(0);
-    for (let i = 0; i < d; i++) {
-      const xi = row[i];
-      if (xi === 0) continue;
-      const base = i * d;
-      for (let k = 0; k < d; k++) acc[k] += xi * m.data[base + k];
-    }
-    for (let k = 0; k < d; k++) out[r * d + k] = acc[k];
-  }
-  return { rows: data.rows, cols: d, data: out };
+  return { rows: data.rows, cols: data.cols, data: await multiply(data.data, false, m.data, data.rows, data.cols, data.cols) };
 }
 
 export interface NaturalImagePatchOptions {
@@ -203,10 +190,10 @@ export interface NaturalImagePatchOptions {
 }
 
 /** The recipe above, end to end: pooled, patch-mean-removed, ZCA-whitened patches. */
-export function naturalImagePatches(
+export async function naturalImagePatches(
   images: Matrix | readonly Matrix[],
   options: NaturalImagePatchOptions,
-): { train: Matrix; heldOut: Matrix; whitening: Matrix } {
+): Promise<{ train: Matrix; heldOut: Matrix; whitening: Matrix }> {
   if (!is.isObject(options)) throw is.typeError('options', 'object', options);
   is.knownKeys('naturalImagePatches', options, ['size', 'count', 'heldOut', 'seed', 'pool', 'epsilon']);
   const size = options.size === undefined ? 12 : is.integer('options.size', options.size, 1);
@@ -219,9 +206,9 @@ export function naturalImagePatches(
   const all = removePatchMean(extractPatches(source, size, count + heldOut, seed));
   const dim = size * size;
   const train = { rows: count, cols: dim, data: all.data.subarray(0, count * dim) };
-  const whitened = zcaWhiten(train, options.epsilon === undefined ? {} : { epsilon: options.epsilon });
+  const whitened = await zcaWhiten(train, options.epsilon === undefined ? {} : { epsilon: options.epsilon });
   const rest = { rows: heldOut, cols: dim, data: all.data.subarray(count * dim) };
-  return { train: whitened.data, heldOut: applyWhitening(rest, whitened.whitening), whitening: whitened.whitening };
+  return { train: whitened.data, heldOut: await applyWhitening(rest, whitened.whitening), whitening: whitened.whitening };
 }
 
 function squareSide(name: string, filters: Matrix): number {
@@ -263,36 +250,74 @@ export function filterLocality(filters: Matrix, window = 4): Float64Array {
 }
 
 /**
- * For each row f of `filters`, the excess kurtosis E[(y - mean)^4] / var^2 - 3 of its
- * responses y = x f over the rows of `x` (0 for Gaussian responses; sparse, heavy-tailed
- * responses score high).
+ * For each row of `filters` seen as a square image, how concentrated its spatial-frequency
+ * power is around one orientation: |sum P(u,v) e^{2i theta(u,v)}| / sum P(u,v) over the
+ * discrete Fourier frequencies (u, v) other than (0, 0), with theta their angle and P the
+ * power. 1 for a pure grating or edge at one orientation; small for isotropic or random
+ * filters (about 0.1 for random 12x12 ones). NaN for a filter without non-constant content.
  */
-export function responseKurtosis(filters: Matrix, x: Matrix): Float64Array {
+export function filterOrientation(filters: Matrix): Float64Array {
+  const f = checkMatrix('filters', filters, undefined, 1);
+  const side = squareSide('filters', f);
+  const out = new Float64Array(f.rows);
+  const cos = Float64Array.from({ length: side }, (_, i) => Math.cos((2 * Math.PI * i) / side));
+  const sin = Float64Array.from({ length: side }, (_, i) => Math.sin((2 * Math.PI * i) / side));
+  // The signed frequency of DFT index i: 0, 1, ..., then negative above side / 2.
+  const frequency = (i: number) => (i <= side / 2 ? i : i - side);
+  for (let r = 0; r < f.rows; r++) {
+    const image = f.data.subarray(r * f.cols, (r + 1) * f.cols);
+    let total = 0;
+    let re2 = 0;
+    let im2 = 0;
+    for (let u = 0; u < side; u++) {
+      for (let v = 0; v < side; v++) {
+        if (u === 0 && v === 0) continue;
+        let re = 0;
+        let im = 0;
+        for (let y = 0; y < side; y++) {
+          for (let x = 0; x < side; x++) {
+            const phase = (u * y + v * x) % side;
+            re += image[y * side + x] * cos[phase];
+            im -= image[y * side + x] * sin[phase];
+          }
+        }
+        const power = re * re + im * im;
+        const angle = 2 * Math.atan2(frequency(u), frequency(v));
+        total += power;
+        re2 += power * Math.cos(angle);
+        im2 += power * Math.sin(angle);
+      }
+    }
+    out[r] = total > 0 ? Math.hypot(re2, im2) / total : NaN;
+  }
+  return out;
+}
+
+/**
+ * For each row f of `filters`, the kurtosis E[(y - mean)^4] / var^2 of its responses y = x f
+ * over the rows of `x`: 3 for Gaussian responses; sparse, heavy-tailed responses score high.
+ * (Pearson's kurtosis, not the excess kurtosis, which is 3 less.)
+ */
+export async function responseKurtosis(filters: Matrix, x: Matrix): Promise<Float64Array> {
   const f = checkMatrix('filters', filters, undefined, 1);
   const data = checkMatrix('x', x, { value: f.cols, label: 'filters.cols' }, 2);
-  const d = f.cols;
-  const responses = new Float64Array(data.rows);
-  const out = new Float64Array(f.rows);
-  for (let j = 0; j < f.rows; j++) {
-    const filter = f.data.subarray(j * d, (j + 1) * d);
+  const [k, d, rows] = [f.rows, f.cols, data.rows];
+  const transposed = new Float32Array(d * k);
+  for (let j = 0; j < k; j++) for (let i = 0; i < d; i++) transposed[i * k + j] = f.data[j * d + i];
+  const responses = await multiply(data.data, false, transposed, rows, d, k);
+  const out = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
     let sum = 0;
-    for (let r = 0; r < data.rows; r++) {
-      let y = 0;
-      for (let i = 0; i < d; i++) y += data.data[r * d + i] * filter[i];
-      responses[r] = y;
-      sum += y;
-    }
-    const mean = sum / data.rows;
+    for (let r = 0; r < rows; r++) sum += responses[r * k + j];
+    const mean = sum / rows;
     let m2 = 0;
     let m4 = 0;
-    for (let r = 0; r < data.rows; r++) {
-      const c = (responses[r] - mean) ** 2;
+    for (let r = 0; r < rows; r++) {
+      const c = (responses[r * k + j] - mean) ** 2;
       m2 += c;
       m4 += c * c;
     }
-    m2 /= data.rows;
-    m4 /= data.rows;
-    out[j] = m4 / (m2 * m2) - 3;
+    out[j] = (m4 / rows) / (m2 / rows) ** 2;
   }
   return out;
 }

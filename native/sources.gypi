@@ -11,7 +11,8 @@
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
       "native/cpu/sae_cpu.cc",
-      "native/cpu/rica_cpu.cc"
+      "native/cpu/rica_cpu.cc",
+      "native/cpu/matmul.cc"
     ],
     "saekit_binding_sources": [
       "native/binding/addon.cc",
@@ -19,7 +20,8 @@
       "native/binding/job.cc",
       "native/binding/js_error.cc",
       "native/binding/sae_wrap.cc",
-      "native/binding/rica_wrap.cc"
+      "native/binding/rica_wrap.cc",
+      "native/binding/matmul_binding.cc"
     ],
     "saekit_cflags": [
       "-O3",
