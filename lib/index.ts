@@ -7,3 +7,8 @@ export type { BackendInfo } from './backends.js';
 export type { Matrix, SparseMatrix } from './matrix.js';
 export type { Device, DictionaryModel, FitOptions, Progress, TrainingData, TrainingRecord } from './model.js';
 export * as metrics from './metrics.js';
+export { Rica } from './rica.js';
+export type { RicaOptimizer, RicaOptions, RicaRecord, RicaStats } from './rica.js';
+export { lbfgs } from './lbfgs.js';
+export type { Evaluation, LbfgsIteration, LbfgsOptions, LbfgsResult, LbfgsStopReason, Objective } from './lbfgs.js';
+export * as patches from './patches.js';
