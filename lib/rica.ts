@@ -134,7 +134,8 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
    * fewer records than steps. With Adam, as SparseAutoencoder.fit: a Matrix cut into
    * reshuffled batches (`batchSize`, `epochs`) or an iterable of batches. Resolves to one
    * record per step with the objective at the point the step reached (L-BFGS) or on the batch
-   * before the update (Adam).
+   * before the update (Adam). With L-BFGS, onProgress's samplesSeen counts rows evaluated
+   * (evaluations x rows), line-search trials included.
    */
   fit(data: TrainingData, options: FitOptions): Promise<RicaRecord[]> {
     return this.enqueue(() => {
@@ -184,6 +185,8 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
       const objective = async (x: Float64Array) => {
         const weights = Float32Array.from(x);
         const gradient = new Float32Array(weights.length);
+        // A line-search trial beyond float32's range is simply too far: the search backtracks.
+        if (!weights.every(Number.isFinite)) return { f: Infinity, g: new Float64Array(weights.length) };
         const stats = await this.usable().costGradient(weights, values, rows, gradient);
         statsAt.set(x, stats);
         return { f: stats.loss, g: Float64Array.from(gradient) };

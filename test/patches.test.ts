@@ -15,8 +15,9 @@ import {
   responseKurtosis,
   zcaWhiten,
 } from '../lib/patches.js';
+import { addon } from '../lib/native.js';
 import { Random } from '../lib/random.js';
-import { randomMatrix } from './fixtures.js';
+import { randomMatrix, relativeError } from './fixtures.js';
 
 /** Pixel (r, c) = 1000 r + c: every patch says where it came from. */
 function ramp(rows: number, cols: number, offset = 0): Matrix {
@@ -30,6 +31,42 @@ function secondMoments(x: Matrix): Float64Array {
   for (let r = 0; r < x.rows; r++) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) out[i * d + j] += (x.data[r * d + i] * x.data[r * d + j]) / x.rows;
   return out;
 }
+
+describe('native matmul (the product under whitening)', () => {
+  it.each([
+    { m: 1, k: 1, n: 1 },
+    { m: 7, k: 300, n: 13 },
+    { m: 100, k: 700, n: 33 },
+    { m: 50, k: 20, n: 144 },
+  ])('op(a) b matches a plain float64 product for m $m, k $k, n $n, both layouts of a, 1 or 3 threads', async ({ m, k, n }) => {
+    const a = randomMatrix(m, k, 1).data;
+    const b = randomMatrix(k, n, 2).data;
+    const expected = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let q = 0; q < k; q++) for (let j = 0; j < n; j++) expected[i * n + j] += a[i * k + q] * b[q * n + j];
+    const aTransposed = new Float32Array(k * m);
+    for (let i = 0; i < m; i++) for (let q = 0; q < k; q++) aTransposed[q * m + i] = a[i * k + q];
+    const results: Float32Array[] = [];
+    for (const [input, transposed] of [[a, false], [aTransposed, true]] as const) {
+      for (const threads of [1, 3]) {
+        const out = new Float32Array(m * n);
+        await addon.matmul(input, transposed, b, m, k, n, out, threads);
+        expect(relativeError(out, expected)).toBeLessThan(1e-5);
+        results.push(out);
+      }
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[3]).toEqual(results[2]);
+  });
+
+  it('re-checks its arguments natively', async () => {
+    expect(() => addon.matmul(new Float32Array(3), false, new Float32Array(4), 2, 2, 2, new Float32Array(4), 1)).toThrow(
+      new RangeError('Expected at least 4 elements in a but received 3'),
+    );
+    expect(() => addon.matmul(new Float32Array(4), 'no' as never, new Float32Array(4), 2, 2, 2, new Float32Array(4), 1)).toThrow(
+      new TypeError('Expected boolean for transposeA'),
+    );
+  });
+});
 
 describe('symmetricEigen', () => {
   it('recovers a known spectrum: A v = lambda v, orthonormal vectors, largest first', () => {
