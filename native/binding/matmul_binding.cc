@@ -24,8 +24,9 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
     Napi::Float32Array a = floatsArg(info, 0, "a", m * k);
     Napi::Float32Array b = floatsArg(info, 2, "b", k * n);
     Napi::Float32Array out = floatsArg(info, 6, "out", m * n);
-    // The packed copy of b and per-thread blocks of a.
-    checkMemory(static_cast<uint64_t>(k) * (n + 64) * sizeof(float) * 2, "A matrix product with k " + std::to_string(k));
+    // The packed copy of b: k rows of n rounded up to whole 16-wide panels.
+    checkMemory(static_cast<uint64_t>(k) * (n + 16) * sizeof(float),
+                "A matrix product of depth " + std::to_string(k) + " and width " + std::to_string(n));
     const float* aData = a.Data();
     const float* bData = b.Data();
     float* c = out.Data();
