@@ -16,9 +16,9 @@ import { naturalImages, sharedDataDir } from './rica_fixtures.js';
 
 const mean = (values: Float64Array) => values.reduce((a, b) => a + b, 0) / values.length;
 
-describe.skipIf(sharedDataDir === undefined)(`RICA on natural-image patches (${sharedDataDir ?? 'no shared data found: set SAEKIT_DATA'})`, () => {
+describe(`RICA on natural-image patches of ${sharedDataDir}`, () => {
   it('learns localised, oriented filters with heavy-tailed responses, far from random filters', { timeout: 120_000 }, async () => {
-    const images = await naturalImages(sharedDataDir!);
+    const images = await naturalImages(sharedDataDir);
     const { train, heldOut } = await naturalImagePatches(images, { size: 12, count: 6000, heldOut: 3000, seed: 1 });
     const random = randomMatrix(100, 144, 7);
     const baseline = {
