@@ -10,3 +10,8 @@ export * as metrics from './metrics.js';
 export { loadNpy, saveNpy } from './npy.js';
 export { npyBatches, NpyBatches } from './npy_batches.js';
 export type { NpyBatchesOptions } from './npy_batches.js';
+export { Rica } from './rica.js';
+export type { RicaOptimizer, RicaOptions, RicaRecord, RicaStats } from './rica.js';
+export { lbfgs } from './lbfgs.js';
+export type { Evaluation, LbfgsIteration, LbfgsOptions, LbfgsResult, LbfgsStopReason, Objective } from './lbfgs.js';
+export * as patches from './patches.js';

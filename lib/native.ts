@@ -65,6 +65,42 @@ export interface NativeSae {
   dispose(): void;
 }
 
+export interface NativeRicaStats {
+  loss: number;
+  sparsity: number;
+  reconstruction: number;
+  l0: number;
+}
+
+export interface NativeRicaConfig {
+  dIn: number;
+  dHidden: number;
+  lambda: number;
+  epsilon: number;
+  normalizeRows: boolean;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+  threads: number;
+  cpuKernels?: string;
+}
+
+export interface NativeRica {
+  readonly stepsTaken: number;
+  readonly busy: boolean;
+  readonly device: string;
+  /** Cost on x at `weights` [dHidden, dIn] (not the model's own); its gradient into `gradient`. */
+  costGradient(weights: Float32Array, x: Float32Array, rows: number, gradient: Float32Array): Promise<NativeRicaStats>;
+  adamStep(batch: Float32Array, rows: number): Promise<NativeRicaStats>;
+  encode(x: Float32Array, rows: number, out: Float32Array): Promise<void>;
+  getWeights(): Float32Array;
+  setWeights(weights: Float32Array): void;
+  dictionary(): Float32Array;
+  dispose(): void;
+}
+
 export interface BackendInfo {
   name: 'cpu' | 'cuda';
   built: boolean;
@@ -89,6 +125,7 @@ export interface NativeToySpec {
 
 export interface NativeAddon {
   NativeSparseAutoencoder: new (config: NativeSaeConfig) => NativeSae;
+  NativeRica: new (config: NativeRicaConfig) => NativeRica;
   backends(): BackendInfo[];
   /** The kernel set models use by default on this CPU. */
   cpuKernels(): string;
@@ -113,6 +150,8 @@ export interface NativeAddon {
     out: Float32Array,
     threads: number,
   ): void;
+  /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
+  matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,7 +7,7 @@ import type { Random } from './random.js';
 import * as is from './validate.js';
 
 const fitOptionNames = ['steps', 'epochs', 'batchSize', 'onProgress', 'signal'] as const;
-const progressIntervalMs = 200;
+export const progressIntervalMs = 200;
 export const defaultBatchSize = 1024;
 
 export interface TrainingTarget<S extends { loss: number; l0: number }> {
@@ -34,7 +34,7 @@ interface Plan {
   fromMatrix: boolean;
 }
 
-function isIterable(value: unknown): value is AsyncIterable<Matrix> | Iterable<Matrix> {
+export function isIterable(value: unknown): value is AsyncIterable<Matrix> | Iterable<Matrix> {
   return (
     typeof value === 'object' &&
     value !== null &&

@@ -3,27 +3,31 @@
 {
   "variables": {
     "saekit_core_sources": [
-      "native/core/memory.cc",
       "native/core/checks.cc",
+      "native/core/memory.cc",
       "native/core/thread_pool.cc",
+      "native/core/toy.cc",
       "native/cpu/activation.cc",
       "native/cpu/gemm.cc",
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
+      "native/cpu/matmul.cc",
+      "native/cpu/rica_cpu.cc",
       "native/cpu/sae_cpu.cc",
-      "native/core/toy.cc",
-      "native/cpu/toy_cpu.cc",
-      "native/cpu/similarity_cpu.cc"
+      "native/cpu/similarity_cpu.cc",
+      "native/cpu/toy_cpu.cc"
     ],
     "saekit_binding_sources": [
       "native/binding/addon.cc",
       "native/binding/args.cc",
       "native/binding/job.cc",
       "native/binding/js_error.cc",
+      "native/binding/matmul_binding.cc",
+      "native/binding/rica_wrap.cc",
       "native/binding/sae_wrap.cc",
-      "native/binding/toy_binding.cc",
-      "native/binding/similarity_binding.cc"
+      "native/binding/similarity_binding.cc",
+      "native/binding/toy_binding.cc"
     ],
     "saekit_cflags": [
       "-O3",

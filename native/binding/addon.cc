@@ -7,6 +7,8 @@
 #include "../core/sae.h"
 #include "../cpu/kernels.h"
 #include "js_error.h"
+#include "matmul_binding.h"
+#include "rica_wrap.h"
 #include "sae_wrap.h"
 #include "similarity_binding.h"
 #include "toy_binding.h"
@@ -88,6 +90,8 @@ Napi::Value availableMemory(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSparseAutoencoder", SaeWrap::define(env));
+  exports.Set("NativeRica", RicaWrap::define(env));
+  exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
   exports.Set("cpuKernelSets", Napi::Function::New(env, cpuKernelSets, "cpuKernelSets"));

@@ -1,0 +1,246 @@
+// L-BFGS and its strong Wolfe line search on problems with known minima, the Wolfe conditions
+// checked on every accepted step, robustness to a wrong gradient, and argument checks.
+import { describe, expect, it } from 'vitest';
+
+import { lbfgs, wolfeLineSearch, type Evaluation, type LbfgsIteration, type LinePoint } from '../lib/lbfgs.js';
+import { Random } from '../lib/random.js';
+
+function rosenbrock(x: Float64Array): Evaluation {
+  // Extended Rosenbrock: sum over pairs of 100 (x_{2i+1} - x_{2i}^2)^2 + (1 - x_{2i})^2.
+  const g = new Float64Array(x.length);
+  let f = 0;
+  for (let i = 0; i < x.length; i += 2) {
+    const a = x[i + 1] - x[i] * x[i];
+    const b = 1 - x[i];
+    f += 100 * a * a + b * b;
+    g[i] = -400 * a * x[i] - 2 * b;
+    g[i + 1] = 200 * a;
+  }
+  return { f, g };
+}
+
+function rosenbrockStart(n: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => (i % 2 === 0 ? -1.2 : 1));
+}
+
+/**
+ * f = 0.5 (x - xStar)^T A (x - xStar) with A = Q diag(eigenvalues) Q^T: minimum 0 at xStar.
+ * (Written around xStar rather than as 0.5 x^T A x - b^T x, whose rounding error near the
+ * minimum would swamp the decrease a line search has to see.)
+ */
+function quadratic(n: number, seed: number, condition: number) {
+  const random = new Random(seed);
+  // Q from Gram-Schmidt on a random matrix.
+  const q = Float64Array.from({ length: n * n }, () => random.normal());
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      let d = 0;
+      for (let k = 0; k < n; k++) d += q[i * n + k] * q[j * n + k];
+      for (let k = 0; k < n; k++) q[i * n + k] -= d * q[j * n + k];
+    }
+    let norm = 0;
+    for (let k = 0; k < n; k++) norm += q[i * n + k] ** 2;
+    for (let k = 0; k < n; k++) q[i * n + k] /= Math.sqrt(norm);
+  }
+  const eigenvalues = Float64Array.from({ length: n }, (_, i) => condition ** (i / (n - 1)));
+  const a = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) for (let k = 0; k < n; k++) a[r * n + c] += q[k * n + r] * eigenvalues[k] * q[k * n + c];
+  const xStar = Float64Array.from({ length: n }, () => random.normal());
+  const objective = (x: Float64Array): Evaluation => {
+    const g = new Float64Array(n);
+    let f = 0;
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < n; c++) g[r] += a[r * n + c] * (x[c] - xStar[c]);
+      f += 0.5 * (x[r] - xStar[r]) * g[r];
+    }
+    return { f, g };
+  };
+  return { objective, xStar };
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('lbfgs', () => {
+  it('minimises the 2-D Rosenbrock function from (-1.2, 1) to (1, 1)', async () => {
+    const result = await lbfgs(rosenbrock, rosenbrockStart(2), { maxIterations: 200 });
+    expect(result.reason).toBe('gradient tolerance');
+    expect(maxAbsDifference(result.x, [1, 1])).toBeLessThan(1e-5);
+    expect(result.f).toBeLessThan(1e-10);
+    expect(result.iterations).toBeLessThan(60);
+  });
+
+  it('minimises the 100-D extended Rosenbrock function', async () => {
+    const result = await lbfgs(rosenbrock, rosenbrockStart(100), { maxIterations: 1000, progressTolerance: 0 });
+    expect(result.reason).toBe('gradient tolerance');
+    expect(maxAbsDifference(result.x, new Float64Array(100).fill(1))).toBeLessThan(1e-5);
+  });
+
+  it('finds the known minimum of an ill-conditioned convex quadratic (condition 1e4, n 60)', async () => {
+    const { objective, xStar } = quadratic(60, 1, 1e4);
+    const result = await lbfgs(objective, new Float64Array(60), { maxIterations: 2000, gradientTolerance: 1e-9, progressTolerance: 0 });
+    expect(result.reason).toBe('gradient tolerance');
+    // |x - xStar| <= |g| / smallest eigenvalue (1).
+    expect(maxAbsDifference(result.x, xStar)).toBeLessThan(1e-8);
+    expect(result.f).toBeLessThan(1e-15);
+  });
+
+  it('every accepted step satisfies the strong Wolfe conditions', async () => {
+    const c1 = 1e-4;
+    const c2 = 0.9;
+    for (const [name, objective, x0] of [
+      ['Rosenbrock', rosenbrock, rosenbrockStart(20)],
+      ['quadratic', quadratic(30, 2, 1e3).objective, new Float64Array(30)],
+    ] as const) {
+      const start = objective(x0);
+      const points: Array<{ x: Float64Array; f: number; g: Float64Array }> = [{ x: x0, ...start }];
+      await lbfgs(objective, x0, {
+        maxIterations: 300,
+        c1,
+        c2,
+        onIteration: ({ x, f, g }: LbfgsIteration) => void points.push({ x: x.slice(), f, g: g.slice() }),
+      });
+      expect(points.length, name).toBeGreaterThan(10);
+      for (let k = 1; k < points.length; k++) {
+        const [before, after] = [points[k - 1], points[k]];
+        const s = after.x.map((v, i) => v - before.x[i]);
+        // In terms of s = alpha p: alpha phi'(0) = g_k . s and alpha phi'(alpha) = g_{k+1} . s.
+        const slope0 = dot(before.g, s);
+        expect(slope0, `${name} step ${k} is a descent step`).toBeLessThan(0);
+        expect(after.f, `${name} step ${k} sufficient decrease`).toBeLessThanOrEqual(before.f + c1 * slope0);
+        expect(Math.abs(dot(after.g, s)), `${name} step ${k} curvature`).toBeLessThanOrEqual(c2 * Math.abs(slope0));
+      }
+    }
+  });
+
+  it('stops at maxIterations, counting evaluations', async () => {
+    let calls = 0;
+    const result = await lbfgs(
+      (x) => {
+        calls++;
+        return rosenbrock(x);
+      },
+      rosenbrockStart(2),
+      { maxIterations: 5 },
+    );
+    expect(result.reason).toBe('max iterations');
+    expect(result.iterations).toBe(5);
+    expect(result.evaluations).toBe(calls);
+    expect(result.f).toBeLessThan(rosenbrock(rosenbrockStart(2)).f);
+  });
+
+  it('does not modify x0 and accepts an async objective', async () => {
+    const x0 = rosenbrockStart(2);
+    const result = await lbfgs(async (x) => rosenbrock(x), x0, { maxIterations: 100 });
+    expect(Array.from(x0)).toEqual([-1.2, 1]);
+    expect(result.reason).toBe('gradient tolerance');
+  });
+
+  it('ends with "line search failed", not a loop, when the gradient points the wrong way', async () => {
+    let calls = 0;
+    const wrong = (x: Float64Array): Evaluation => {
+      calls++;
+      const { f, g } = rosenbrock(x);
+      return { f, g: g.map((v) => -v) };
+    };
+    const result = await lbfgs(wrong, rosenbrockStart(2), { maxIterations: 100 });
+    expect(result.reason).toBe('line search failed');
+    expect(result.iterations).toBe(0);
+    expect(Array.from(result.x)).toEqual([-1.2, 1]);
+    expect(calls).toBeLessThanOrEqual(1 + 25);
+  });
+
+  it('stops when the objective stops changing', async () => {
+    // f is quantised, so near the minimum steps no longer change it.
+    const quantised = (x: Float64Array): Evaluation => {
+      const { f, g } = rosenbrock(x);
+      return { f: Math.round(f * 1e3) / 1e3, g };
+    };
+    const result = await lbfgs(quantised, rosenbrockStart(2), { maxIterations: 200, gradientTolerance: 0 });
+    expect(['no progress', 'line search failed']).toContain(result.reason);
+    expect(result.iterations).toBeLessThan(200);
+    expect(result.f).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('an abort signal rejects with its reason before the next iteration', async () => {
+    const controller = new AbortController();
+    const iterations: number[] = [];
+    const run = lbfgs(rosenbrock, rosenbrockStart(20), {
+      maxIterations: 1000,
+      signal: controller.signal,
+      onIteration: ({ iteration }) => {
+        iterations.push(iteration);
+        if (iteration === 3) controller.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(iterations).toEqual([1, 2, 3]);
+  });
+
+  it.each([
+    ['Expected function for objective but received "f" of type string', TypeError, () => lbfgs('f' as never, new Float64Array(2), { maxIterations: 1 })],
+    ['Expected Float64Array for x0 but received an Array of length 2', TypeError, () => lbfgs(rosenbrock, [1, 2] as never, { maxIterations: 1 })],
+    ['Expected object for options but received undefined', TypeError, () => lbfgs(rosenbrock, new Float64Array(2), undefined as never)],
+    ['Expected number for options.maxIterations but received undefined', TypeError, () => lbfgs(rosenbrock, new Float64Array(2), {} as never)],
+    ['Expected non-negative integer for options.maxIterations but received -1 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: -1 })],
+    ['Expected integer in [1, 1000] for options.memory but received 0 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, memory: 0 })],
+    ['Expected number in (0, 0.5) for options.c1 but received 0 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, c1: 0 })],
+    ['Expected number in (0.1, 1) for options.c2 but received 0.05 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, c1: 0.1, c2: 0.05 })],
+    ["Unknown option 'maxIteration' for lbfgs; did you mean 'maxIterations'?", TypeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, maxIteration: 3 } as never)],
+    ["Expected the objective's gradient to have length 2 but received 3", RangeError, () => lbfgs(() => ({ f: 0, g: new Float64Array(3) }), new Float64Array(2), { maxIterations: 1 })],
+    ["Expected { f: number, g: Float64Array } for the objective's result but received an object", TypeError, () => lbfgs(() => ({ f: 0, g: [0, 0] }) as never, new Float64Array(2), { maxIterations: 1 })],
+    ['Expected a finite objective at x0 but received NaN', RangeError, () => lbfgs(() => ({ f: NaN, g: new Float64Array(2) }), new Float64Array(2), { maxIterations: 1 })],
+  ])('rejects: %s', async (message, type, call) => {
+    const run = (async () => call())();
+    await expect(run).rejects.toThrow(type);
+    await expect(run).rejects.toThrow(new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  });
+});
+
+describe('wolfeLineSearch', () => {
+  // Test functions 1 and 2 of More & Thuente, "Line search algorithms with guaranteed
+  // sufficient decrease" (ACM TOMS 1994), with their tight constants c1 1e-3, c2 0.1.
+  const functions = [
+    { name: '-a / (a^2 + 2)', phi: (a: number) => -a / (a * a + 2), slope: (a: number) => (a * a - 2) / (a * a + 2) ** 2 },
+    {
+      name: '(a + 0.004)^5 - 2 (a + 0.004)^4',
+      phi: (a: number) => (a + 0.004) ** 5 - 2 * (a + 0.004) ** 4,
+      slope: (a: number) => 5 * (a + 0.004) ** 4 - 8 * (a + 0.004) ** 3,
+    },
+  ];
+  const c1 = 1e-3;
+  const c2 = 0.1;
+
+  describe.each(functions)('on $name', ({ phi, slope }) => {
+    it.each([1e-3, 1e-1, 10, 1e3])('from initial step %d finds a strong Wolfe point', async (initial) => {
+      const point = (alpha: number): LinePoint<null> => ({ alpha, f: phi(alpha), slope: slope(alpha), data: null });
+      const start = point(0);
+      const result = await wolfeLineSearch(async (a) => point(a), start, initial, { c1, c2, maxEvaluations: 30 });
+      expect(result.strongWolfe).toBe(true);
+      const found = result.point!;
+      expect(found.alpha).toBeGreaterThan(0);
+      expect(found.f).toBeLessThanOrEqual(start.f + c1 * found.alpha * start.slope);
+      expect(Math.abs(found.slope)).toBeLessThanOrEqual(c2 * Math.abs(start.slope));
+      expect(result.evaluations).toBeLessThanOrEqual(15);
+    });
+  });
+
+  it('returns no point when nothing decreases phi', async () => {
+    const result = await wolfeLineSearch(async (alpha) => ({ alpha, f: alpha, slope: 1, data: null }), { alpha: 0, f: 0, slope: -1, data: null }, 1, {
+      c1: 1e-4,
+      c2: 0.9,
+      maxEvaluations: 10,
+    });
+    expect(result.point).toBeUndefined();
+    expect(result.evaluations).toBe(10);
+  });
+});
