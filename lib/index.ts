@@ -7,3 +7,13 @@ export type { BackendInfo } from './backends.js';
 export type { Matrix, SparseMatrix } from './matrix.js';
 export type { Device, DictionaryModel, FitOptions, Progress, TrainingData, TrainingRecord } from './model.js';
 export * as metrics from './metrics.js';
+export { FistaCoder, FistaDictionary } from './fista.js';
+export type {
+  FistaCoderOptions,
+  FistaDictionaryOptions,
+  FistaEncodeOptions,
+  FistaResult,
+  FistaSolverOptions,
+  FistaStepRecord,
+  FistaStepStats,
+} from './fista.js';

@@ -16,16 +16,23 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
   dIn: number;
   /** Draws the order of rows each epoch. */
   random: Random;
-  /** One step on rows [rows, dIn] held in `data`, which the step may keep. */
-  step(data: Float32Array, rows: number): Promise<S>;
+  /**
+   * One step on rows [rows, dIn] held in `data`, which the step may keep. For Matrix data,
+   * `rowIds` gives each row's index in that Matrix (the same in every epoch), so a model can
+   * keep per-row state between visits; batches from an iterable have none.
+   */
+  step(data: Float32Array, rows: number, rowIds?: Int32Array): Promise<S>;
   /** Throws if the model can no longer train (disposed). */
   checkUsable(): void;
 }
 
+/** A batch; `rowIds` only on batches cut from a Matrix. */
+type Batch = Matrix & { rowIds?: Int32Array };
+
 interface Plan {
   totalSteps: number;
-  batches: () => AsyncIterator<Matrix> | Iterator<Matrix>;
-  cleanup: (iterator: AsyncIterator<Matrix> | Iterator<Matrix>) => Promise<void>;
+  batches: () => AsyncIterator<Batch> | Iterator<Batch>;
+  cleanup: (iterator: AsyncIterator<Batch> | Iterator<Batch>) => Promise<void>;
   fromMatrix: boolean;
 }
 
@@ -82,7 +89,7 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
   const batchSize = Math.min(options.batchSize ?? defaultBatchSize, rows);
   const batchesPerEpoch = Math.ceil(rows / batchSize);
   const totalSteps = options.steps ?? (options.epochs as number) * batchesPerEpoch;
-  function* batches(): Iterator<Matrix> {
+  function* batches(): Iterator<Batch> {
     const order = new Int32Array(rows);
     for (;;) {
       for (let i = 0; i < rows; i++) order[i] = i;
@@ -94,7 +101,7 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
           const row = order[start + i];
           batch.set(values.subarray(row * dIn, row * dIn + dIn), i * dIn);
         }
-        yield { rows: count, cols: dIn, data: batch };
+        yield { rows: count, cols: dIn, data: batch, rowIds: order.slice(start, start + count) };
       }
     }
   }
@@ -135,7 +142,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
     const iterator = batches();
     // The next batch is drawn while the current step runs natively, so that producing data
     // (a generator, a file reader) overlaps with training.
-    let upcoming: Promise<IteratorResult<Matrix>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
+    let upcoming: Promise<IteratorResult<Batch>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
     try {
       for (let step = 1; step <= totalSteps && upcoming !== undefined; step++) {
         if (signal?.aborted) throw signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
@@ -147,7 +154,9 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
         const batch = fromMatrix
           ? next.value
           : checkMatrix(`data batch ${step}`, next.value, { value: target.dIn, label: 'dIn' }, 1);
-        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows);
+        const running = fromMatrix
+          ? target.step(batch.data, batch.rows, next.value.rowIds)
+          : target.step(batch.data.slice(), batch.rows);
         if (step < totalSteps) {
           upcoming = Promise.resolve(iterator.next());
           upcoming.catch(() => {}); // surfaced when awaited; the step's own error may come first

@@ -10,14 +10,16 @@
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
-      "native/cpu/sae_cpu.cc"
+      "native/cpu/sae_cpu.cc",
+      "native/cpu/fista_cpu.cc"
     ],
     "saekit_binding_sources": [
       "native/binding/addon.cc",
       "native/binding/args.cc",
       "native/binding/job.cc",
       "native/binding/js_error.cc",
-      "native/binding/sae_wrap.cc"
+      "native/binding/sae_wrap.cc",
+      "native/binding/fista_wrap.cc"
     ],
     "saekit_cflags": [
       "-O3",

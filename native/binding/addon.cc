@@ -8,6 +8,7 @@
 #include "../cpu/kernels.h"
 #include "js_error.h"
 #include "sae_wrap.h"
+#include "fista_wrap.h"
 
 namespace saekit::binding {
 namespace {
@@ -86,6 +87,7 @@ Napi::Value availableMemory(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSparseAutoencoder", SaeWrap::define(env));
+  exports.Set("NativeFista", FistaWrap::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
   exports.Set("cpuKernelSets", Napi::Function::New(env, cpuKernelSets, "cpuKernelSets"));
