@@ -17,7 +17,9 @@
 // is at most tol * max(lambda, ||c||_inf) (||c||_inf is the smallest lambda whose solution
 // is z = 0, so the test is scale-free), or, when gapTol > 0, when the duality gap is at most
 // gapTol times the dual objective (which bounds (P(z) - P*) / P* by gapTol), or after maxIter
-// iterations.
+// iterations. As the gap falls, atoms that the gap proves to be zero at the optimum are dropped
+// from the iteration (Gap Safe screening, Fercoq, Gramfort & Salmon 2015): the iterates are the
+// same, each iteration touches fewer atoms, and the stopping test is made over every atom.
 //
 // Dictionary learning (Mairal, Bach, Ponce & Sapiro 2009, as in scikit-learn's
 // MiniBatchDictionaryLearning): per batch, codes by the solver above (warm-started from the

@@ -3,9 +3,11 @@
 //
 // Where the time goes, per row with m atoms, d dimensions and s non-zeros in the codes:
 // c = x D^T is one blocked GEMM over all rows (2 m d flops per row, once), and each FISTA
-// iteration is one sparse-times-dense product z G (s m, the `combineRows` kernel) plus a few
-// O(m) passes: no iteration touches D. The solve of each row block runs in the GEMM's
-// epilogue, on the thread that computed that block of c, while it is in cache.
+// iteration is one sparse-times-dense product z G (s m, the `combineRows` kernel) plus one O(m)
+// pass (the `fistaStep` kernel): no iteration touches D. Once screening has shrunk the working
+// set to w atoms, both become s w and w, on a compact copy of the rows of G in use. The solve
+// of each row block runs in the GEMM's epilogue, on the thread that computed that block of c,
+// while it is in cache.
 //
 // Precision: G, c and the products z G are float (as the inputs are); the iterates, the
 // objective and the step arithmetic are double, so that the iteration never stalls on the
@@ -56,6 +58,8 @@ constexpr double kPowerTolerance = 1e-11;  // relative change of the estimate be
 constexpr int64_t kAtomChunk = 32;         // atoms per task when updating the statistics
 constexpr int64_t kMaxRowsPerBlock = 48;   // rows per GEMM block, and per solve task
 constexpr double kUnusedAtom = 1e-6;       // scikit-learn's (and SPAMS's) A_kk threshold
+// Screening compacts the problem only to at most this many atoms: the compact G is its square.
+constexpr int64_t kMaxWorkingSet = 2048;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -67,6 +71,7 @@ const Kernels& chooseKernels(const std::string& name) {
 
 // Per-thread scratch for solving one row at a time. The iteration needs three iterates (the
 // kept one x, the one y extrapolates from, p, and the new z); they rotate through three slots.
+// Once atoms are screened out, the slots hold the working set's entries only (local indices).
 struct RowWorkspace {
   Buffer<double> values[3];     // [m] each
   Buffer<float> products[3];    // their products with G
@@ -77,7 +82,22 @@ struct RowWorkspace {
   Buffer<float> initValue;
   Buffer<double> residual;      // [d]
   int64_t initCount = 0;
-  int kept = 0;                 // the slot holding the solution after solveRow
+  // The working set after screening: local atom a is atom atoms[a]; its rows of G restricted
+  // to the working set are gathered into compactGram when first needed.
+  Buffer<int32_t> atoms;
+  Buffer<int32_t> localOf;      // old local index -> new, while compacting
+  Buffer<float> compactC;
+  Buffer<float> compactGram;
+  Buffer<uint8_t> filled;
+  // The full problem's view of x, for the check over every atom.
+  Buffer<double> fullValues, fullScratch;
+  Buffer<float> fullProducts, fullCoef;
+  Buffer<int32_t> fullIndex, probeIndex;
+  Buffer<float> probeCoef;
+  // The solution, in global atom indices, increasing.
+  Buffer<int32_t> solutionIndex;
+  Buffer<double> solutionValue;
+  int64_t solutionCount = 0;
 
   void allocate(int64_t m, int64_t d) {
     const size_t n = static_cast<size_t>(m);
@@ -87,19 +107,31 @@ struct RowWorkspace {
       nonzeros[s].resize(n);
       coef[s].resize(n);
     }
-    initIndex.resize(n);
-    initValue.resize(n);
+    for (Buffer<int32_t>* b : {&initIndex, &atoms, &localOf, &fullIndex, &probeIndex, &solutionIndex}) b->resize(n);
+    for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef, &probeCoef}) b->resize(n);
+    for (Buffer<double>* b : {&fullValues, &fullScratch, &solutionValue}) b->resize(n);
+    filled.resize(n);
+    if (fullValues.size() == n && fullValueZeroed != n) {
+      fullValues.zero();  // kept all zero between uses
+      fullValueZeroed = n;
+    }
     residual.resize(static_cast<size_t>(d));
   }
   size_t bytes() const {
-    size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes();
+    size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + localOf.bytes() +
+                   compactC.bytes() + compactGram.bytes() + filled.bytes() + fullValues.bytes() +
+                   fullScratch.bytes() + fullProducts.bytes() + fullCoef.bytes() + fullIndex.bytes() +
+                   probeIndex.bytes() + probeCoef.bytes() +
+                   solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
     return total;
   }
-  // The solution as a sparse row.
-  int64_t count() const { return counts[kept]; }
-  int32_t index(int64_t e) const { return nonzeros[kept][e]; }
-  double value(int64_t e) const { return values[kept][nonzeros[kept][e]]; }
+  int64_t count() const { return solutionCount; }
+  int32_t index(int64_t e) const { return solutionIndex[e]; }
+  double value(int64_t e) const { return solutionValue[e]; }
+
+ private:
+  size_t fullValueZeroed = 0;
 };
 
 struct RowOutcome {
@@ -171,6 +203,7 @@ class CpuFista final : public FistaBackend {
   Buffer<float> gram_;           // G [m, m]
   Buffer<double> smallGram_;     // D^T D [d, d] when d < m, else G: the same non-zero eigenvalues
   Buffer<double> eigenvector_;   // the power iteration's last vector, its next start
+  Buffer<double> atomNorms_;     // ||d_j||, for screening
   double lipschitz_ = 0;
   std::vector<RowWorkspace> workspaces_;  // per thread
 
@@ -240,7 +273,7 @@ CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
 
 size_t CpuFista::bytesHeld() const {
   size_t total = dictionary_.bytes() + packed_.data.bytes() + gemmScratch_.bytes() + gram_.bytes() +
-                 smallGram_.bytes() + eigenvector_.bytes() + statsA_.bytes() + statsB_.bytes() + redrawnAt_.bytes() +
+                 smallGram_.bytes() + eigenvector_.bytes() + atomNorms_.bytes() + statsA_.bytes() + statsB_.bytes() + redrawnAt_.bytes() +
                  csrStart_.bytes() + csrIndex_.bytes() + csrValue_.bytes() + cscStart_.bytes() + cscFill_.bytes() +
                  cscRow_.bytes() + cscValue_.bytes() + atomIndex_.bytes() + atomCoef_.bytes() + atomSum_.bytes();
   for (const auto& ws : workspaces_) total += ws.bytes();
@@ -277,6 +310,8 @@ void CpuFista::prepare() {
   if (m_ <= d_) {
     for (int64_t i = 0; i < m_ * m_; ++i) smallGram_[i] = gram_[i];
   }
+  atomNorms_.resize(static_cast<size_t>(m_));
+  for (int64_t j = 0; j < m_; ++j) atomNorms_[j] = std::sqrt(std::max(static_cast<double>(gram_[j * m_ + j]), 0.0));
   const double largest = largestEigenvalue();
   // An all-zero dictionary has gradient zero everywhere: any step converges.
   lipschitz_ = largest > 0.0 ? largest * (1.0 + kLipschitzMargin) : 1.0;
@@ -367,17 +402,23 @@ void CpuFista::solveRows(const float* x, int64_t rows, const RowBlocking& blocki
 // |x|_1), exact for symmetric G: its rounding error scales with z - x, where P(z) and P(x)
 // formed apart would each carry float rounding of order ||x||^2 and the comparison would
 // stall long before the iterates stop improving.
-RowOutcome CpuFista::solveRow(const float* xRow, const float* c, RowWorkspace& ws) const {
+RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspace& ws) const {
   const int64_t m = m_;
   const double lambda = config_.lambda;
   const bool nonNegative = config_.nonNegative;
-  const float* gram = gram_.data();
 
   double squaredNorm = 0.0, cInf = 0.0;
   for (int64_t i = 0; i < d_; ++i) squaredNorm += static_cast<double>(xRow[i]) * xRow[i];
-  for (int64_t j = 0; j < m; ++j) cInf = std::max(cInf, static_cast<double>(std::fabs(c[j])));
+  for (int64_t j = 0; j < m; ++j) cInf = std::max(cInf, static_cast<double>(std::fabs(cFull[j])));
   const double scale = std::max(lambda, cInf);
   const double stopAt = config_.tol * scale;
+
+  // The problem being iterated on: all atoms, or (after screening) the working set, with c and
+  // the rows of G restricted to it.
+  int64_t n = m;
+  const float* c = cFull;
+  const float* rows = gram_.data();
+  bool screened = false;
 
   const auto sums = [&](int slot) {
     IterateSums s;
@@ -403,16 +444,34 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* c, RowWorkspace& w
     }
     return total;
   };
-  // theta = s r is dual feasible when s max|g_j| <= lambda (s max(-g_j) <= lambda when nonNegative).
-  const auto dualScale = [&](double largest) { return largest > lambda ? lambda / largest : 1.0; };
-  const auto stop = [&](double violation, double largest, const IterateSums& s) {
-    if (violation <= stopAt) return true;
-    if (config_.gapTol <= 0.0) return false;
+  // The duality gap at x in Gram form, with the dual point theta = u (x - z D) scaled to be
+  // feasible: u max|g_j| <= lambda (u max(-g_j) <= lambda when nonNegative).
+  struct Gap {
+    double gap, dual, scale;
+  };
+  const auto gapAt = [&](const IterateSums& s, double largest) {
+    const double u = largest > lambda ? lambda / largest : 1.0;
     const double primal = 0.5 * squaredNorm - s.dotC + 0.5 * s.quadratic + lambda * s.l1;
     const double residualSquared = std::max(squaredNorm - 2.0 * s.dotC + s.quadratic, 0.0);
-    const double u = dualScale(largest);
     const double dual = u * (squaredNorm - s.dotC) - 0.5 * u * u * residualSquared;
-    return primal - dual <= config_.gapTol * dual;
+    return Gap{primal - dual, dual, u};
+  };
+  double gapTol = config_.gapTol;
+  double workingStopAt = stopAt;
+  const auto stop = [&](double violation, const Gap& g, double violationBound, double relativeGap) {
+    return violation <= violationBound || (relativeGap > 0.0 && g.gap <= relativeGap * g.dual);
+  };
+  // Rows of the compact G for these local atoms, gathered from G when first needed.
+  const auto ensureRows = [&](const int32_t* index, int64_t count) {
+    if (!screened) return;
+    for (int64_t e = 0; e < count; ++e) {
+      const int32_t a = index[e];
+      if (ws.filled[a]) continue;
+      const float* source = gram_.data() + static_cast<int64_t>(ws.atoms[a]) * m;
+      float* target = ws.compactGram.data() + static_cast<int64_t>(a) * n;
+      for (int64_t b = 0; b < n; ++b) target[b] = source[ws.atoms[b]];
+      ws.filled[a] = 1;
+    }
   };
 
   // The start point, projected onto z >= 0 when nonNegative.
@@ -430,33 +489,131 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* c, RowWorkspace& w
       ws.nonzeros[xs][count++] = j;
     }
     ws.counts[xs] = count;
-    kernels_.combineRows(gram, m, ws.nonzeros[xs].data(), ws.coef[xs].data(), count, ws.products[xs].data(), m);
+    kernels_.combineRows(rows, m, ws.nonzeros[xs].data(), ws.coef[xs].data(), count, ws.products[xs].data(), m);
   }
   IterateSums xSums = sums(xs);
+
+  // KKT violation and dual scale of x over every atom, once atoms have been screened out.
+  const auto checkAllAtoms = [&]() {
+    double* full = ws.fullValues.data();
+    const int64_t count = ws.counts[xs];
+    const int32_t* local = ws.nonzeros[xs].data();
+    for (int64_t e = 0; e < count; ++e) {
+      const int32_t j = ws.atoms[local[e]];
+      ws.fullIndex[e] = j;
+      full[j] = ws.values[xs][local[e]];
+      ws.fullCoef[e] = static_cast<float>(full[j]);
+    }
+    kernels_.combineRows(gram_.data(), m, ws.fullIndex.data(), ws.fullCoef.data(), count, ws.fullProducts.data(), m);
+    // A zero step: only the optimality of x is wanted from this pass.
+    const FistaStep probe{1.0, 0.0, 0.0, 0.0, lambda, nonNegative};
+    const FistaStepResult r = kernels_.fistaStep(probe, full, full, ws.fullProducts.data(), ws.fullProducts.data(), cFull,
+                                                 ws.fullScratch.data(), ws.probeIndex.data(), ws.probeCoef.data(), m);
+    for (int64_t e = 0; e < count; ++e) full[ws.fullIndex[e]] = 0.0;
+    return r;
+  };
 
   FistaStep step{1.0, 0.0, 1.0 / lipschitz_, lambda / lipschitz_, lambda, nonNegative};
   double t = 1.0;
   int32_t iterations = 0;
   bool converged = false;
-  double largest = 0.0, violation = 0.0;
+  double violation = 0.0, largest = 0.0;
+  double lastScreenGap = std::numeric_limits<double>::infinity();
   for (;;) {
     // z = prox(y), and the optimality of x, in one pass (p == x while beta is 0).
     const FistaStepResult r =
         kernels_.fistaStep(step, ws.values[xs].data(), ws.values[ps].data(), ws.products[xs].data(),
                            ws.products[ps].data(), c, ws.values[zs].data(), ws.nonzeros[zs].data(),
-                           ws.coef[zs].data(), m);
+                           ws.coef[zs].data(), n);
+    ws.counts[zs] = r.count;
     violation = r.violation;
     largest = r.largest;
-    if (stop(violation, largest, xSums)) {
-      converged = true;
-      break;
+    const Gap gap = gapAt(xSums, largest);
+    if (stop(violation, gap, workingStopAt, gapTol)) {
+      if (!screened) {
+        converged = true;
+        break;
+      }
+      // Screened atoms are zero at the optimum, but x is not quite it: check them too, and if
+      // one still violates its condition, iterate on towards the working set's optimum.
+      const FistaStepResult all = checkAllAtoms();
+      const Gap fullGap = gapAt(xSums, all.largest);
+      if (stop(all.violation, fullGap, stopAt, config_.gapTol)) {
+        violation = all.violation;
+        largest = all.largest;
+        converged = true;
+        break;
+      }
+      workingStopAt *= 0.25;
+      gapTol *= 0.25;
     }
     if (iterations >= config_.maxIter) break;
     ++iterations;
-    ws.counts[zs] = r.count;
+
+    // Gap safe screening (Fercoq, Gramfort & Salmon 2015): theta* lies within sqrt(2 gap) of
+    // the feasible dual point theta, so atom j has z*_j = 0 when |d_j . theta| + ||d_j||
+    // sqrt(2 gap) < lambda. Tried each time the gap has halved; atoms that x, p or z use stay.
+    if (lambda > 0.0 && gap.gap <= 0.5 * lastScreenGap) {
+      lastScreenGap = gap.gap;
+      const double radius = std::sqrt(2.0 * std::max(gap.gap, 0.0));
+      const double limit = lambda * (1.0 - 1e-6);
+      const double* xv = ws.values[xs].data();
+      const double* pv = ws.values[ps].data();
+      const double* zv = ws.values[zs].data();
+      const float* xG = ws.products[xs].data();
+      const bool momentum = step.beta != 0.0;
+      int64_t keep = 0;
+      for (int64_t a = 0; a < n; ++a) {
+        const double g = static_cast<double>(xG[a]) - c[a];
+        const double correlation = gap.scale * (nonNegative ? -g : std::fabs(g));
+        const double norm = atomNorms_[screened ? ws.atoms[a] : a];
+        const bool needed = xv[a] != 0.0 || zv[a] != 0.0 || (momentum && pv[a] != 0.0) || correlation + norm * radius >= limit;
+        ws.localOf[a] = needed ? static_cast<int32_t>(keep++) : -1;
+      }
+      if (keep <= n / 2 && keep <= kMaxWorkingSet) {
+        // Compact in place: every kept local index moves down (or stays), so a forward pass
+        // never overwrites an entry it has yet to read. Rows of the compact G already gathered
+        // are compacted the same way (row a of n entries becomes row localOf[a] of keep).
+        if (!screened) {
+          ws.compactGram.resize(static_cast<size_t>(keep * keep));
+          std::memset(ws.filled.data(), 0, static_cast<size_t>(keep));
+        }
+        for (int64_t a = 0; a < n; ++a) {
+          const int32_t to = ws.localOf[a];
+          if (to < 0) continue;
+          ws.atoms[to] = screened ? ws.atoms[a] : static_cast<int32_t>(a);
+          ws.compactC[to] = c[a];
+          for (int slot : {xs, ps, zs}) {
+            ws.values[slot][to] = ws.values[slot][a];
+            ws.products[slot][to] = ws.products[slot][a];
+          }
+          if (screened) {
+            const bool rowFilled = ws.filled[a] != 0;
+            ws.filled[to] = rowFilled;
+            if (rowFilled) {
+              const float* source = ws.compactGram.data() + a * n;
+              float* target = ws.compactGram.data() + static_cast<int64_t>(to) * keep;
+              for (int64_t b = 0; b < n; ++b) {
+                if (ws.localOf[b] >= 0) target[ws.localOf[b]] = source[b];
+              }
+            }
+          }
+        }
+        for (int slot : {xs, zs}) {
+          int32_t* index = ws.nonzeros[slot].data();
+          for (int64_t e = 0; e < ws.counts[slot]; ++e) index[e] = ws.localOf[index[e]];
+        }
+        n = keep;
+        c = ws.compactC.data();
+        screened = true;
+        rows = ws.compactGram.data();
+      }
+    }
+
     float* zG = ws.products[zs].data();
     const float* xG = ws.products[xs].data();
-    kernels_.combineRows(gram, m, ws.nonzeros[zs].data(), ws.coef[zs].data(), r.count, zG, m);
+    ensureRows(ws.nonzeros[zs].data(), ws.counts[zs]);
+    kernels_.combineRows(rows, n, ws.nonzeros[zs].data(), ws.coef[zs].data(), ws.counts[zs], zG, n);
     const IterateSums zSums = sums(zs);
     const double change = halfway(zs, zG, xG) - halfway(xs, zG, xG) + lambda * (zSums.l1 - xSums.l1);
     const double tNext = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
@@ -481,7 +638,19 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* c, RowWorkspace& w
     }
     t = restart ? 1.0 : tNext;
   }
-  ws.kept = xs;
+  if (screened && !converged) {
+    const FistaStepResult all = checkAllAtoms();
+    violation = all.violation;
+    largest = all.largest;
+  }
+
+  // The solution in global indices (increasing: the working set keeps atom order).
+  ws.solutionCount = ws.counts[xs];
+  for (int64_t e = 0; e < ws.solutionCount; ++e) {
+    const int32_t a = ws.nonzeros[xs][e];
+    ws.solutionIndex[e] = screened ? ws.atoms[a] : a;
+    ws.solutionValue[e] = ws.values[xs][a];
+  }
 
   // Report from the explicit residual r = x - z D in double, not from the Gram form, whose
   // float G and c limit the objective to about 1e-7 of ||x||^2.
@@ -504,7 +673,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* c, RowWorkspace& w
   outcome.l1 = xSums.l1;
   outcome.nnz = ws.count();
   outcome.objective = 0.5 * residualSquared + lambda * xSums.l1;
-  const double u = dualScale(largest);
+  const double u = largest > lambda ? lambda / largest : 1.0;
   outcome.gap = std::max(outcome.objective - (u * residualDotX - 0.5 * u * u * residualSquared), 0.0);
   outcome.kkt = scale > 0.0 ? violation / scale : 0.0;
   return outcome;
