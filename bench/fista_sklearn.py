@@ -51,7 +51,9 @@ def main():
     dictionary = np.fromfile(os.path.join(args.dir, "dictionary.f32"), dtype=np.float32).reshape(args.atoms, args.dim)
     x = np.fromfile(os.path.join(args.dir, "x.f32"), dtype=np.float32).reshape(-1, args.dim)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     codes = sparse_encode(x, dictionary, algorithm="lasso_cd", alpha=args.lam, n_jobs=args.jobs)
+    cpu_seconds = time.process_time() - cpu_started
     seconds = time.perf_counter() - started
 
     d64 = dictionary.astype(np.float64)
@@ -62,6 +64,8 @@ def main():
         "jobs": args.jobs,
         "dtype": str(codes.dtype),
         "usPerSample": seconds / x.shape[0] * 1e6,
+        # CPU time of this process only: with n_jobs > 1 the work runs in other processes.
+        "cpuUsPerSample": cpu_seconds / x.shape[0] * 1e6 if args.jobs == 1 else None,
         "l0": float((codes != 0).sum(axis=1).mean()),
         "objective": objectives(x64, d64, c64, args.lam).tolist(),
         "kkt": relative_kkt(x64, d64, c64, args.lam).tolist(),

@@ -85,7 +85,8 @@ struct RowWorkspace {
   // The working set after screening: local atom a is atom atoms[a]; its rows of G restricted
   // to the working set are gathered into compactGram when first needed.
   Buffer<int32_t> atoms;
-  Buffer<int32_t> localOf;      // old local index -> new, while compacting
+  Buffer<int32_t> localOf;      // old local index -> new (or -1), while compacting
+  Buffer<int32_t> kept;         // new local index -> old, while compacting
   Buffer<float> compactC;
   Buffer<float> compactGram;
   Buffer<uint8_t> filled;
@@ -107,7 +108,7 @@ struct RowWorkspace {
       nonzeros[s].resize(n);
       coef[s].resize(n);
     }
-    for (Buffer<int32_t>* b : {&initIndex, &atoms, &localOf, &fullIndex, &probeIndex, &solutionIndex}) b->resize(n);
+    for (Buffer<int32_t>* b : {&initIndex, &atoms, &localOf, &kept, &fullIndex, &probeIndex, &solutionIndex}) b->resize(n);
     for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef, &probeCoef}) b->resize(n);
     for (Buffer<double>* b : {&fullValues, &fullScratch, &solutionValue}) b->resize(n);
     filled.resize(n);
@@ -118,7 +119,7 @@ struct RowWorkspace {
     residual.resize(static_cast<size_t>(d));
   }
   size_t bytes() const {
-    size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + localOf.bytes() +
+    size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + localOf.bytes() + kept.bytes() +
                    compactC.bytes() + compactGram.bytes() + filled.bytes() + fullValues.bytes() +
                    fullScratch.bytes() + fullProducts.bytes() + fullCoef.bytes() + fullIndex.bytes() +
                    probeIndex.bytes() + probeCoef.bytes() +
@@ -568,7 +569,8 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
         const double correlation = gap.scale * (nonNegative ? -g : std::fabs(g));
         const double norm = atomNorms_[screened ? ws.atoms[a] : a];
         const bool needed = xv[a] != 0.0 || zv[a] != 0.0 || (momentum && pv[a] != 0.0) || correlation + norm * radius >= limit;
-        ws.localOf[a] = needed ? static_cast<int32_t>(keep++) : -1;
+        ws.localOf[a] = needed ? static_cast<int32_t>(keep) : -1;
+        if (needed) ws.kept[keep++] = static_cast<int32_t>(a);
       }
       if (keep <= n / 2 && keep <= kMaxWorkingSet) {
         // Compact in place: every kept local index moves down (or stays), so a forward pass
@@ -578,9 +580,9 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
           ws.compactGram.resize(static_cast<size_t>(keep * keep));
           std::memset(ws.filled.data(), 0, static_cast<size_t>(keep));
         }
-        for (int64_t a = 0; a < n; ++a) {
-          const int32_t to = ws.localOf[a];
-          if (to < 0) continue;
+        const int32_t* kept = ws.kept.data();
+        for (int64_t to = 0; to < keep; ++to) {
+          const int64_t a = kept[to];
           ws.atoms[to] = screened ? ws.atoms[a] : static_cast<int32_t>(a);
           ws.compactC[to] = c[a];
           for (int slot : {xs, ps, zs}) {
@@ -592,10 +594,8 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
             ws.filled[to] = rowFilled;
             if (rowFilled) {
               const float* source = ws.compactGram.data() + a * n;
-              float* target = ws.compactGram.data() + static_cast<int64_t>(to) * keep;
-              for (int64_t b = 0; b < n; ++b) {
-                if (ws.localOf[b] >= 0) target[ws.localOf[b]] = source[b];
-              }
+              float* target = ws.compactGram.data() + to * keep;
+              for (int64_t b = 0; b < keep; ++b) target[b] = source[kept[b]];
             }
           }
         }
