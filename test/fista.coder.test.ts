@@ -131,6 +131,19 @@ describe('the step size', () => {
     coder.dispose();
   });
 
+  it('lambda 0 gives the least-squares codes (fewer atoms than dimensions: unique)', async () => {
+    const dictionary = randomDictionary(6, 10, 17);
+    const x = randomMatrix(5, 10, 18);
+    const coder = new FistaCoder({ dictionary, lambda: 0, maxIter: 20_000 });
+    const result = await coder.encode(x);
+    expect(result.converged).toBe(true);
+    for (let r = 0; r < 5; r++) {
+      const expected = ref.coordinateDescent(lasso(dictionary, 0), row(x, r));
+      expect(relativeError(codesRow(result, r), expected)).toBeLessThan(1e-5);
+    }
+    coder.dispose();
+  });
+
   it('an all-zero atom gets a zero code, and an all-zero dictionary gives zero codes', async () => {
     const dictionary = randomDictionary(8, 5, 8);
     dictionary.data.fill(0, 3 * 5, 4 * 5);

@@ -400,7 +400,8 @@ void CpuFista::solveRows(const float* x, int64_t rows, const RowBlocking& blocki
 // and y G the same combination of x G and p G, both formed inside the proximal step.
 //
 // P(z) <= P(x) is decided by P(z) - P(x) = (z - x) . ((z G + x G) / 2 - c) + lambda (|z|_1 -
-// |x|_1), exact for symmetric G: its rounding error scales with z - x, where P(z) and P(x)
+// |x|_1), an identity for symmetric G (the GEMM's G is symmetric bit for bit: entries (i, j) and
+// (j, i) sum the same products in the same order). Its rounding error scales with z - x, where P(z) and P(x)
 // formed apart would each carry float rounding of order ||x||^2 and the comparison would
 // stall long before the iterates stop improving.
 RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspace& ws) const {
