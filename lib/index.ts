@@ -15,3 +15,13 @@ export type { RicaOptimizer, RicaOptions, RicaRecord, RicaStats } from './rica.j
 export { lbfgs } from './lbfgs.js';
 export type { Evaluation, LbfgsIteration, LbfgsOptions, LbfgsResult, LbfgsStopReason, Objective } from './lbfgs.js';
 export * as patches from './patches.js';
+export { FistaCoder, FistaDictionary } from './fista.js';
+export type {
+  FistaCoderOptions,
+  FistaDictionaryOptions,
+  FistaEncodeOptions,
+  FistaResult,
+  FistaSolverOptions,
+  FistaStepRecord,
+  FistaStepStats,
+} from './fista.js';

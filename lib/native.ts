@@ -101,6 +101,51 @@ export interface NativeRica {
   dispose(): void;
 }
 
+export interface NativeFistaConfig {
+  dIn: number;
+  dHidden: number;
+  lambda: number;
+  maxIter: number;
+  tol: number;
+  gapTol: number;
+  nonNegative: boolean;
+  /** true for FistaDictionary (atoms drawn from the seed, statistics allocated). */
+  learning: boolean;
+  seed: number;
+  threads: number;
+  cpuKernels?: string;
+}
+
+export interface NativeFistaRowResults {
+  iterations: Int32Array;
+  objective: Float64Array;
+  gap: Float64Array;
+  kkt: Float64Array;
+  converged: Uint8Array;
+}
+
+export interface NativeFistaStepStats {
+  loss: number;
+  mse: number;
+  l1: number;
+  l0: number;
+  iterations: number;
+  maxIterations: number;
+  resampled: number;
+}
+
+export interface NativeFista {
+  readonly stepsTaken: number;
+  readonly busy: boolean;
+  readonly device: string;
+  encode(data: Float32Array, rows: number, init: Float32Array | null, out: Float32Array): Promise<NativeFistaRowResults>;
+  learnStep(data: Float32Array, rows: number, rowIds: Int32Array | null): Promise<NativeFistaStepStats>;
+  lipschitz(): Promise<number>;
+  forgetCodes(): void;
+  getDictionary(): Float32Array;
+  dispose(): void;
+}
+
 export interface BackendInfo {
   name: 'cpu' | 'cuda';
   built: boolean;
@@ -126,6 +171,8 @@ export interface NativeToySpec {
 export interface NativeAddon {
   NativeSparseAutoencoder: new (config: NativeSaeConfig) => NativeSae;
   NativeRica: new (config: NativeRicaConfig) => NativeRica;
+  /** The dictionary [dHidden, dIn] is required unless config.learning. */
+  NativeFista: new (config: NativeFistaConfig, dictionary?: Float32Array) => NativeFista;
   backends(): BackendInfo[];
   /** The kernel set models use by default on this CPU. */
   cpuKernels(): string;

@@ -10,6 +10,18 @@ const fitOptionNames = ['steps', 'epochs', 'batchSize', 'onProgress', 'signal'] 
 export const progressIntervalMs = 200;
 export const defaultBatchSize = 1024;
 
+/** Where a step stands in its fit. */
+export interface StepContext {
+  /** 1-based step number within this fit, of totalSteps. */
+  step: number;
+  totalSteps: number;
+  /**
+   * For Matrix data, each batch row's index in that Matrix (the same in every epoch), so a
+   * model can keep per-row state between visits; batches from an iterable have none.
+   */
+  rowIds?: Int32Array;
+}
+
 export interface TrainingTarget<S extends { loss: number; l0: number }> {
   /** Name used in messages, such as "SparseAutoencoder.fit". */
   name: string;
@@ -18,19 +30,19 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
   random: Random;
   /** Fit options of this model beyond the shared ones (it validates them itself). */
   extraOptions?: readonly string[];
-  /**
-   * One step on rows [rows, dIn] held in `data`, which the step may keep; `position` says
-   * which step of how many this is (1-based).
-   */
-  step(data: Float32Array, rows: number, position: { step: number; totalSteps: number }): Promise<S>;
+  /** One step on rows [rows, dIn] held in `data`, which the step may keep. */
+  step(data: Float32Array, rows: number, context: StepContext): Promise<S>;
   /** Throws if the model can no longer train (disposed). */
   checkUsable(): void;
 }
 
+/** A batch; `rowIds` only on batches cut from a Matrix. */
+type Batch = Matrix & { rowIds?: Int32Array };
+
 interface Plan {
   totalSteps: number;
-  batches: () => AsyncIterator<Matrix> | Iterator<Matrix>;
-  cleanup: (iterator: AsyncIterator<Matrix> | Iterator<Matrix>) => Promise<void>;
+  batches: () => AsyncIterator<Batch> | Iterator<Batch>;
+  cleanup: (iterator: AsyncIterator<Batch> | Iterator<Batch>) => Promise<void>;
   fromMatrix: boolean;
 }
 
@@ -87,7 +99,7 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
   const batchSize = Math.min(options.batchSize ?? defaultBatchSize, rows);
   const batchesPerEpoch = Math.ceil(rows / batchSize);
   const totalSteps = options.steps ?? (options.epochs as number) * batchesPerEpoch;
-  function* batches(): Iterator<Matrix> {
+  function* batches(): Iterator<Batch> {
     const order = new Int32Array(rows);
     for (;;) {
       for (let i = 0; i < rows; i++) order[i] = i;
@@ -99,7 +111,7 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
           const row = order[start + i];
           batch.set(values.subarray(row * dIn, row * dIn + dIn), i * dIn);
         }
-        yield { rows: count, cols: dIn, data: batch };
+        yield { rows: count, cols: dIn, data: batch, rowIds: order.slice(start, start + count) };
       }
     }
   }
@@ -140,7 +152,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
     const iterator = batches();
     // The next batch is drawn while the current step runs natively, so that producing data
     // (a generator, a file reader) overlaps with training.
-    let upcoming: Promise<IteratorResult<Matrix>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
+    let upcoming: Promise<IteratorResult<Batch>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
     try {
       for (let step = 1; step <= totalSteps && upcoming !== undefined; step++) {
         if (signal?.aborted) throw signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
@@ -152,7 +164,11 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
         const batch = fromMatrix
           ? next.value
           : checkMatrix(`data batch ${step}`, next.value, { value: target.dIn, label: 'dIn' }, 1);
-        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows, { step, totalSteps });
+        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows, {
+          step,
+          totalSteps,
+          ...(fromMatrix ? { rowIds: next.value.rowIds } : {}),
+        });
         if (step < totalSteps) {
           upcoming = Promise.resolve(iterator.next());
           upcoming.catch(() => {}); // surfaced when awaited; the step's own error may come first

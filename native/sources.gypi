@@ -8,6 +8,7 @@
       "native/core/thread_pool.cc",
       "native/core/toy.cc",
       "native/cpu/activation.cc",
+      "native/cpu/fista_cpu.cc",
       "native/cpu/gemm.cc",
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",
@@ -21,6 +22,7 @@
     "saekit_binding_sources": [
       "native/binding/addon.cc",
       "native/binding/args.cc",
+      "native/binding/fista_wrap.cc",
       "native/binding/job.cc",
       "native/binding/js_error.cc",
       "native/binding/matmul_binding.cc",

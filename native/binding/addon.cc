@@ -12,6 +12,7 @@
 #include "sae_wrap.h"
 #include "similarity_binding.h"
 #include "toy_binding.h"
+#include "fista_wrap.h"
 
 namespace saekit::binding {
 namespace {
@@ -92,6 +93,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSparseAutoencoder", SaeWrap::define(env));
   exports.Set("NativeRica", RicaWrap::define(env));
   exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
+  exports.Set("NativeFista", FistaWrap::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
   exports.Set("cpuKernelSets", Napi::Function::New(env, cpuKernelSets, "cpuKernelSets"));

@@ -18,6 +18,23 @@ struct AdamStep {
   float sqrtBiasCorrection2;
 };
 
+// One proximal gradient step of FISTA on a row (native/cpu/fista_cpu.cc), y = alpha x + beta p.
+struct FistaStep {
+  double alpha;
+  double beta;
+  double invL;       // the step, 1 / L
+  double threshold;  // lambda / L
+  double lambda;
+  bool nonNegative;
+};
+
+struct FistaStepResult {
+  int64_t count;     // non-zeros of z appended to index and coef
+  double violation;  // the KKT violation of x
+  double largest;    // max |g_j| (max -g_j when nonNegative), g = xG - c, for the dual point
+  double restart;    // sum over j of (y_j - z_j)(z_j - x_j): momentum against the step when > 0
+};
+
 struct Kernels {
   const char* name;
   int mr;  // rows of the matrix-product register tile
@@ -39,6 +56,18 @@ struct Kernels {
   void (*reluBias)(float* row, const float* bias, int64_t n);
   // Index of the first value that is NaN or infinite, or n if there is none.
   int64_t (*firstNonFinite)(const float* x, int64_t n);
+  // out[j] = sum over e < count of coef[e] * rows[index[e] * ld + j], for j < n: a sparse
+  // vector times a dense matrix. The sums stay in registers across all `count` rows.
+  void (*combineRows)(const float* rows, int64_t ld, const int32_t* index, const float* coef,
+                      int64_t count, float* out, int64_t n);
+  // For j < m, with y = alpha x + beta p and gy = alpha xG + beta pG - c (the gradient at y):
+  // z_j = y_j - gy_j / L soft-thresholded by lambda / L (and clamped at 0 when nonNegative);
+  // every j with z_j != 0 is appended to index, z_j (in float) to coef. In the same pass, the
+  // KKT violation of x with g = xG - c: max of |g_j + lambda sign(x_j)| where x_j != 0 and
+  // max(|g_j| - lambda, 0) where x_j == 0 (max(-g_j - lambda, 0) when nonNegative).
+  FistaStepResult (*fistaStep)(const FistaStep& step, const double* x, const double* p, const float* xG,
+                               const float* pG, const float* c, double* z, int32_t* index, float* coef,
+                               int64_t m);
 };
 
 // The best kernels this CPU runs. SAEKIT_SIMD=generic (or avx2) caps the choice, for

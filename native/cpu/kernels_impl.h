@@ -161,7 +161,171 @@ int64_t firstNonFinite(const float* x, int64_t n) {
   return n;
 }
 
+// out (+)= sum over g < G of coef[g] * rows[g][0, n): G rows streamed side by side into an
+// output that stays in L1, so each row is read once, sequentially.
+template <int G>
+void addRows(const float* const* rows, const float* coef, float* __restrict out, int64_t n, bool first) {
+  Vec a[G];
+#pragma GCC unroll 4
+  for (int g = 0; g < G; ++g) a[g] = splat(coef[g]);
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    Vec acc = first ? Vec{} : load(out + j);
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) acc += a[g] * load(rows[g] + j);
+    store(out + j, acc);
+  }
+  for (; j < n; ++j) {
+    float acc = first ? 0.0f : out[j];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) acc += coef[g] * rows[g][j];
+    out[j] = acc;
+  }
+}
+
+void combineRows(const float* rows, int64_t ld, const int32_t* __restrict index, const float* __restrict coef,
+                 int64_t count, float* __restrict out, int64_t n) {
+  if (count == 0) {
+    for (int64_t j = 0; j < n; ++j) out[j] = 0.0f;
+    return;
+  }
+  const float* group[4];
+  int64_t e = 0;
+  for (; e + 4 <= count; e += 4) {
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; ++g) group[g] = rows + static_cast<int64_t>(index[e + g]) * ld;
+    addRows<4>(group, coef + e, out, n, e == 0);
+  }
+  const int64_t left = count - e;
+  for (int64_t g = 0; g < left; ++g) group[g] = rows + static_cast<int64_t>(index[e + g]) * ld;
+  if (left == 3) addRows<3>(group, coef + e, out, n, e == 0);
+  if (left == 2) addRows<2>(group, coef + e, out, n, e == 0);
+  if (left == 1) addRows<1>(group, coef + e, out, n, e == 0);
+}
+
+typedef double VecD __attribute__((vector_size(SAEKIT_VECTOR_BYTES)));
+typedef float VecHalf __attribute__((vector_size(SAEKIT_VECTOR_BYTES / 2)));
+constexpr int kLanesD = SAEKIT_VECTOR_BYTES / 8;
+
+inline VecD loadD(const double* p) {
+  VecD v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void storeD(double* p, VecD v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// kLanesD floats, widened to double.
+inline VecD loadWiden(const float* p) {
+  VecHalf h;
+  __builtin_memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, VecD);
+}
+
+typedef int64_t VecMaskD __attribute__((vector_size(SAEKIT_VECTOR_BYTES)));
+
+inline bool anyLaneD(VecMaskD m) {
+#ifdef SAEKIT_ANY_LANE_D
+  return SAEKIT_ANY_LANE_D(m);
+#else
+  int64_t any = 0;
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanesD; ++l) any |= m[l];
+  return any != 0;
+#endif
+}
+
+inline VecD splatD(double x) { return VecD{} + x; }
+inline VecD absD(VecD v) { return v < VecD{} ? -v : v; }
+inline VecD maxD(VecD a, VecD b) { return a > b ? a : b; }
+
+template <bool NonNegative>
+inline double kktError(double x, double g, double lambda) {
+  if (x > 0.0) return __builtin_fabs(g + lambda);
+  if (NonNegative) return -g - lambda > 0.0 ? -g - lambda : 0.0;
+  if (x < 0.0) return __builtin_fabs(g - lambda);
+  const double over = __builtin_fabs(g) - lambda;
+  return over > 0.0 ? over : 0.0;
+}
+
+template <bool NonNegative>
+inline VecD kktError(VecD x, VecD g, VecD lambda) {
+  if (NonNegative) return x > VecD{} ? absD(g + lambda) : maxD(-g - lambda, VecD{});
+  // |g + lambda sign(x)| where x != 0, max(|g| - lambda, 0) where x == 0.
+  const VecD signedLambda = x > VecD{} ? lambda : -lambda;
+  return x != VecD{} ? absD(g + signedLambda) : maxD(absD(g) - lambda, VecD{});
+}
+
+template <bool NonNegative>
+saekit::cpu::FistaStepResult fistaStepFor(const saekit::cpu::FistaStep& s, const double* __restrict x,
+                                          const double* __restrict p, const float* __restrict xG,
+                                          const float* __restrict pG, const float* __restrict c,
+                                          double* __restrict z, int32_t* __restrict index,
+                                          float* __restrict coef, int64_t m) {
+  const VecD alpha = splatD(s.alpha), beta = splatD(s.beta), invL = splatD(s.invL);
+  const VecD threshold = splatD(s.threshold), lambda = splatD(s.lambda);
+  VecD violation = VecD{}, largest = VecD{}, restart = VecD{};
+  int64_t count = 0;
+  int64_t j = 0;
+  for (; j + kLanesD <= m; j += kLanesD) {
+    const VecD xv = loadD(x + j);
+    const VecD xg = loadWiden(xG + j);
+    const VecD cv = loadWiden(c + j);
+    const VecD g = xg - cv;
+    violation = maxD(violation, kktError<NonNegative>(xv, g, lambda));
+    largest = maxD(largest, NonNegative ? -g : absD(g));
+    const VecD y = alpha * xv + beta * loadD(p + j);
+    const VecD gy = alpha * xg + beta * loadWiden(pG + j) - cv;
+    const VecD w = y - gy * invL;
+    const VecD zv = NonNegative ? (w > threshold ? w - threshold : VecD{})
+                                : (w > threshold ? w - threshold : (w < -threshold ? w + threshold : VecD{}));
+    storeD(z + j, zv);
+    restart += (y - zv) * (zv - xv);
+    if (anyLaneD(zv != VecD{})) {
+#pragma GCC unroll 8
+      for (int l = 0; l < kLanesD; ++l) {
+        if (zv[l] != 0.0) {
+          index[count] = static_cast<int32_t>(j + l);
+          coef[count++] = static_cast<float>(zv[l]);
+        }
+      }
+    }
+  }
+  double violationSum = 0.0, largestSum = 0.0, restartSum = 0.0;
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanesD; ++l) {
+    violationSum = violation[l] > violationSum ? violation[l] : violationSum;
+    largestSum = largest[l] > largestSum ? largest[l] : largestSum;
+    restartSum += restart[l];
+  }
+  for (; j < m; ++j) {
+    const double g = static_cast<double>(xG[j]) - c[j];
+    const double error = kktError<NonNegative>(x[j], g, s.lambda);
+    violationSum = error > violationSum ? error : violationSum;
+    const double big = NonNegative ? -g : __builtin_fabs(g);
+    largestSum = big > largestSum ? big : largestSum;
+    const double y = s.alpha * x[j] + s.beta * p[j];
+    const double gy = s.alpha * xG[j] + s.beta * pG[j] - c[j];
+    const double w = y - gy * s.invL;
+    const double zj = w > s.threshold ? w - s.threshold : (!NonNegative && w < -s.threshold ? w + s.threshold : 0.0);
+    z[j] = zj;
+    restartSum += (y - zj) * (zj - x[j]);
+    if (zj != 0.0) {
+      index[count] = static_cast<int32_t>(j);
+      coef[count++] = static_cast<float>(zj);
+    }
+  }
+  return {count, violationSum, largestSum, restartSum};
+}
+
+saekit::cpu::FistaStepResult fistaStep(const saekit::cpu::FistaStep& s, const double* x, const double* p,
+                                       const float* xG, const float* pG, const float* c, double* z,
+                                       int32_t* index, float* coef, int64_t m) {
+  return s.nonNegative ? fistaStepFor<true>(s, x, p, xG, pG, c, z, index, coef, m)
+                       : fistaStepFor<false>(s, x, p, xG, pG, c, z, index, coef, m);
+}
+
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, reluExtract, reluBias,
-    firstNonFinite,
+    firstNonFinite, combineRows, fistaStep,
 };

@@ -148,6 +148,80 @@ void testVectorKernels(const Kernels& k) {
   }
 }
 
+void testFistaKernels(const Kernels& k) {
+  // combineRows: a sparse vector times a dense matrix, against a double-precision sum.
+  const int64_t ld = 75;
+  const auto matrix = randomVector(20 * ld, 40);
+  for (int64_t n = 0; n <= 70; n += 1) {
+    for (int64_t count : {0, 1, 3, 4, 5, 9}) {
+      std::vector<int32_t> index(count);
+      std::vector<float> coef = randomVector(count + 1, 50 + n + count);
+      for (int64_t e = 0; e < count; ++e) index[e] = static_cast<int32_t>((7 * e + n) % 20);
+      std::vector<float> out(n + 1, -3.0f);
+      k.combineRows(matrix.data(), ld, index.data(), coef.data(), count, out.data(), n);
+      for (int64_t j = 0; j < n; ++j) {
+        double expected = 0, scale = 0;
+        for (int64_t e = 0; e < count; ++e) {
+          expected += double(coef[e]) * matrix[index[e] * ld + j];
+          scale += std::fabs(double(coef[e]) * matrix[index[e] * ld + j]);
+        }
+        CHECK(std::fabs(out[j] - expected) <= 1e-6 * (scale + 1e-30), "%s combineRows n=%lld count=%lld j=%lld", k.name,
+              (long long)n, (long long)count, (long long)j);
+      }
+      CHECK(out[n] == -3.0f, "%s combineRows wrote past n=%lld", k.name, (long long)n);
+    }
+  }
+
+  // fistaStep: the proximal step and the optimality measures, against the formulas.
+  for (int nonNegative = 0; nonNegative < 2; ++nonNegative) {
+    for (int64_t m = 0; m <= 37; ++m) {
+      Rng rng(900 + m + 100 * nonNegative);
+      std::vector<double> x(m), p(m), z(m + 1, -5.0);
+      std::vector<float> xG(m), pG(m), c(m);
+      for (int64_t j = 0; j < m; ++j) {
+        x[j] = rng.uniform() < 0.5 ? 0.0 : rng.normal() * (nonNegative ? 0.0 : 1.0) + (nonNegative ? rng.uniform() : 0.0);
+        p[j] = rng.normal();
+        xG[j] = static_cast<float>(rng.normal());
+        pG[j] = static_cast<float>(rng.normal());
+        c[j] = static_cast<float>(rng.normal());
+      }
+      const FistaStep step{1.3, -0.3, 0.25, 0.2, 0.8, nonNegative == 1};
+      std::vector<int32_t> index(m + 1, -1);
+      std::vector<float> coef(m + 1, -1.0f);
+      const FistaStepResult r = k.fistaStep(step, x.data(), p.data(), xG.data(), pG.data(), c.data(), z.data(),
+                                            index.data(), coef.data(), m);
+      double violation = 0, largest = 0, restart = 0;
+      int64_t count = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        const double g = double(xG[j]) - c[j];
+        double error;
+        if (x[j] > 0) error = std::fabs(g + step.lambda);
+        else if (x[j] < 0) error = std::fabs(g - step.lambda);
+        else error = nonNegative ? std::fmax(-g - step.lambda, 0.0) : std::fmax(std::fabs(g) - step.lambda, 0.0);
+        violation = std::fmax(violation, error);
+        largest = std::fmax(largest, nonNegative ? -g : std::fabs(g));
+        const double y = step.alpha * x[j] + step.beta * p[j];
+        const double w = y - (step.alpha * xG[j] + step.beta * pG[j] - c[j]) * step.invL;
+        double expected = 0;
+        if (w > step.threshold) expected = w - step.threshold;
+        else if (!nonNegative && w < -step.threshold) expected = w + step.threshold;
+        CHECK(std::fabs(z[j] - expected) <= 1e-12 * (1 + std::fabs(expected)), "%s fistaStep z m=%lld j=%lld", k.name,
+              (long long)m, (long long)j);
+        restart += (y - expected) * (expected - x[j]);
+        if (expected != 0) {
+          CHECK(index[count] == j && coef[count] == static_cast<float>(z[j]), "%s fistaStep index m=%lld", k.name, (long long)m);
+          ++count;
+        }
+      }
+      CHECK(z[m] == -5.0, "%s fistaStep wrote past m=%lld", k.name, (long long)m);
+      CHECK(r.count == count, "%s fistaStep count m=%lld: %lld vs %lld", k.name, (long long)m, (long long)r.count, (long long)count);
+      CHECK(std::fabs(r.violation - violation) <= 1e-12 && std::fabs(r.largest - largest) <= 1e-12,
+            "%s fistaStep optimality m=%lld nonNegative=%d", k.name, (long long)m, nonNegative);
+      CHECK(std::fabs(r.restart - restart) <= 1e-9 * (1 + std::fabs(restart)), "%s fistaStep restart m=%lld", k.name, (long long)m);
+    }
+  }
+}
+
 void testThreadPool() {
   for (int threads : {1, 2, 5}) {
     ThreadPool pool(threads);
@@ -221,6 +295,7 @@ int main() {
     std::printf("kernel set %s (mr %d, nr %d)\n", k->name, k->mr, k->nr);
     testGemm(*k, pool);
     testVectorKernels(*k);
+    testFistaKernels(*k);
   }
   testThreadPool();
   testNormalDistribution();
