@@ -14,9 +14,9 @@
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
       "native/cpu/matmul.cc",
+      "native/cpu/model_support.cc",
       "native/cpu/rica_cpu.cc",
       "native/cpu/sae_cpu.cc",
-      "native/cpu/similarity_cpu.cc",
       "native/cpu/toy_cpu.cc"
     ],
     "saekit_binding_sources": [
@@ -25,10 +25,9 @@
       "native/binding/fista_wrap.cc",
       "native/binding/job.cc",
       "native/binding/js_error.cc",
-      "native/binding/matmul_binding.cc",
+      "native/binding/matrix_functions.cc",
       "native/binding/rica_wrap.cc",
       "native/binding/sae_wrap.cc",
-      "native/binding/similarity_binding.cc",
       "native/binding/toy_binding.cc"
     ],
     "saekit_cflags": [

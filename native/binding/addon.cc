@@ -7,10 +7,9 @@
 #include "../core/sae.h"
 #include "../cpu/kernels.h"
 #include "js_error.h"
-#include "matmul_binding.h"
+#include "matrix_functions.h"
 #include "rica_wrap.h"
 #include "sae_wrap.h"
-#include "similarity_binding.h"
 #include "toy_binding.h"
 #include "fista_wrap.h"
 
@@ -92,7 +91,6 @@ Napi::Value availableMemory(const Napi::CallbackInfo& info) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSparseAutoencoder", SaeWrap::define(env));
   exports.Set("NativeRica", RicaWrap::define(env));
-  exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
   exports.Set("NativeFista", FistaWrap::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
@@ -101,7 +99,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkFinite", Napi::Function::New(env, checkFiniteValues, "checkFinite"));
   exports.Set("availableMemory", Napi::Function::New(env, availableMemory, "availableMemory"));
   registerToy(env, exports);
-  registerSimilarity(env, exports);
+  registerMatrixFunctions(env, exports);
   return exports;
 }
 

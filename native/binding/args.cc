@@ -70,4 +70,21 @@ bool boolField(const Napi::Object& object, const char* name) {
   return value.As<Napi::Boolean>().Value();
 }
 
+ModelBasics modelBasics(const Napi::Object& options) {
+  const double dIn = numberField(options, "dIn");
+  const double dHidden = numberField(options, "dHidden");
+  if (!(dIn >= 1 && dIn < 2147483648.0) || !(dHidden >= 1 && dHidden < 2147483648.0)) {
+    throwRangeError("Expected dIn and dHidden in [1, 2^31)");
+  }
+  const double seed = numberField(options, "seed");
+  if (!(seed >= 0 && seed <= 9007199254740991.0)) throwRangeError("Expected seed in [0, 2^53)");
+  const double threads = numberField(options, "threads");
+  if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
+  ModelBasics basics{static_cast<int64_t>(dIn), static_cast<int64_t>(dHidden), static_cast<uint64_t>(seed),
+                     static_cast<int>(threads), ""};
+  Napi::Value kernels = options.Get("cpuKernels");
+  if (kernels.IsString()) basics.cpuKernels = kernels.As<Napi::String>().Utf8Value();
+  return basics;
+}
+
 }  // namespace saekit::binding

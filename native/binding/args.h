@@ -21,4 +21,35 @@ Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const cha
 double numberField(const Napi::Object& object, const char* name);
 bool boolField(const Napi::Object& object, const char* name);
 
+struct ModelBasics {
+  int64_t dIn;
+  int64_t dHidden;
+  uint64_t seed;
+  int threads;
+  std::string cpuKernels;  // empty: the best set for this CPU
+};
+
+// The options every model's native constructor takes: dIn and dHidden in [1, 2^31), seed,
+// threads in [1, 1024], and the optional cpuKernels (tests).
+ModelBasics modelBasics(const Napi::Object& options);
+
+// Copies the basics into a model's config (SaeConfig, FistaConfig, RicaConfig, ...).
+template <class Config>
+void applyBasics(const ModelBasics& basics, Config& config) {
+  config.dIn = basics.dIn;
+  config.dHidden = basics.dHidden;
+  config.seed = basics.seed;
+  config.threads = basics.threads;
+  config.cpuKernels = basics.cpuKernels;
+}
+
+// Adam's settings (lr, beta1, beta2, eps) into a model's config.
+template <class Config>
+void readAdam(const Napi::Object& options, Config& config) {
+  config.lr = static_cast<float>(numberField(options, "lr"));
+  config.beta1 = static_cast<float>(numberField(options, "beta1"));
+  config.beta2 = static_cast<float>(numberField(options, "beta2"));
+  config.eps = static_cast<float>(numberField(options, "eps"));
+}
+
 }  // namespace saekit::binding

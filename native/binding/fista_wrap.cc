@@ -48,13 +48,7 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     FistaConfig config;
-    const double dIn = numberField(options, "dIn");
-    const double dHidden = numberField(options, "dHidden");
-    if (!(dIn >= 1 && dIn < 2147483648.0) || !(dHidden >= 1 && dHidden < 2147483648.0)) {
-      throwRangeError("Expected dIn and dHidden in [1, 2^31)");
-    }
-    config.dIn = static_cast<int64_t>(dIn);
-    config.dHidden = static_cast<int64_t>(dHidden);
+    applyBasics(modelBasics(options), config);
     config.lambda = nonNegativeField(options, "lambda");
     const double maxIter = numberField(options, "maxIter");
     if (!(maxIter >= 0 && maxIter < 2147483648.0) || std::floor(maxIter) != maxIter) {
@@ -65,12 +59,6 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
     config.gapTol = nonNegativeField(options, "gapTol");
     config.nonNegative = boolField(options, "nonNegative");
     config.learning = boolField(options, "learning");
-    config.seed = static_cast<uint64_t>(nonNegativeField(options, "seed"));
-    const double threads = numberField(options, "threads");
-    if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
-    config.threads = static_cast<int>(threads);
-    Napi::Value kernels = options.Get("cpuKernels");
-    if (kernels.IsString()) config.cpuKernels = kernels.As<Napi::String>().Utf8Value();
     const float* dictionary = nullptr;
     if (!config.learning) dictionary = floatsArg(info, 1, "dictionary.data", config.dIn * config.dHidden).Data();
     adopt(createCpuFista(config, dictionary));

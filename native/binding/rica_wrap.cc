@@ -42,27 +42,12 @@ RicaWrap::RicaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "Rica") {
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     RicaConfig config;
-    const double dIn = numberField(options, "dIn");
-    const double dHidden = numberField(options, "dHidden");
-    if (!(dIn >= 1 && dIn < 2147483648.0) || !(dHidden >= 1 && dHidden < 2147483648.0)) {
-      throwRangeError("Expected dIn and dHidden in [1, 2^31)");
-    }
-    config.dIn = static_cast<int64_t>(dIn);
-    config.dHidden = static_cast<int64_t>(dHidden);
+    applyBasics(modelBasics(options), config);
     config.lambda = static_cast<float>(numberField(options, "lambda"));
     config.epsilon = static_cast<float>(numberField(options, "epsilon"));
     if (!(config.lambda >= 0) || !(config.epsilon > 0)) throwRangeError("Expected lambda >= 0 and epsilon > 0");
     config.normalizeRows = boolField(options, "normalizeRows");
-    config.lr = static_cast<float>(numberField(options, "lr"));
-    config.beta1 = static_cast<float>(numberField(options, "beta1"));
-    config.beta2 = static_cast<float>(numberField(options, "beta2"));
-    config.eps = static_cast<float>(numberField(options, "eps"));
-    config.seed = static_cast<uint64_t>(numberField(options, "seed"));
-    const double threads = numberField(options, "threads");
-    if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
-    config.threads = static_cast<int>(threads);
-    Napi::Value kernels = options.Get("cpuKernels");
-    if (kernels.IsString()) config.cpuKernels = kernels.As<Napi::String>().Utf8Value();
+    readAdam(options, config);
     adopt(createCpuRica(config));
     return info.Env().Undefined();
   });

@@ -81,13 +81,7 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     SaeConfig config;
-    const double dIn = numberField(options, "dIn");
-    const double dHidden = numberField(options, "dHidden");
-    if (!(dIn >= 1 && dIn < 2147483648.0) || !(dHidden >= 1 && dHidden < 2147483648.0)) {
-      throwRangeError("Expected dIn and dHidden in [1, 2^31)");
-    }
-    config.dIn = static_cast<int64_t>(dIn);
-    config.dHidden = static_cast<int64_t>(dHidden);
+    applyBasics(modelBasics(options), config);
     config.tied = boolField(options, "tied");
     config.applyBDecToInput = boolField(options, "applyBDecToInput");
     Napi::Value activation = options.Get("activation");
@@ -101,16 +95,7 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
       config.thresholdStartStep = static_cast<int64_t>(numberField(options, "thresholdStartStep"));
     }
     config.l1Coeff = static_cast<float>(numberField(options, "l1Coeff"));
-    config.lr = static_cast<float>(numberField(options, "lr"));
-    config.beta1 = static_cast<float>(numberField(options, "beta1"));
-    config.beta2 = static_cast<float>(numberField(options, "beta2"));
-    config.eps = static_cast<float>(numberField(options, "eps"));
-    config.seed = static_cast<uint64_t>(numberField(options, "seed"));
-    const double threads = numberField(options, "threads");
-    if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
-    config.threads = static_cast<int>(threads);
-    Napi::Value kernels = options.Get("cpuKernels");
-    if (kernels.IsString()) config.cpuKernels = kernels.As<Napi::String>().Utf8Value();
+    readAdam(options, config);
     adopt(createCpuSae(config));
     return info.Env().Undefined();
   });

@@ -31,6 +31,7 @@
 #include "../core/thread_pool.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "model_support.h"
 
 namespace saekit {
 
@@ -63,11 +64,6 @@ constexpr int64_t kMaxWorkingSet = 2048;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-const Kernels& chooseKernels(const std::string& name) {
-  const Kernels* set = kernelsNamed(name);
-  if (set == nullptr) throwRangeError("CPU kernel set '" + name + "' is not available on this CPU");
-  return *set;
-}
 
 // Per-thread scratch for solving one row at a time. The iteration needs three iterates (the
 // kept one x, the one y extrapolates from, p, and the new z); they rotate through three slots.
@@ -179,7 +175,7 @@ class CpuFista final : public FistaBackend {
     int64_t step = -1;  // the step whose dictionary gave them; -1 when none are kept
   };
 
-  void checkFinite(const float* values, int64_t count, int64_t cols, const char* name) const;
+  void checkFinite(const float* values, int64_t count, int64_t cols, const char* name);
   void prepare();
   double largestEigenvalue();
   RowBlocking solveBlocking(int64_t rows) const;
@@ -229,7 +225,7 @@ class CpuFista final : public FistaBackend {
 };
 
 CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
-    : config_(config), d_(config.dIn), m_(config.dHidden), pool_(config.threads), kernels_(chooseKernels(config.cpuKernels)) {
+    : config_(config), d_(config.dIn), m_(config.dHidden), pool_(config.threads), kernels_(requireKernels(config.cpuKernels)) {
   const std::string what = config_.learning
                                ? "A FistaDictionary with dIn " + std::to_string(d_) + " and dHidden " + std::to_string(m_) +
                                      " (dictionary, Gram matrix and statistics)"
@@ -241,25 +237,7 @@ CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
     checkFinite(dictionary, m_ * d_, d_, "dictionary.data");
     std::memcpy(dictionary_.data(), dictionary, static_cast<size_t>(m_ * d_) * sizeof(float));
   } else {
-    // Standard normal rows, normalised; one stream per atom so the draw does not depend on
-    // the thread count.
-    float* dict = dictionary_.data();
-    const uint64_t seed = config_.seed;
-    pool_.run(static_cast<size_t>(ceilDiv(m_, kAtomChunk)), [&](size_t task, int) {
-      const int64_t k1 = std::min(m_, static_cast<int64_t>(task + 1) * kAtomChunk);
-      for (int64_t k = static_cast<int64_t>(task) * kAtomChunk; k < k1; ++k) {
-        Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(k));
-        float* atom = dict + k * d_;
-        double norm = 0.0;
-        for (int64_t i = 0; i < d_; ++i) {
-          const double value = rng.normal();
-          atom[i] = static_cast<float>(value);
-          norm += value * value;
-        }
-        const float scale = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
-        for (int64_t i = 0; i < d_; ++i) atom[i] *= scale;
-      }
-    });
+    randomUnitRows(pool_, dictionary_.data(), m_, d_, config_.seed);
   }
   gram_.resize(static_cast<size_t>(m_ * m_));
   if (config_.learning) {
@@ -284,9 +262,8 @@ size_t CpuFista::bytesHeld() const {
   return total;
 }
 
-void CpuFista::checkFinite(const float* values, int64_t count, int64_t cols, const char* name) const {
-  const int64_t bad = kernels_.firstNonFinite(values, count);
-  if (bad < count) throwNonFinite(name, values[bad], bad, cols);
+void CpuFista::checkFinite(const float* values, int64_t count, int64_t cols, const char* name) {
+  checkFiniteParallel(pool_, kernels_, values, count, cols, name);
 }
 
 // G = D D^T, and L from the smaller of D D^T and D^T D (they share their non-zero

@@ -25,6 +25,7 @@
 #include "../core/thread_pool.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "model_support.h"
 
 namespace saekit {
 
@@ -45,11 +46,6 @@ constexpr int64_t kFeatureChunk = 16;  // features per task in per-feature passe
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-const Kernels& chooseKernels(const std::string& name) {
-  const Kernels* set = kernelsNamed(name);
-  if (set == nullptr) throwRangeError("CPU kernel set '" + name + "' is not available on this CPU");
-  return *set;
-}
 
 // v = w / ||w|| (or w itself); returns the factor applied. A zero row has no direction: it
 // stays zero and, with factor 0, gets a zero gradient.
@@ -120,7 +116,7 @@ CpuRica::CpuRica(const RicaConfig& config)
       d_(config.dIn),
       k_(config.dHidden),
       pool_(config.threads),
-      kernels_(chooseKernels(config.cpuKernels)) {
+      kernels_(requireKernels(config.cpuKernels)) {
   checkMemory(ricaStateBytes(config), "A Rica with dIn " + std::to_string(d_) + " and dHidden " +
                                           std::to_string(k_) + " (parameters and optimizer state)");
   const size_t size = static_cast<size_t>(d_ * k_);
@@ -129,19 +125,7 @@ CpuRica::CpuRica(const RicaConfig& config)
   adamV_.resize(size);
   adamM_.zero();
   adamV_.zero();
-  // Standard normal rows, normalised; one stream per row, so the result does not depend on
-  // the thread count.
-  float* w = weights_.data();
-  const uint64_t seed = config_.seed;
-  pool_.run(static_cast<size_t>(ceilDiv(k_, kFeatureChunk)), [&](size_t task, int) {
-    const int64_t j1 = std::min(k_, static_cast<int64_t>(task + 1) * kFeatureChunk);
-    for (int64_t j = static_cast<int64_t>(task) * kFeatureChunk; j < j1; ++j) {
-      Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(j));
-      float* row = w + j * d_;
-      for (int64_t i = 0; i < d_; ++i) row[i] = static_cast<float>(rng.normal());
-      directionOf(row, d_, true, row);
-    }
-  });
+  randomUnitRows(pool_, weights_.data(), k_, d_, config_.seed);
 }
 
 size_t CpuRica::bytesHeld() const {
@@ -152,18 +136,7 @@ size_t CpuRica::bytesHeld() const {
 }
 
 void CpuRica::checkFinite(const float* x, int64_t count, const char* name) {
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = ceilDiv(count, kChunk);
-  std::vector<int64_t> firstBad(static_cast<size_t>(chunks), -1);
-  pool_.run(static_cast<size_t>(chunks), [&](size_t task, int) {
-    const int64_t i0 = static_cast<int64_t>(task) * kChunk;
-    const int64_t n = std::min(kChunk, count - i0);
-    const int64_t bad = kernels_.firstNonFinite(x + i0, n);
-    if (bad < n) firstBad[task] = i0 + bad;
-  });
-  for (int64_t bad : firstBad) {
-    if (bad >= 0) throwNonFinite(name, x[bad], bad, d_);
-  }
+  checkFiniteParallel(pool_, kernels_, x, count, d_, name);
 }
 
 void CpuRica::prepareDirections(const float* weights) {

@@ -25,6 +25,7 @@
 #include "activation.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "model_support.h"
 
 namespace saekit {
 
@@ -49,11 +50,6 @@ constexpr int64_t kFeatureChunk = 32;  // features per task in the per-feature p
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-const Kernels& chooseKernels(const std::string& name) {
-  const Kernels* set = kernelsNamed(name);
-  if (set == nullptr) throwRangeError("CPU kernel set '" + name + "' is not available on this CPU");
-  return *set;
-}
 
 struct AdamState {
   Buffer<float> value, m, v;  // the parameter and Adam's first and second moments
@@ -163,7 +159,7 @@ CpuSae::CpuSae(const SaeConfig& config)
       d_(config.dIn),
       m_(config.dHidden),
       pool_(config.threads),
-      kernels_(chooseKernels(config.cpuKernels)) {
+      kernels_(requireKernels(config.cpuKernels)) {
   checkMemory(saeStateBytes(config), "A SparseAutoencoder with dIn " + std::to_string(d_) +
                                          " and dHidden " + std::to_string(m_) +
                                          " (parameters and optimizer state)");
@@ -180,28 +176,10 @@ CpuSae::CpuSae(const SaeConfig& config)
     throwRangeError("TopK and BatchTopK need k >= 1");
   }
 
-  // Decoder rows: standard normal directions, normalised. Each row has its own stream so
-  // initialisation runs in parallel and is the same whatever the thread count. The encoder
-  // starts as the decoder's transpose.
-  float* dec = decoder_.value.data();
-  float* enc = config_.tied ? nullptr : encoder_.value.data();
-  const uint64_t seed = config_.seed;
-  pool_.run(static_cast<size_t>(ceilDiv(m_, kFeatureChunk)), [&](size_t task, int) {
-    const int64_t j1 = std::min(m_, static_cast<int64_t>(task + 1) * kFeatureChunk);
-    for (int64_t j = static_cast<int64_t>(task) * kFeatureChunk; j < j1; ++j) {
-      Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(j));
-      float* row = dec + j * d_;
-      double norm = 0.0;
-      for (int64_t i = 0; i < d_; ++i) {
-        const double value = rng.normal();
-        row[i] = static_cast<float>(value);
-        norm += value * value;
-      }
-      const float scale = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
-      for (int64_t i = 0; i < d_; ++i) row[i] *= scale;
-      if (enc != nullptr) std::memcpy(enc + j * d_, row, static_cast<size_t>(d_) * sizeof(float));
-    }
-  });
+  // Decoder rows: standard normal directions, normalised, the same whatever the thread count.
+  // The encoder starts as the decoder's transpose.
+  randomUnitRows(pool_, decoder_.value.data(), m_, d_, config_.seed);
+  if (!config_.tied) std::memcpy(encoder_.value.data(), decoder_.value.data(), weights * sizeof(float));
 }
 
 size_t CpuSae::bytesHeld() const {
@@ -220,19 +198,7 @@ size_t CpuSae::bytesHeld() const {
 }
 
 void CpuSae::checkFinite(const float* x, int64_t count, int64_t cols, const char* name) {
-  // In parallel chunks: a batch is scanned on every step.
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = ceilDiv(count, kChunk);
-  std::vector<int64_t> firstBad(static_cast<size_t>(chunks), -1);
-  pool_.run(static_cast<size_t>(chunks), [&](size_t task, int) {
-    const int64_t i0 = static_cast<int64_t>(task) * kChunk;
-    const int64_t n = std::min(kChunk, count - i0);
-    const int64_t bad = kernels_.firstNonFinite(x + i0, n);
-    if (bad < n) firstBad[task] = i0 + bad;
-  });
-  for (int64_t bad : firstBad) {
-    if (bad >= 0) throwNonFinite(name, x[bad], bad, cols);
-  }
+  checkFiniteParallel(pool_, kernels_, x, count, cols, name);
 }
 
 void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
