@@ -288,3 +288,59 @@ function checkCsrStructure(c: SparseMatrix): number {
   }
   return stored;
 }
+
+/**
+ * The fraction of the model's loss that splicing the SAE in recovers, from losses the user's
+ * model computed (for example mean next-token cross-entropy):
+ *   lossRecovered = (zeroAblated - spliced) / (zeroAblated - clean)
+ * where `clean` is the model's own loss, `zeroAblated` its loss with the activation replaced by
+ * zeros, and `spliced` its loss with the activation replaced by the SAE's reconstruction. 1
+ * means the reconstruction loses nothing; 0 that it is as bad as deleting the activation.
+ */
+export function lossRecovered(losses: { clean: number; zeroAblated: number; spliced: number }): number {
+  if (!is.isObject(losses)) throw is.typeError('losses', '{ clean, zeroAblated, spliced }', losses);
+  is.knownKeys('metrics.lossRecovered', losses, ['clean', 'zeroAblated', 'spliced']);
+  const clean = is.finiteNumber('losses.clean', losses.clean);
+  const zeroAblated = is.finiteNumber('losses.zeroAblated', losses.zeroAblated);
+  const spliced = is.finiteNumber('losses.spliced', losses.spliced);
+  if (zeroAblated === clean) {
+    throw new RangeError(`Expected losses.zeroAblated to differ from losses.clean but both are ${clean}: the fraction is undefined`);
+  }
+  return (zeroAblated - spliced) / (zeroAblated - clean);
+}
+
+/**
+ * The mean over rows of KL(softmax(a_r) || softmax(b_r)) in nats, for logits a and b of the
+ * same shape [rows, vocabulary]: sum_j p_j (log p_j - log q_j) with p = softmax(a_r) and
+ * q = softmax(b_r), computed with log-sum-exp so that large logits do not overflow. Typically
+ * a holds the clean model's logits and b the logits with the SAE spliced in.
+ */
+export function klDivergence(logitsA: Matrix, logitsB: Matrix): number {
+  const a = checkMatrix('logitsA', logitsA, undefined, 1);
+  const b = checkMatrix('logitsB', logitsB, { value: a.cols, label: 'logitsA.cols' }, 1);
+  if (b.rows !== a.rows) throw new RangeError(`Expected logitsB.rows to equal logitsA.rows (${a.rows}) but received ${b.rows}`);
+  if (a.cols === 0) throw new RangeError('Expected at least one column (a vocabulary) in logitsA');
+  const logSumExp = (data: Float32Array, offset: number, n: number): number => {
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, data[offset + j]);
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += Math.exp(data[offset + j] - max);
+    return max + Math.log(sum);
+  };
+  let total = 0;
+  for (let r = 0; r < a.rows; r++) {
+    const offset = r * a.cols;
+    const lseA = logSumExp(a.data, offset, a.cols);
+    const lseB = logSumExp(b.data, offset, a.cols);
+    let kl = 0;
+    for (let j = 0; j < a.cols; j++) {
+      const logP = a.data[offset + j] - lseA;
+      const logQ = b.data[offset + j] - lseB;
+      kl += Math.exp(logP) * (logP - logQ);
+    }
+    total += kl;
+  }
+  const mean = total / a.rows;
+  if (!Number.isFinite(mean)) throw new RangeError('Expected finite logits in logitsA and logitsB');
+  return mean;
+}
