@@ -9,6 +9,7 @@ export interface NativeStats {
   mse: number;
   l1: number;
   l0: number;
+  auxLoss: number;
 }
 
 export interface NativeGradients extends NativeStats {
@@ -31,6 +32,10 @@ export interface NativeSaeConfig {
   k: number;
   thresholdBeta: number;
   thresholdStartStep: number;
+  /** AuxK: 0 off. */
+  auxK?: number;
+  auxKCoeff?: number;
+  auxKWindow?: number;
   l1Coeff: number;
   lr: number;
   beta1: number;

@@ -29,6 +29,8 @@ export interface SaeSnapshot {
   threshold: number;
   thresholdBeta: number;
   thresholdStartStep: number;
+  /** AuxK's settings, when it is on. */
+  auxk?: { k: number; coefficient: number; deadWindow: number };
   /** Dead-feature tracking: samples seen, and when each feature last fired (-1 never). */
   firing?: { samplesSeen: number; lastFired: Float64Array };
   hyperparameters: { l1Coeff: number; lr: number; beta1: number; beta2: number; eps: number; seed: number };
@@ -109,6 +111,7 @@ export function snapshotToFiles(s: SaeSnapshot, packageVersion: string): Record<
       threshold: s.threshold,
       threshold_beta: s.thresholdBeta,
       threshold_start_step: s.thresholdStartStep,
+      ...(s.auxk !== undefined ? { auxk: { k: s.auxk.k, coefficient: s.auxk.coefficient, dead_window: s.auxk.deadWindow } } : {}),
     },
   };
   const folded = foldedWeights(s);
@@ -272,6 +275,12 @@ export async function readSnapshot(dir: string): Promise<SaeSnapshot> {
     threshold: number(ours.threshold, -1),
     thresholdBeta: number(ours.threshold_beta, 0.999),
     thresholdStartStep: number(ours.threshold_start_step, 1000),
+    ...(typeof ours.auxk === 'object' && ours.auxk !== null
+      ? (() => {
+          const a = ours.auxk as Record<string, unknown>;
+          return { auxk: { k: number(a.k, 1), coefficient: number(a.coefficient, 1 / 32), deadWindow: number(a.dead_window, 10_000_000) } };
+        })()
+      : {}),
     firing,
     hyperparameters: {
       // SAELens training configs call it l1_coefficient too; inference-only files may not have it.

@@ -58,6 +58,16 @@ export interface SparseAutoencoderSettings {
   /** 'batchtopk': steps before the threshold is tracked (default 1000, as dictionary_learning). */
   thresholdStartStep?: number;
   /**
+   * The auxiliary loss for dead features (AuxK; Gao et al. 2024, computed as
+   * dictionary_learning's TopK trainer does): each row's `k` largest ReLU'd pre-activations
+   * among dead features (no activity in the last `deadWindow` training samples) reconstruct the
+   * residual x - xhat (held fixed), and `coefficient` times that squared error over the
+   * residual's variance across the batch joins the loss, so gradient reaches dead features.
+   * Defaults: k = floor(dIn / 2), coefficient 1/32, deadWindow 10,000,000 (dictionary_learning's).
+   * Off unless given.
+   */
+  auxk?: { k?: number; coefficient?: number; deadWindow?: number };
+  /**
    * How b_dec is initialised, from the first training batch: 'zeros' (default), 'mean'
    * (sparsify) or 'geometric-median' (openai/sparse_autoencoder, dictionary_learning).
    */
@@ -84,6 +94,8 @@ export interface StepStats {
   l1: number;
   /** mean over rows of the number of active units */
   l0: number;
+  /** AuxK's term, included in loss (0 when AuxK is off or no feature is dead) */
+  auxLoss: number;
 }
 
 export type StepRecord = StepStats & TrainingRecord;
@@ -96,7 +108,7 @@ export type SteeringEdit =
 
 let cpuKernelsForNextModel: string | undefined;
 
-const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'activation', 'k', 'thresholdBeta', 'thresholdStartStep', 'initDecoderBias', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'activation', 'k', 'thresholdBeta', 'thresholdStartStep', 'auxk', 'initDecoderBias', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
 
 /**
  * A sparse autoencoder trained with Adam in one fused native call per step:
@@ -123,6 +135,8 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly k: number;
   readonly thresholdBeta: number;
   readonly thresholdStartStep: number;
+  /** AuxK's settings, or undefined when it is off. */
+  readonly auxk: AuxkSettings | undefined;
   readonly initDecoderBias: DecoderBiasInit;
   readonly l1Coeff: number;
   #inputScale: number;
@@ -157,6 +171,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         k: o.k,
         thresholdBeta: o.thresholdBeta,
         thresholdStartStep: o.thresholdStartStep,
+        ...(o.auxk !== undefined ? { auxK: o.auxk.k, auxKCoeff: o.auxk.coefficient, auxKWindow: o.auxk.deadWindow } : {}),
         l1Coeff: o.l1Coeff,
         lr: o.lr,
         beta1: o.beta1,
@@ -175,6 +190,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.k = o.k;
     this.thresholdBeta = o.thresholdBeta;
     this.thresholdStartStep = o.thresholdStartStep;
+    this.auxk = o.auxk;
     this.initDecoderBias = o.initDecoderBias;
     this.#inputScale = o.inputScale;
     this.l1Coeff = o.l1Coeff;
@@ -452,6 +468,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
           threshold: training.threshold,
           thresholdBeta: this.thresholdBeta,
           thresholdStartStep: this.thresholdStartStep,
+          ...(this.auxk !== undefined ? { auxk: this.auxk } : {}),
           firing: { samplesSeen: training.samplesSeen, lastFired: training.lastFired },
           hyperparameters: { l1Coeff: this.l1Coeff, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, seed: this.seed },
           stepsTaken: native.stepsTaken,
@@ -489,6 +506,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       ...(s.activation !== 'relu' ? { k: s.k } : {}),
       thresholdBeta: s.thresholdBeta,
       thresholdStartStep: s.thresholdStartStep,
+      ...(s.auxk !== undefined ? { auxk: s.auxk } : {}),
       ...s.hyperparameters,
       ...(opts as { device?: Device; threads?: number }),
     } as SparseAutoencoderOptions);
@@ -563,6 +581,17 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   }
 }
 
+function checkAuxk(value: unknown, dIn: number, dHidden: number): AuxkSettings | undefined {
+  if (value === undefined) return undefined;
+  if (!is.isObject(value)) throw is.typeError('auxk', '{ k?, coefficient?, deadWindow? }', value);
+  is.knownKeys('auxk', value, ['k', 'coefficient', 'deadWindow']);
+  return {
+    k: value.k === undefined ? Math.max(1, Math.min(dHidden, Math.floor(dIn / 2))) : is.integer('auxk.k', value.k, 1, dHidden),
+    coefficient: value.coefficient === undefined ? 1 / 32 : is.nonNegativeNumber('auxk.coefficient', value.coefficient),
+    deadWindow: value.deadWindow === undefined ? 10_000_000 : is.integer('auxk.deadWindow', value.deadWindow, 1),
+  };
+}
+
 function checkEdits(edits: unknown, dHidden: number): SteeringEdit[] {
   if (!Array.isArray(edits)) throw is.typeError('edits', 'array of { feature, scale | set | add }', edits);
   return edits.map((edit: unknown, i) => {
@@ -617,13 +646,22 @@ function warnIfNotUnitNorm(s: SaeSnapshot, dir: string): void {
   }
 }
 
-function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoencoderOptions> {
+interface AuxkSettings {
+  k: number;
+  coefficient: number;
+  deadWindow: number;
+}
+
+type ResolvedOptions = Omit<Required<SparseAutoencoderOptions>, 'auxk'> & { auxk: AuxkSettings | undefined };
+
+function checkOptions(options: SparseAutoencoderOptions): ResolvedOptions {
   if (!is.isObject(options)) throw is.typeError('options', 'object', options);
   is.knownKeys('SparseAutoencoder', options, optionNames);
+  const dIn = is.integer('dIn', options.dIn, 1, 2 ** 31 - 1);
   const dHidden = is.integer('dHidden', options.dHidden, 1, 2 ** 31 - 1);
   const activation = options.activation === undefined ? 'relu' : is.oneOf('activation', options.activation, ['relu', 'topk', 'batchtopk'] as const);
   return {
-    dIn: is.integer('dIn', options.dIn, 1, 2 ** 31 - 1),
+    dIn,
     dHidden,
     tied: options.tied === undefined ? false : is.boolean('tied', options.tied),
     applyBDecToInput: options.applyBDecToInput === undefined ? true : is.boolean('applyBDecToInput', options.applyBDecToInput),
@@ -632,6 +670,7 @@ function checkOptions(options: SparseAutoencoderOptions): Required<SparseAutoenc
     k: activation === 'relu' ? (options.k === undefined ? 0 : is.integer('k', options.k, 1, dHidden)) : is.integer('k', options.k, 1, dHidden),
     thresholdBeta: options.thresholdBeta === undefined ? 0.999 : is.numberInRange('thresholdBeta', options.thresholdBeta, 0, 1, true),
     thresholdStartStep: options.thresholdStartStep === undefined ? 1000 : is.integer('thresholdStartStep', options.thresholdStartStep, 0),
+    auxk: checkAuxk(options.auxk, dIn, dHidden),
     initDecoderBias: options.initDecoderBias === undefined ? 'zeros' : is.oneOf('initDecoderBias', options.initDecoderBias, ['zeros', 'mean', 'geometric-median'] as const),
     l1Coeff: activation !== 'relu' && options.l1Coeff === undefined ? 0 : is.nonNegativeNumber('l1Coeff', options.l1Coeff),
     lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),

@@ -180,3 +180,31 @@ export function trainStep(p: Params, x: ArrayLike<number>, rows: number, h: Hype
     for (let i = 0; i < d; i++) p.wDec[j * d + i] *= scale;
   }
 }
+
+/**
+ * AuxK's loss term with the residual e = x - xhat given (held fixed, as the model detaches
+ * it): coeff * mean over rows of ||ehat - e||^2 / (mean over rows of ||e - mean e||^2), with
+ * ehat = the decoder (no bias) applied to each row's `k` largest ReLU'd pre-activations among
+ * the `dead` features.
+ */
+export function auxLoss(p: Params, x: ArrayLike<number>, rows: number, dead: boolean[], k: number, coeff: number, e: Float64Array): number {
+  const { d, m } = p;
+  const pre = preActivations(p, x, rows);
+  const mean = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let i = 0; i < d; i++) mean[i] += e[r * d + i] / rows;
+  let variance = 0;
+  for (let r = 0; r < rows; r++) for (let i = 0; i < d; i++) variance += (e[r * d + i] - mean[i]) ** 2 / rows;
+  let error = 0;
+  for (let r = 0; r < rows; r++) {
+    const candidates = Array.from({ length: m }, (_, j) => j)
+      .filter((j) => dead[j])
+      .sort((a, b) => pre[r * m + b] - pre[r * m + a] || a - b)
+      .slice(0, k);
+    for (let i = 0; i < d; i++) {
+      let ehat = 0;
+      for (const j of candidates) ehat += Math.max(pre[r * m + j], 0) * p.wDec[j * d + i];
+      error += (ehat - e[r * d + i]) ** 2;
+    }
+  }
+  return (coeff * error) / rows / variance;
+}

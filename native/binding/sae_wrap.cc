@@ -18,6 +18,7 @@ Napi::Object statsObject(Napi::Env env, const StepStats& stats) {
   object.Set("mse", stats.mse);
   object.Set("l1", stats.l1);
   object.Set("l0", stats.l0);
+  object.Set("auxLoss", stats.auxLoss);
   return object;
 }
 
@@ -89,6 +90,12 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
     if (name == "topk") config.activation = Activation::TopK;
     else if (name == "batchtopk") config.activation = Activation::BatchTopK;
     else if (name != "relu") throwRangeError("Unknown activation " + name);
+    if (options.Get("auxK").IsNumber()) {
+      config.auxK = static_cast<int64_t>(numberField(options, "auxK"));
+      config.auxKCoeff = static_cast<float>(numberField(options, "auxKCoeff"));
+      config.auxKWindow = static_cast<int64_t>(numberField(options, "auxKWindow"));
+      if (config.auxK < 0 || !(config.auxKCoeff >= 0) || config.auxKWindow < 1) throwRangeError("Expected auxK >= 0, auxKCoeff >= 0, auxKWindow >= 1");
+    }
     if (config.activation != Activation::ReLU) {
       config.k = static_cast<int64_t>(numberField(options, "k"));
       config.thresholdBeta = static_cast<float>(numberField(options, "thresholdBeta"));

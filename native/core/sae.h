@@ -35,6 +35,13 @@ struct SaeConfig {
   int64_t k = 0;                         // TopK / BatchTopK
   float thresholdBeta = 0.999f;          // BatchTopK: EMA of the inference threshold
   int64_t thresholdStartStep = 1000;     // BatchTopK: steps before the threshold is tracked
+  // AuxK (Gao et al. 2024, as dictionary_learning's TopK trainer computes it): the top auxK
+  // ReLU'd pre-activations among dead features (no activity in the last auxKWindow samples)
+  // reconstruct the detached residual x - xhat, and auxKCoeff times that error over the
+  // residual's variance is added to the loss. 0 turns it off.
+  int64_t auxK = 0;
+  float auxKCoeff = 1.0f / 32.0f;
+  int64_t auxKWindow = 10000000;
   float l1Coeff = 0.0f;
   float lr = 1e-3f;
   float beta1 = 0.9f;
@@ -57,6 +64,7 @@ struct StepStats {
   double mse = 0;   // mean over rows and coordinates of (x - xhat)^2
   double l1 = 0;    // mean over rows of ||h||_1
   double l0 = 0;    // mean over rows of the number of active units
+  double auxLoss = 0;  // AuxK's term of the loss (included in loss), 0 when off or nothing is dead
 };
 
 // Parameters in the public (SAELens) layouts.

@@ -112,6 +112,13 @@ class CpuSae final : public SaeBackend {
   void encodeToCsr(const float* x, int64_t rows, bool training);
   // BatchTopK: keeps the k * rows largest active units of the batch and tracks the threshold.
   void keepBatchTopK(int64_t rows);
+  // AuxK: a row block's units among dead features (epilogue), then their place after the
+  // main units in csr*_ (auxRowStart_ gives each row's range).
+  void extractAux(BlockCodes& codes, const float* c, int64_t ldc, int64_t blockRows, int thread);
+  void appendAuxCodes(int64_t blockCount, int64_t blockSize, int64_t rows);
+  // AuxK's loss term; fills csrGrad_ for its units and auxGrad_. Needs the row phase's
+  // outputGrad_, rowSquaredError_ and row-chunk partials.
+  double auxiliaryLoss(int64_t rows, int64_t rowChunks);
   // Shared by trainStep and gradients: forward, backward, and (when `out` is null) the update.
   StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides);
   void decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
@@ -137,6 +144,13 @@ class CpuSae final : public SaeBackend {
   Buffer<float> selectScratch_;
   GemmScratch gemmScratch_;
   std::vector<BlockCodes> blocks_;
+  std::vector<BlockCodes> auxBlocks_;    // AuxK's units among dead features, per row block
+  std::vector<int32_t> deadFeatures_;    // for AuxK, found at the start of each training step
+  Buffer<float> deadPre_;                // per thread: a row's pre-activations of dead features
+  Buffer<float> deadBias_;               // b_enc of the dead features
+  Buffer<int64_t> auxRowStart_;          // [rows + 1]; AuxK's units follow the main ones in csr*_
+  Buffer<float> auxGrad_;                // [rows, d]: dLoss/d(AuxK's reconstruction)
+  Buffer<double> rowAuxError_;
   Buffer<int64_t> csrRowStart_;  // [rows + 1]
   Buffer<int32_t> csrIndices_;
   Buffer<float> csrValues_;
@@ -215,6 +229,14 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     for (int64_t j = 0; j < m_; ++j) thresholdBias_[j] = bias[j] - threshold_;
   }
   const float* extractBias = thresholded ? thresholdBias_.data() : bias;
+  const bool aux = training && !deadFeatures_.empty();
+  const int64_t deadCount = static_cast<int64_t>(deadFeatures_.size());
+  if (aux) {
+    if (auxBlocks_.size() < static_cast<size_t>(blocking.count)) auxBlocks_.resize(blocking.count);
+    deadPre_.resize(static_cast<size_t>(pool_.size() * deadCount));
+    deadBias_.resize(static_cast<size_t>(deadCount));
+    for (int64_t i = 0; i < deadCount; ++i) deadBias_[i] = bias[deadFeatures_[i]];
+  }
   gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, nullptr, 0,
        blocking, [&](int thread, int64_t block, int64_t, int64_t blockRows, float* c, int64_t ldc) {
          BlockCodes& codes = blocks_[block];
@@ -238,6 +260,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
          }
          codes.indices.resize(static_cast<size_t>(count));
          codes.values.resize(static_cast<size_t>(count));
+         if (aux) extractAux(auxBlocks_[block], c, ldc, blockRows, thread);
        });
 
   // Concatenate the blocks into one CSR.
@@ -263,6 +286,57 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     std::memcpy(csrValues_.data() + blockStart[b], codes.values.data(), n * sizeof(float));
   });
   if (training && config_.activation == Activation::BatchTopK) keepBatchTopK(rows);
+  appendAuxCodes(aux ? blocking.count : 0, blocking.size, rows);
+}
+
+void CpuSae::extractAux(BlockCodes& codes, const float* c, int64_t ldc, int64_t blockRows, int thread) {
+  // The top auxK of ReLU(pre) among dead features, as indices into deadFeatures_ (ascending,
+  // so the global indices come out ascending too).
+  const int64_t deadCount = static_cast<int64_t>(deadFeatures_.size());
+  float* pre = deadPre_.data() + static_cast<int64_t>(thread) * deadCount;
+  codes.rowEnd.resize(static_cast<size_t>(blockRows));
+  codes.indices.clear();
+  codes.values.clear();
+  int64_t count = 0;
+  for (int64_t r = 0; r < blockRows; ++r) {
+    for (int64_t i = 0; i < deadCount; ++i) pre[i] = c[r * ldc + deadFeatures_[i]];
+    codes.indices.resize(static_cast<size_t>(count + deadCount));
+    codes.values.resize(static_cast<size_t>(count + deadCount));
+    int32_t* indices = codes.indices.data() + count;
+    const int64_t found = topkExtract(pre, deadBias_.data(), deadCount, config_.auxK, indices, codes.values.data() + count,
+                                      topkScratch_[thread]);
+    for (int64_t e = 0; e < found; ++e) indices[e] = deadFeatures_[indices[e]];
+    count += found;
+    codes.rowEnd[r] = count;
+  }
+  codes.indices.resize(static_cast<size_t>(count));
+  codes.values.resize(static_cast<size_t>(count));
+}
+
+void CpuSae::appendAuxCodes(int64_t blockCount, int64_t blockSize, int64_t rows) {
+  const int64_t nnz = csrRowStart_[rows];
+  auxRowStart_.resize(static_cast<size_t>(rows + 1));
+  auxRowStart_[0] = nnz;
+  int64_t total = 0;
+  for (int64_t b = 0; b < blockCount; ++b) total += static_cast<int64_t>(auxBlocks_[b].indices.size());
+  if (blockCount == 0) {
+    for (int64_t r = 0; r < rows; ++r) auxRowStart_[r + 1] = nnz;
+    return;
+  }
+  csrIndices_.resize(static_cast<size_t>(nnz + total));
+  csrValues_.resize(static_cast<size_t>(nnz + total));
+  int64_t at = nnz;
+  for (int64_t b = 0; b < blockCount; ++b) {
+    const BlockCodes& codes = auxBlocks_[b];
+    const int64_t row0 = b * blockSize;
+    const size_t n = codes.indices.size();
+    if (n > 0) {
+      std::memcpy(csrIndices_.data() + at, codes.indices.data(), n * sizeof(int32_t));
+      std::memcpy(csrValues_.data() + at, codes.values.data(), n * sizeof(float));
+    }
+    for (int64_t r = 0; r < static_cast<int64_t>(codes.rowEnd.size()); ++r) auxRowStart_[row0 + r + 1] = at + codes.rowEnd[r];
+    at += static_cast<int64_t>(n);
+  }
 }
 
 void CpuSae::keepBatchTopK(int64_t rows) {
@@ -303,8 +377,16 @@ void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const f
 StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides) {
   if (rows < 1) throwRangeError("Expected at least one row in the batch");
   checkFinite(x, rows * d_, d_, "batch.data");
+  deadFeatures_.clear();
+  if (config_.auxK > 0) {
+    for (int64_t j = 0; j < m_; ++j) {
+      const int64_t silent = lastFired_[j] < 0 ? samplesSeen_ : samplesSeen_ - lastFired_[j];
+      if (silent >= config_.auxKWindow) deadFeatures_.push_back(static_cast<int32_t>(j));
+    }
+  }
   encodeToCsr(x, rows, true);
   const int64_t nnz = csrRowStart_[rows];
+  const int64_t total = auxRowStart_[rows];  // main units, then AuxK's
   const float* dec = decoder_.value.data();
   const float* enc = encoderRows();
   const float* bDec = decoderBias_.value.data();
@@ -317,7 +399,7 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
   const int64_t rowChunks = ceilDiv(rows, kRowChunk);
   const int64_t featureChunks = ceilDiv(m_, kFeatureChunk);
   outputGrad_.resize(static_cast<size_t>(rows * d_));
-  csrGrad_.resize(static_cast<size_t>(nnz));
+  csrGrad_.resize(static_cast<size_t>(total));
   rowSquaredError_.resize(static_cast<size_t>(rows));
   rowL1_.resize(static_cast<size_t>(rows));
   partials_.resize(static_cast<size_t>((rowChunks + featureChunks) * d_));
@@ -345,23 +427,26 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
       kernels_.axpy(1.0f, g, partial, d_);
     }
   });
+  const double auxLoss = total > nnz ? auxiliaryLoss(rows, rowChunks) : 0.0;
 
   // Group the active units by feature (counting sort, rows stay in order within a feature).
   cscStart_.resize(static_cast<size_t>(m_ + 1));
   cscFill_.resize(static_cast<size_t>(m_));
-  cscEntry_.resize(static_cast<size_t>(nnz));
-  cscRow_.resize(static_cast<size_t>(nnz));
+  cscEntry_.resize(static_cast<size_t>(total));
+  cscRow_.resize(static_cast<size_t>(total));
   cscStart_.zero();
-  for (int64_t e = 0; e < nnz; ++e) ++cscStart_[csrIndices_[e] + 1];
+  for (int64_t e = 0; e < total; ++e) ++cscStart_[csrIndices_[e] + 1];
   for (int64_t j = 0; j < m_; ++j) {
     cscStart_[j + 1] += cscStart_[j];
     cscFill_[j] = cscStart_[j];
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t e = csrRowStart_[r]; e < csrRowStart_[r + 1]; ++e) {
-      const int64_t slot = cscFill_[csrIndices_[e]]++;
-      cscEntry_[slot] = e;
-      cscRow_[slot] = static_cast<int32_t>(r);
+  for (const int64_t* rowStart : {csrRowStart_.data(), auxRowStart_.data()}) {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t e = rowStart[r]; e < rowStart[r + 1]; ++e) {
+        const int64_t slot = cscFill_[csrIndices_[e]]++;
+        cscEntry_[slot] = e;
+        cscRow_[slot] = static_cast<int32_t>(r);
+      }
     }
   }
 
@@ -392,7 +477,8 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
       for (int64_t slot = cscStart_[j]; slot < cscStart_[j + 1]; ++slot) {
         const int64_t e = cscEntry_[slot];
         const int64_t r = cscRow_[slot];
-        kernels_.axpy(csrValues_[e], outputGrad_.data() + r * d_, gDec, d_);
+        const float* gradRows = e < nnz ? outputGrad_.data() : auxGrad_.data();
+        kernels_.axpy(csrValues_[e], gradRows + r * d_, gDec, d_);
         kernels_.axpy(csrGrad_[e], x + r * d_, gEnc, d_);
         gBias += csrGrad_[e];
       }
@@ -443,11 +529,10 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
     kernels_.adam(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(),
                   decoderBiasGrad_.data(), d_, adamStep);
     steps_ = t;
-    // Dead-feature tracking: a feature fired in this batch if it has any active unit.
+    // Dead-feature tracking: a feature fired in this batch if it has an active unit (AuxK's
+    // units do not count: they are how dead features are reached, not activity).
     samplesSeen_ += rows;
-    for (int64_t j = 0; j < m_; ++j) {
-      if (cscStart_[j + 1] > cscStart_[j]) lastFired_[j] = samplesSeen_;
-    }
+    for (int64_t e = 0; e < nnz; ++e) lastFired_[csrIndices_[e]] = samplesSeen_;
   } else {
     out->encoderBias.resize(static_cast<size_t>(m_));
     std::memcpy(out->encoderBias.data(), biasGrad_.data(), static_cast<size_t>(m_) * sizeof(float));
@@ -471,8 +556,61 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
   stats.mse = squared / static_cast<double>(rows * d_);
   stats.l1 = l1Sum / static_cast<double>(rows);
   stats.l0 = static_cast<double>(nnz) / static_cast<double>(rows);
-  stats.loss = (squared + static_cast<double>(l1) * l1Sum) / static_cast<double>(rows);
+  stats.auxLoss = auxLoss;
+  stats.loss = (squared + static_cast<double>(l1) * l1Sum) / static_cast<double>(rows) + auxLoss;
   return stats;
+}
+
+double CpuSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {
+  // The residual e = x - xhat = -(rows / 2) g per row. Its variance over the batch, summed
+  // over coordinates: mean ||e||^2 - ||mean e||^2, with mean e = -(1/2) sum of g.
+  const int64_t nnz = csrRowStart_[rows];
+  double meanNorm2 = 0.0;
+  for (int64_t i = 0; i < d_; ++i) {
+    double sum = 0.0;
+    for (int64_t c = 0; c < rowChunks; ++c) sum += partials_[c * d_ + i];
+    meanNorm2 += (0.5 * sum) * (0.5 * sum);
+  }
+  double squared = 0.0;
+  for (int64_t r = 0; r < rows; ++r) squared += rowSquaredError_[r];
+  const double variance = squared / static_cast<double>(rows) - meanNorm2;
+  auxGrad_.resize(static_cast<size_t>(rows * d_));
+  if (!(variance > 0.0)) {
+    // No spread in the residual: the normalised loss is undefined, and taken as 0 (as
+    // dictionary_learning's nan_to_num does), with no gradient.
+    auxGrad_.zero();
+    for (int64_t e = nnz; e < auxRowStart_[rows]; ++e) csrGrad_[e] = 0.0f;
+    return 0.0;
+  }
+  const float* dec = decoder_.value.data();
+  const float errScale = static_cast<float>(rows) / 2.0f;
+  const float gradScale = static_cast<float>(2.0 * config_.auxKCoeff / (static_cast<double>(rows) * variance));
+  rowAuxError_.resize(static_cast<size_t>(rows));
+  pool_.run(static_cast<size_t>(rowChunks), [&](size_t task, int) {
+    const int64_t r1 = std::min(rows, static_cast<int64_t>(task + 1) * kRowChunk);
+    for (int64_t r = static_cast<int64_t>(task) * kRowChunk; r < r1; ++r) {
+      float* a = auxGrad_.data() + r * d_;
+      const float* g = outputGrad_.data() + r * d_;
+      std::memset(a, 0, static_cast<size_t>(d_) * sizeof(float));
+      for (int64_t e = auxRowStart_[r]; e < auxRowStart_[r + 1]; ++e) {
+        kernels_.axpy(csrValues_[e], dec + static_cast<int64_t>(csrIndices_[e]) * d_, a, d_);
+      }
+      // AuxK's reconstruction minus the residual it targets: ehat - e = ehat + err.
+      double error = 0.0;
+      for (int64_t i = 0; i < d_; ++i) {
+        a[i] += errScale * g[i];
+        error += static_cast<double>(a[i]) * a[i];
+        a[i] *= gradScale;
+      }
+      rowAuxError_[r] = error;
+      for (int64_t e = auxRowStart_[r]; e < auxRowStart_[r + 1]; ++e) {
+        csrGrad_[e] = kernels_.dot(a, dec + static_cast<int64_t>(csrIndices_[e]) * d_, d_);
+      }
+    }
+  });
+  double error = 0.0;
+  for (int64_t r = 0; r < rows; ++r) error += rowAuxError_[r];
+  return config_.auxKCoeff * error / static_cast<double>(rows) / variance;
 }
 
 StepStats CpuSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
