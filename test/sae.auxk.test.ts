@@ -2,7 +2,8 @@
 // residual held fixed (as the model detaches it).
 import { describe, expect, it } from 'vitest';
 
-import { SparseAutoencoder } from '../lib/index.js';
+import { metrics, SparseAutoencoder, ToyDataset } from '../lib/index.js';
+import { evaluate } from '../lib/evaluate.js';
 import * as ref from './reference.js';
 import { cpuKernelSets, randomMatrix, randomProblem, relativeError } from './fixtures.js';
 
@@ -84,5 +85,26 @@ describe.each(cpuKernelSets)('AuxK (%s kernels)', (cpuKernels) => {
     );
     sae.dispose();
     plain.dispose();
+  });
+});
+
+describe('AuxK on the toy setting', () => {
+  it('revives dead features: lower dead fraction and FVU, higher MMCS', async () => {
+    // d 32, 64 true features, 3 active; TopK k 3 with 64 features and lr 3e-2 leaves some dead.
+    async function train(auxk: boolean) {
+      const toy = new ToyDataset({ dim: 32, numFeatures: 64, expectedActive: 3, seed: 4 });
+      const sae = new SparseAutoencoder({ dIn: 32, dHidden: 64, activation: 'topk', k: 3, lr: 3e-2, seed: 4, ...(auxk ? { auxk: { k: 16, deadWindow: 5120 } } : {}) });
+      await sae.fit(toy.batches(256), { steps: 2000 });
+      const report = await evaluate(sae, toy.sample(20_000).x);
+      const mmcs = metrics.mmcs(sae.dictionary(), toy.features);
+      sae.dispose();
+      return { dead: report.deadFraction, fvu: report.fvu, mmcs };
+    }
+    const plain = await train(false);
+    const revived = await train(true);
+    expect(plain.dead).toBeGreaterThan(0.1);
+    expect(revived.dead).toBeLessThan(plain.dead);
+    expect(revived.fvu).toBeLessThan(plain.fvu);
+    expect(revived.mmcs).toBeGreaterThan(plain.mmcs + 0.01);
   });
 });
