@@ -10,6 +10,7 @@
 // chunk order, so results are bit-identical whatever the thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -116,6 +117,13 @@ class CpuSae final : public SaeBackend {
   // main units in csr*_ (auxRowStart_ gives each row's range).
   void extractAux(BlockCodes& codes, const float* c, int64_t ldc, int64_t blockRows, int thread);
   void appendAuxCodes(int64_t blockCount, int64_t blockSize, int64_t rows);
+  // Throws NON_FINITE, before any parameter changes, if this step's gradients or update could
+  // overflow float: every gradient entry is a sum of products of the quantities bounded below,
+  // so bounding them bounds it (and its square, which Adam's second moment takes).
+  void guardAgainstOverflow(const float* x, int64_t rows, int64_t nnz, int64_t total, const Buffer<double>& squared,
+                            const Buffer<double>& l1Sums, float l1, float lr);
+  // An upper bound of |every parameter|, rescanned when stale (after external writes).
+  float parameterBound();
   // AuxK's loss term; fills csrGrad_ for its units and auxGrad_. Needs the row phase's
   // outputGrad_, rowSquaredError_ and row-chunk partials.
   double auxiliaryLoss(int64_t rows, int64_t rowChunks);
@@ -134,7 +142,9 @@ class CpuSae final : public SaeBackend {
   AdamState encoderBias_;  // [m]
   AdamState decoderBias_;  // [d]
   int64_t steps_ = 0;
+  float parameterBound_ = -1.0f;  // < 0: unknown, rescan
   float threshold_ = -1.0f;     // BatchTopK inference threshold
+  float pendingBatchMinimum_ = -1.0f;  // this step's contribution to it, applied with the update
   int64_t samplesSeen_ = 0;
   Buffer<int64_t> lastFired_;   // [m]: samplesSeen_ when each feature last fired, -1 never
 
@@ -343,6 +353,7 @@ void CpuSae::keepBatchTopK(int64_t rows) {
   keepLargest(csrIndices_.data(), csrValues_.data(), csrRowStart_.data() + 1, rows, config_.k * rows, selectScratch_);
   // The inference threshold follows dictionary_learning's trainers/batch_top_k.py: an EMA of
   // the mean over rows of each row's smallest kept activation, from thresholdStartStep on.
+  pendingBatchMinimum_ = -1.0f;
   if (steps_ < config_.thresholdStartStep) return;
   double sum = 0.0;
   int64_t counted = 0;
@@ -354,8 +365,8 @@ void CpuSae::keepBatchTopK(int64_t rows) {
     ++counted;
   }
   if (counted == 0) return;
-  const float batchMinimum = static_cast<float>(sum / counted);
-  threshold_ = threshold_ < 0.0f ? batchMinimum : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * batchMinimum;
+  // Applied with the update, so that a step that fails leaves the threshold as it was.
+  pendingBatchMinimum_ = static_cast<float>(sum / counted);
 }
 
 void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values,
@@ -428,6 +439,8 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
     }
   });
   const double auxLoss = total > nnz ? auxiliaryLoss(rows, rowChunks) : 0.0;
+
+  if (out == nullptr) guardAgainstOverflow(x, rows, nnz, total, rowSquaredError_, rowL1_, l1, lr);
 
   // Group the active units by feature (counting sort, rows stay in order within a feature).
   cscStart_.resize(static_cast<size_t>(m_ + 1));
@@ -529,6 +542,11 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
     kernels_.adam(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(),
                   decoderBiasGrad_.data(), d_, adamStep);
     steps_ = t;
+    if (pendingBatchMinimum_ >= 0.0f) {
+      threshold_ = threshold_ < 0.0f ? pendingBatchMinimum_
+                                     : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * pendingBatchMinimum_;
+      pendingBatchMinimum_ = -1.0f;
+    }
     // Dead-feature tracking: a feature fired in this batch if it has an active unit (AuxK's
     // units do not count: they are how dead features are reached, not activity).
     samplesSeen_ += rows;
@@ -559,6 +577,59 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
   stats.auxLoss = auxLoss;
   stats.loss = (squared + static_cast<double>(l1) * l1Sum) / static_cast<double>(rows) + auxLoss;
   return stats;
+}
+
+float CpuSae::parameterBound() {
+  if (parameterBound_ >= 0.0f) return parameterBound_;
+  float bound = 0.0f;
+  const auto scan = [&bound](const Buffer<float>& values) {
+    for (size_t i = 0; i < values.size(); ++i) bound = std::max(bound, std::fabs(values[i]));
+  };
+  scan(decoder_.value);
+  scan(encoder_.value);
+  scan(encoderBias_.value);
+  scan(decoderBias_.value);
+  parameterBound_ = bound;
+  return bound;
+}
+
+void CpuSae::guardAgainstOverflow(const float* x, int64_t rows, int64_t nnz, int64_t total, const Buffer<double>& squared,
+                                  const Buffer<double>& l1Sums, float l1, float lr) {
+  constexpr double kGradientLimit = 1e18;   // its square stays far inside float's range
+  constexpr double kParameterLimit = 1e30;
+  const auto maxAbs = [](const float* v, int64_t n) {
+    float best = 0.0f;
+    for (int64_t i = 0; i < n; ++i) best = std::max(best, std::fabs(v[i]));
+    return static_cast<double>(best);
+  };
+  double loss = 0.0;
+  for (int64_t r = 0; r < rows; ++r) loss += squared[r] + static_cast<double>(l1) * l1Sums[r];
+  const double b = static_cast<double>(rows);
+  const double maxG = std::max(maxAbs(outputGrad_.data(), rows * d_), total > nnz ? maxAbs(auxGrad_.data(), rows * d_) : 0.0);
+  const double maxH = maxAbs(csrValues_.data(), total);
+  const double maxDpre = maxAbs(csrGrad_.data(), total);
+  const double maxX = maxAbs(x, rows * d_);
+  const double maxP = parameterBound();
+  const double encoderGrad = b * maxDpre * (maxX + maxP);
+  const double decoderGrad = b * maxH * maxG + (config_.tied ? encoderGrad : 0.0);
+  const double decoderBiasGrad = b * maxG + static_cast<double>(m_) * b * maxDpre * maxP;
+  // Adam moves a parameter by at most about lr (1 - b1) / sqrt(1 - b2) per step (for b1^2 < b2).
+  const double b1 = config_.beta1, b2 = config_.beta2;
+  const double adamStep = static_cast<double>(lr) * (1.0 - b1) / std::sqrt(1.0 - b2) / std::sqrt(std::max(1e-12, 1.0 - b1 * b1 / b2)) /
+                          (1.0 - std::pow(b1, static_cast<double>(steps_ + 1)));
+  const bool finite = std::isfinite(loss) && std::isfinite(maxG) && std::isfinite(maxDpre) && std::isfinite(maxH);
+  if (finite && encoderGrad < kGradientLimit && decoderGrad < kGradientLimit && decoderBiasGrad < kGradientLimit &&
+      maxP + adamStep < kParameterLimit) {
+    parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
+    return;
+  }
+  char detail[256];
+  std::snprintf(detail, sizeof detail, "loss %.3g, largest |dLoss/dxhat| %.3g, largest code %.3g, largest parameter %.3g",
+                loss / b, maxG, maxH, maxP);
+  throwError("NON_FINITE", "Training step " + std::to_string(steps_ + 1) +
+                               " would make gradients or parameters overflow (" + detail +
+                               "); the model keeps the parameters of step " + std::to_string(steps_) +
+                               ". Lower the learning rate or check the scale of the data.");
 }
 
 double CpuSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {
@@ -750,6 +821,7 @@ int64_t CpuSae::resample(const int32_t* features, int64_t count, const float* x,
     ++alive;
   }
   const float encoderScale = static_cast<float>(0.2 * (alive > 0 ? aliveNorm / alive : 1.0));
+  parameterBound_ = -1.0f;
   const size_t rowBytes = static_cast<size_t>(d_) * sizeof(float);
   int64_t done = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -815,6 +887,12 @@ void CpuSae::getParameter(SaeParam which, SaeSlot slot, float* out) const {
 }
 
 void CpuSae::setParameter(SaeParam which, SaeSlot slot, const float* values) {
+  const int64_t count = which == SaeParam::EncoderWeights || which == SaeParam::DecoderWeights ? m_ * d_
+                        : which == SaeParam::EncoderBias                                      ? m_
+                                                                                             : d_;
+  const int64_t bad = kernels_.firstNonFinite(values, count);
+  if (bad < count) throwNonFinite("values", values[bad], bad, 0);
+  parameterBound_ = -1.0f;
   if (which == SaeParam::EncoderWeights && config_.tied) {
     throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
   }
