@@ -1,6 +1,7 @@
 // Streaming evaluation of a sparse autoencoder over data of any size.
 import { checkMatrix, type Matrix } from './matrix.js';
-import type { SparseAutoencoder } from './sparse_autoencoder.js';
+import { SparseAutoencoder } from './sparse_autoencoder.js';
+import * as is from './validate.js';
 
 export interface EvaluationReport {
   samples: number;
@@ -28,6 +29,7 @@ function quantile(sorted: Float64Array, q: number): number {
 
 /** Evaluates `sae` on every row of `data` (a Matrix or an (async) iterable of batches), a batch at a time. */
 export async function evaluate(sae: SparseAutoencoder, data: Matrix | AsyncIterable<Matrix> | Iterable<Matrix>): Promise<EvaluationReport> {
+  if (!(sae instanceof SparseAutoencoder)) throw is.typeError('sae', 'SparseAutoencoder', sae);
   const d = sae.dIn;
   const m = sae.dHidden;
   const sum = new Float64Array(d);

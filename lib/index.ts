@@ -7,6 +7,8 @@ export type { BackendInfo } from './backends.js';
 export type { Matrix, SparseMatrix } from './matrix.js';
 export type { Device, DictionaryModel, FitOptions, Progress, TrainingData, TrainingRecord } from './model.js';
 export * as metrics from './metrics.js';
+export { evaluate } from './evaluate.js';
+export type { EvaluationReport } from './evaluate.js';
 export { loadNpy, saveNpy } from './npy.js';
 export { npyBatches, NpyBatches } from './npy_batches.js';
 export type { NpyBatchesOptions } from './npy_batches.js';

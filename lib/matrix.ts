@@ -38,6 +38,7 @@ export function checkMatrix(
   const c = integer(`${name}.cols`, value.cols, 0);
   const data = value.data;
   if (!(data instanceof Float32Array)) throw typeError(`${name}.data`, 'Float32Array', data);
+  if (isDetached(data)) throw new TypeError(`Expected ${name}.data to be readable but its ArrayBuffer is detached (transferred)`);
   if (data.length !== rows * c) {
     throw new RangeError(
       `Expected ${name}.data.length to equal ${name}.rows * ${name}.cols = ${rows * c} but received ${data.length}`,
@@ -49,6 +50,17 @@ export function checkMatrix(
   return { rows, cols: c, data };
 }
 
+/** Whether a typed array's buffer was transferred away (it then reads as empty). */
+export function isDetached(array: ArrayBufferView): boolean {
+  if (array.byteLength > 0) return false;
+  try {
+    new Uint8Array(array.buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Shape and type checks of a SparseMatrix; the native layer checks indptr and indices. */
 export function checkSparseMatrix(name: string, value: unknown, cols?: { value: number; label: string }): SparseMatrix {
   if (!isObject(value)) throw typeError(name, 'SparseMatrix { rows, cols, indptr, indices, values }', value);
@@ -58,6 +70,9 @@ export function checkSparseMatrix(name: string, value: unknown, cols?: { value: 
   if (!(indptr instanceof Int32Array)) throw typeError(`${name}.indptr`, 'Int32Array', indptr);
   if (!(indices instanceof Int32Array)) throw typeError(`${name}.indices`, 'Int32Array', indices);
   if (!(values instanceof Float32Array)) throw typeError(`${name}.values`, 'Float32Array', values);
+  for (const [field, array] of [['indptr', indptr], ['indices', indices], ['values', values]] as const) {
+    if (isDetached(array)) throw new TypeError(`Expected ${name}.${field} to be readable but its ArrayBuffer is detached (transferred)`);
+  }
   if (indptr.length !== rows + 1) {
     throw new RangeError(`Expected ${name}.indptr.length to equal ${name}.rows + 1 = ${rows + 1} but received ${indptr.length}`);
   }

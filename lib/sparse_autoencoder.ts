@@ -493,6 +493,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
    */
   static async load(dir: string, options: { device?: Device; threads?: number } = {}): Promise<SparseAutoencoder> {
     if (typeof dir !== 'string') throw is.typeError('dir', 'string', dir);
+    if (dir.length === 0) throw is.rangeError('dir', 'non-empty string', dir);
     const opts = is.options('options', options);
     is.knownKeys('SparseAutoencoder.load', opts, ['device', 'threads']);
     const s = await readSnapshot(await resolveCheckpoint(dir));

@@ -623,9 +623,15 @@ void CpuSae::guardAgainstOverflow(const float* x, int64_t rows, int64_t nnz, int
     parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
     return;
   }
-  char detail[256];
-  std::snprintf(detail, sizeof detail, "loss %.3g, largest |dLoss/dxhat| %.3g, largest code %.3g, largest parameter %.3g",
-                loss / b, maxG, maxH, maxP);
+  const auto text = [](double v) -> std::string {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.3g", v);
+    return buffer;
+  };
+  const std::string detail = "loss " + text(loss / b) + ", largest |dLoss/dxhat| " + text(maxG) + ", largest code " + text(maxH) +
+                             ", largest parameter " + text(maxP);
   throwError("NON_FINITE", "Training step " + std::to_string(steps_ + 1) +
                                " would make gradients or parameters overflow (" + detail +
                                "); the model keeps the parameters of step " + std::to_string(steps_) +

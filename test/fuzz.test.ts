@@ -1,0 +1,30 @@
+// Fuzzing the public API in a child process: a crash is reported with the input that caused it.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'saekit-fuzz-test-'));
+beforeAll(() => {
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')]);
+}, 120_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('fuzzing the public API', () => {
+  it.each([1, 2])('seed %i: 5,000 calls, each succeeds or throws an Error with a message, and the process survives', { timeout: 300_000 }, (seed) => {
+    const log = join(work, `calls-${seed}.log`);
+    const run = spawnSync(process.execPath, [join(root, 'test', 'fuzz', 'fuzz_worker.mjs'), String(seed), '5000', log], { encoding: 'utf8', timeout: 280_000 });
+    if (run.status !== 0) {
+      const lines = readFileSync(log, 'utf8').trim().split('\n');
+      throw new Error(`the fuzz process died (status ${run.status}, signal ${run.signal}) during: ${lines.at(-1)}\n${run.stderr.slice(-2000)}`);
+    }
+    const summary = JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as { calls: number; succeeded: number; violations: string[]; distinctMessages: number };
+    expect(summary.violations).toEqual([]);
+    expect(summary.calls).toBeGreaterThanOrEqual(5000);
+    expect(summary.distinctMessages).toBeGreaterThan(50);
+    // Not only rejections: a fair share of calls get through validation and run natively.
+    expect(summary.succeeded).toBeGreaterThan(500);
+  });
+});
