@@ -167,12 +167,14 @@ function claimFistaReconstruction(records, size) {
 function claimNoise(records, size) {
   const claim = 'Noise degrades recovery and reconstruction.';
   const rule =
-    `for each method, at its best coefficient: MMCS at the largest noise ratio r below MMCS at r = 0 by more than ${mmcsTolerance}, and FVU on held-out samples (of the same noisy distribution) higher; ` +
-    'confirmed when both hold for every method, partly when for some, not confirmed when for none';
+    `for each method at its best coefficient, recovery degrades when MMCS at the largest noise ratio r is below MMCS at r = 0 by more than ${mmcsTolerance}, ` +
+    'and reconstruction degrades when FVU on held-out samples (of the same noisy distribution) is higher; confirmed when both degrade for every method, ' +
+    'partly confirmed when either degrades for some method, not confirmed when neither does for any';
   const noisy = records.filter((r) => r.section === 'noise' && r.dictionarySize === size);
   const ids = [...new Set(noisy.map((r) => r.method))];
   if (ids.length === 0) return { id: 'noise', claim, verdict: 'cannot be judged', rule, finding: 'no noise runs', numbers: {} };
-  let degraded = 0;
+  let recoveryDegraded = 0;
+  let reconstructionDegraded = 0;
   /** @type {Record<string, { r: number, mmcs: number, fvu: number }[]>} */
   const numbers = {};
   const parts = ids.map((id) => {
@@ -182,14 +184,17 @@ function claimNoise(records, size) {
     const last = series[series.length - 1];
     const recoveryWorse = last.mmcs < clean.mmcs - mmcsTolerance;
     const reconstructionWorse = last.fvu > clean.fvu;
-    if (recoveryWorse && reconstructionWorse) degraded++;
-    const monotone = series.every((r, i) => i === 0 || r.mmcs <= series[i - 1].mmcs + mmcsTolerance);
-    return `${clean.label}: MMCS ${series.map((r) => f(r.mmcs)).join(' → ')}, FVU ${series.map((r) => f(r.fvu, 3)).join(' → ')} ` +
-      `for r = ${series.map((r) => r.data.noiseRatio).join(', ')} (${recoveryWorse ? 'recovery worse' : 'recovery not worse'}${recoveryWorse && !monotone ? ', not monotonically' : ''}, ` +
-      `${reconstructionWorse ? 'reconstruction worse' : 'reconstruction not worse'})`;
+    if (recoveryWorse) recoveryDegraded++;
+    if (reconstructionWorse) reconstructionDegraded++;
+    return `${clean.label}: MMCS ${series.map((r) => f(r.mmcs)).join(' → ')}, FVU ${series.map((r) => f(r.fvu, 3)).join(' → ')}`;
   });
-  const verdict = degraded === ids.length ? 'confirmed' : degraded === 0 ? 'not confirmed' : 'partly confirmed';
-  return { id: 'noise', claim, verdict, rule, finding: `${parts.join('; ')}.`, numbers };
+  const n = ids.length;
+  const verdict = recoveryDegraded === n && reconstructionDegraded === n ? 'confirmed'
+    : recoveryDegraded + reconstructionDegraded === 0 ? 'not confirmed' : 'partly confirmed';
+  const ratios = [...new Set(noisy.map((r) => r.data.noiseRatio))].sort((a, b) => a - b);
+  const finding = `Up to r = ${ratios[ratios.length - 1]}, reconstruction degraded for ${reconstructionDegraded} of ${n} methods and recovery for ${recoveryDegraded} of ${n}. ` +
+    `For r = 0, ${ratios.join(', ')}: ${parts.join('; ')}.`;
+  return { id: 'noise', claim, verdict, rule, finding, numbers };
 }
 
 /** @param {QualityRecord[]} records @param {number} size @returns {Claim} */

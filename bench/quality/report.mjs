@@ -53,18 +53,20 @@ function runRow(r) {
     r.section === 'sweep' ? 'clean' : r.section === 'noise' ? `noise r ${r.data.noiseRatio}` : 'correlated',
     num(r.mmcs), r.cosine === 'absolute' ? '|cos|' : 'cos', num(r.mcc), num(r.recovered90, 2), num(r.fvu, 4), r.mse.toExponential(2),
     `${num(r.l0, 1)}${r.l0Kind === 'soft' ? ' (soft)' : ''}`, num(r.deadFraction), r.samplesSeen.toLocaleString('en-US'),
-    r.sampleEvaluations.toLocaleString('en-US'), num(r.trainSeconds, 1), r.backend,
+    r.sampleEvaluations.toLocaleString('en-US'), num(r.trainSeconds, 1), num(r.trainCpuSeconds, 1), r.backend,
   ];
 }
 
-const runHeaders = ['method', 'coefficient', 'dict. size', 'data', 'MMCS', 'cosine', 'MCC', 'rec. @0.9', 'FVU', 'MSE', 'L0', 'dead', 'training samples', 'sample evaluations', 'train s', 'backend'];
+const runHeaders = ['method', 'coefficient', 'dict. size', 'data', 'MMCS', 'cosine', 'MCC', 'rec. @0.9', 'FVU', 'MSE', 'L0', 'dead', 'training samples', 'sample evaluations', 'train s', 'train CPU s', 'backend'];
 
 /** @param {any} quality @param {string} dir */
 async function qualitySections(quality, dir) {
   /** @type {QualityRecord[]} */
   const records = quality.records;
   const out = [];
-  out.push(`<p>Grid <b>${escape(quality.grid)}</b>, ${escape(quality.date)}, ${num(quality.wallSeconds / 60, 1)} minutes in all. ${escape(provenance(quality.machine, quality.commit))}.</p>`);
+  out.push(`<p>Grid <b>${escape(quality.grid)}</b>, ${escape(quality.date)}: ${num(quality.wallSeconds / 60, 1)} minutes in all (${num(quality.cpuSeconds / 60, 1)} CPU minutes; ` +
+    `load average ${num(quality.loadAverage.start, 1)} at the start, ${num(quality.loadAverage.end, 1)} at the end: other work on the machine lengthens wall times, not CPU times). ` +
+    `${escape(provenance(quality.machine, quality.commit))}.</p>`);
 
   out.push('<h2>What the run showed</h2>');
   out.push('<p>Each verdict is computed from the records below by the rule next to it; nothing is decided in advance.</p>');

@@ -2,6 +2,8 @@
 // The quality suite: the coefficient sweeps, then each method's noise sweep and correlated run
 // at its best coefficient, then the natural-image section. Returns results.json's `quality`
 // part; nothing here decides what the numbers mean (claims.mjs does, from the records).
+import { loadavg } from 'node:os';
+
 import { createRunner, methodLabel, methods } from './methods.mjs';
 import { measure, meanRowNorm, toyData } from './evaluation.mjs';
 import { naturalImageSection } from './patches.mjs';
@@ -32,13 +34,17 @@ import { evaluateClaims } from './claims.mjs';
  *   steps: number,
  *   finalLoss: number,
  *   trainSeconds: number,
+ *   trainCpuSeconds: number,
  *   evalSeconds: number,
  *   backend: string,
  * }} QualityRecord
  */
 
 /** @param {number} seconds */
-const clock = (seconds) => `${Math.floor(seconds / 60)}:${(seconds % 60).toFixed(0).padStart(2, '0')}`;
+const clock = (seconds) => {
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}`;
+};
 
 /**
  * @param {Grid} grid
@@ -46,6 +52,8 @@ const clock = (seconds) => `${Math.floor(seconds / 60)}:${(seconds % 60).toFixed
  */
 export async function runQuality(grid, io) {
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
+  const loadAtStart = loadavg()[0];
   const elapsed = () => (performance.now() - started) / 1000;
   const machine = machineInfo();
   /** @type {QualityRecord[]} */
@@ -70,8 +78,10 @@ export async function runQuality(grid, io) {
     });
     try {
       const trainStarted = performance.now();
+      const cpuStarted = process.cpuUsage();
       const summary = await runner.train(data.stream());
       const trainSeconds = (performance.now() - trainStarted) / 1000;
+      const cpu = process.cpuUsage(cpuStarted);
       const evalStarted = performance.now();
       const measured = await measure(method, runner, data);
       const evalSeconds = (performance.now() - evalStarted) / 1000;
@@ -85,13 +95,13 @@ export async function runQuality(grid, io) {
         options: runner.options, training: runner.training,
         ...measured,
         ...summary,
-        trainSeconds, evalSeconds, backend: `${runner.model.device} (${machine.cpuKernels} kernels)`,
+        trainSeconds, trainCpuSeconds: (cpu.user + cpu.system) / 1e6, evalSeconds, backend: `${runner.model.device} (${machine.cpuKernels} kernels)`,
       };
       records.push(record);
       io.log(
         `[${clock(elapsed())}] ${record.id}: MMCS ${record.mmcs.toFixed(3)} MCC ${record.mcc.toFixed(3)} rec ${record.recovered90.toFixed(2)} ` +
           `FVU ${record.fvu.toFixed(4)} L0 ${record.l0.toFixed(1)} dead ${record.deadFraction.toFixed(3)} | ` +
-          `${record.samplesSeen} samples, train ${trainSeconds.toFixed(1)} s, eval ${evalSeconds.toFixed(1)} s`,
+          `${record.samplesSeen} samples, train ${trainSeconds.toFixed(1)} s (CPU ${record.trainCpuSeconds.toFixed(1)} s), eval ${evalSeconds.toFixed(1)} s`,
       );
       return record;
     } finally {
@@ -149,7 +159,9 @@ export async function runQuality(grid, io) {
     claims: evaluateClaims(records, grid.mainSize),
   };
   quality.wallSeconds = elapsed();
-  return quality;
+  const cpu = process.cpuUsage(cpuStarted);
+  // CPU time counts the work whatever else runs on the machine; wall time depends on both.
+  return { ...quality, cpuSeconds: (cpu.user + cpu.system) / 1e6, loadAverage: { start: loadAtStart, end: loadavg()[0] } };
 }
 
 /**
