@@ -12,6 +12,7 @@ import { compareAtMatchedL0, evaluateClaims, frontier, interpolate, matchedL0s }
 import { makeGrid } from '../bench/quality/grid.mjs';
 import { writeReport } from '../bench/quality/report.mjs';
 import { readResults, updateResults } from '../bench/quality/results.mjs';
+import { runQuality } from '../bench/quality/suite.mjs';
 import type { QualityRecord } from '../bench/quality/suite.mjs';
 import { sharedDataDir } from './rica_fixtures.js';
 
@@ -159,6 +160,42 @@ describe('npm run bench (smoke grid)', () => {
     expect(html).toContain('not run (scikit-learn not available)');
     expect(html).not.toContain('No speed figures in results.json yet');
     expect(existsSync(join(out, 'frontier.svg'))).toBe(true);
+  });
+});
+
+describe('the --full grid\'s extra runs (dictionary sizes, BatchTopK, resampling) on a tiny budget', () => {
+  it('records each variant with its options, judges variants at matched L0 and draws one panel per size', { timeout: 60_000 }, async () => {
+    const smoke = makeGrid('smoke');
+    const full = makeGrid('full');
+    expect(full.dictionarySizes).toEqual([512, 1024, 2048]);
+    const grid = {
+      ...smoke,
+      dictionarySizes: [512, 1024],
+      sweeps: full.sweeps.filter((s) => s.method === 'sae-batchtopk' || s.resample).map((s) => ({ ...s, coefficients: s.coefficients.slice(2, 3) })),
+      noiseMethods: [],
+      correlated: false,
+    };
+    const logs: string[] = [];
+    const out = mkdtempSync(join(tmpdir(), 'saekit-bench-full-'));
+    try {
+      const quality = await runQuality(grid, { log: (line) => logs.push(line), dataDir: undefined, outDir: out });
+      const records: QualityRecord[] = quality.records;
+      expect(records).toHaveLength(2 * 4);
+      const batchTopK = records.find((r) => r.method === 'sae-batchtopk' && !r.resample);
+      expect(batchTopK?.options).toMatchObject({ activation: 'batchtopk', k: 5, thresholdStartStep: 15 });
+      const resampled = records.find((r) => r.method === 'sae-untied' && r.resample);
+      expect(resampled?.label).toBe('SAE untied (ReLU + L1) + resampling');
+      expect(resampled?.training).toMatchObject({ resample: { every: 3, window: 768, untilStep: 22 } });
+      expect(quality.patches).toEqual({ skipped: expect.stringContaining('SAEKIT_DATA') });
+      const variants = quality.claims.find((c) => c.id === 'variants');
+      expect(variants?.finding).toContain('SAE BatchTopK + resampling: best MMCS');
+      updateResults(out, 'quality', quality);
+      await writeReport(out);
+      const frontierSvg = parseSvg(readFileSync(join(out, 'frontier.svg'), 'utf8'));
+      expect(frontierSvg.texts).toEqual(expect.arrayContaining(['512 atoms', '1024 atoms']));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 

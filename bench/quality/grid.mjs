@@ -64,7 +64,7 @@ const defaultBudgets = {
   fista: { samples: 64 * 256, batchSize: 256 },
   // RICA's quality follows its iteration count more than its row count (measured: 2048 rows x
   // 100 iterations recover as well as 4096 x 60), and each iteration costs O(rows).
-  rica: { samples: 2048, iterations: 80 },
+  rica: { samples: 2048, iterations: 60 },
 };
 
 /** @type {PatchesGrid} */

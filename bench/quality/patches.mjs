@@ -119,7 +119,9 @@ export async function naturalImageSection(grid, io) {
       writeFileSync(join(io.outDir, image), filterGridPng(filters));
       const run = {
         method: id, label: method.label, coefficientName: method.coefficientName, coefficient,
-        dictionarySize: grid.features, options: runner.options, training: runner.training, ...summary, trainSeconds,
+        dictionarySize: grid.features, options: runner.options, training: runner.training, ...summary,
+        // Passes over one fixed set of patches: distinct samples are at most the set's rows.
+        samplesSeen: Math.min(summary.samplesSeen, train.rows), trainSeconds,
         fvu: metrics.fvu(heldOut, xhat), mse: metrics.mse(heldOut, xhat), l0: metrics.l0(active), l0Kind: method.l0Kind,
         deadFraction: metrics.deadFraction(active), ...(await filterMeasures(filters, heldOut)), image,
       };

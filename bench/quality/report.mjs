@@ -87,8 +87,15 @@ async function qualitySections(quality, dir) {
     `Noise: ${escape(s.noise)}. Correlated run: ${escape(s.correlated)}.</p>`);
 
   out.push('<h2>Budgets</h2>');
-  out.push('<p>Fixed per method for every run. The methods cost very different amounts per sample, so each gets what lets it converge (or nearly) within the time limit; ' +
-    'training samples and wall time are reported side by side for every run below, so the comparison is honest about both.</p>');
+  const rica = records.filter((r) => r.method === 'rica');
+  const capped = rica.filter((r) => r.steps >= Number(r.training.maxIterations)).length;
+  out.push('<p>Fixed per method for every run. The methods cost very different amounts per sample (an SAE step touches each sample once; FISTA solves a lasso per sample; ' +
+    'RICA\'s L-BFGS evaluates every training sample at every iteration), so each gets its own budget, chosen so that the whole default run fits in 15 minutes on 2 cores; ' +
+    'training samples, sample evaluations, wall time and CPU time are reported side by side for every run below, so the comparison is honest about all of them. ' +
+    'The default budgets are smaller than the issue\'s example (SAE 1M samples, FISTA 100k, RICA 20k) to fit that limit; <code>--full</code> runs larger ones. ' +
+    'A run\'s numbers reflect its budget as well as its coefficient: a run still learning when its budget ends would score differently with more' +
+    (rica.length > 0 ? `; ${capped} of ${rica.length} RICA runs stopped at the iteration cap rather than at L-BFGS's convergence test, so RICA's numbers are those of an unfinished optimisation.` : '.') +
+    '</p>');
   /** @type {Record<string, QualityRecord[]>} */
   const byFamily = { sae: [], fista: [], rica: [] };
   for (const r of records) byFamily[methods[r.method].family].push(r);
@@ -129,12 +136,12 @@ function patchesSection(patches, dir) {
     return out.join('\n');
   }
   out.push(`<p><b>No ground truth exists here</b>, so there is no MMCS: this section shows what each method learned. Data: ${escape(patches.recipe)}; ` +
-    `${patches.train.toLocaleString('en-US')} training and ${patches.heldOut.toLocaleString('en-US')} held-out patches, ${patches.features} filters per method. ` +
+    `${patches.train.toLocaleString('en-US')} training and ${patches.heldOut.toLocaleString('en-US')} held-out patches (every method trains on all the training patches, in as many passes as its budget allows), ${patches.features} filters per method. ` +
     'FVU and L0 are on the held-out patches (RICA\'s L0 soft, as above). Locality: share of a filter\'s energy in its best 4x4 window; orientation: concentration of its ' +
     'spatial-frequency power around one angle (1 = a pure edge or grating); kurtosis of its responses to held-out patches (3 for Gaussian responses). Random filters: ' +
     `locality ${num(patches.random.locality)}, orientation ${num(patches.random.orientation)}, kurtosis ${num(patches.random.kurtosis, 1)}.</p>`);
   out.push(table(['method', 'coefficient', 'training', 'FVU', 'L0', 'dead', 'locality', 'orientation', 'kurtosis', 'train s'], patches.runs.map((/** @type {any} */ r) => [
-    r.label, `${r.coefficientName} ${r.coefficient}`, `${r.samplesSeen.toLocaleString('en-US')} samples, ${r.steps} steps`, num(r.fvu), `${num(r.l0, 1)}${r.l0Kind === 'soft' ? ' (soft)' : ''}`,
+    r.label, `${r.coefficientName} ${r.coefficient}`, `${r.sampleEvaluations.toLocaleString('en-US')} sample evaluations, ${r.steps} ${r.method === 'rica' ? 'L-BFGS iterations' : 'steps'}`, num(r.fvu), `${num(r.l0, 1)}${r.l0Kind === 'soft' ? ' (soft)' : ''}`,
     num(r.deadFraction), num(r.locality), num(r.orientation), num(r.kurtosis, 1), num(r.trainSeconds, 1),
   ])));
   out.push('<div class="filters">');
