@@ -170,7 +170,7 @@ describe('the --full grid\'s extra runs (dictionary sizes, BatchTopK, resampling
     expect(full.dictionarySizes).toEqual([512, 1024, 2048]);
     const grid = {
       ...smoke,
-      dictionarySizes: [512, 1024],
+      dictionarySizes: [128, 256],
       sweeps: full.sweeps.filter((s) => s.method === 'sae-batchtopk' || s.resample).map((s) => ({ ...s, coefficients: s.coefficients.slice(2, 3) })),
       noiseMethods: [],
       correlated: false,
@@ -192,7 +192,7 @@ describe('the --full grid\'s extra runs (dictionary sizes, BatchTopK, resampling
       updateResults(out, 'quality', quality);
       await writeReport(out);
       const frontierSvg = parseSvg(readFileSync(join(out, 'frontier.svg'), 'utf8'));
-      expect(frontierSvg.texts).toEqual(expect.arrayContaining(['512 atoms', '1024 atoms']));
+      expect(frontierSvg.texts).toEqual(expect.arrayContaining(['128 atoms', '256 atoms']));
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

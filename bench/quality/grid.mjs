@@ -153,9 +153,12 @@ export function makeGrid(name) {
         },
       };
     case 'smoke':
-      // For the CI test: every section and output, seconds of work.
+      // For the CI test: every section and output, seconds of work, on a smaller toy setting.
       return {
         ...base,
+        toy: { ...toy, dim: 64, numFeatures: 128 },
+        dictionarySizes: [256],
+        mainSize: 256,
         heldOut: 512,
         sweeps: [
           { method: 'sae-untied', coefficients: [0.03, 0.3] },
