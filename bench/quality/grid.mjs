@@ -136,14 +136,14 @@ export function makeGrid(name) {
           { method: 'sae-untied', coefficients: [0.016, 0.1, 1.6] },
           { method: 'sae-tied', coefficients: [0.016, 0.1, 1.6] },
           { method: 'sae-topk', coefficients: [2, 5, 20] },
-          { method: 'fista', coefficients: [0.04, 0.16, 1.28] },
+          { method: 'fista', coefficients: [0.08, 0.32, 1.28] },
           { method: 'rica', coefficients: [0.01, 0.3, 3] },
         ],
         noiseRatios: [0, 0.2],
         budgets: {
-          sae: { samples: 300 * 256, batchSize: 256, lr: 3e-3 },
+          sae: { samples: 200 * 256, batchSize: 256, lr: 3e-3 },
           fista: { samples: 16 * 256, batchSize: 256 },
-          rica: { samples: 1024, iterations: 15 },
+          rica: { samples: 1024, iterations: 10 },
         },
         patches: {
           ...defaultPatches,

@@ -59,7 +59,7 @@ function runRow(r) {
 
 const runHeaders = ['method', 'coefficient', 'dict. size', 'data', 'MMCS', 'cosine', 'MCC', 'rec. @0.9', 'FVU', 'MSE', 'L0', 'dead', 'training samples', 'sample evaluations', 'train s', 'train CPU s', 'backend'];
 
-/** @param {any} quality @param {string} dir */
+/** @param {any} quality @param {string} dir @returns {Promise<{ main: string, allRuns: string }>} */
 async function qualitySections(quality, dir) {
   /** @type {QualityRecord[]} */
   const records = quality.records;
@@ -121,10 +121,7 @@ async function qualitySections(quality, dir) {
   }
 
   out.push(patchesSection(quality.patches, dir));
-
-  out.push('<h2>All runs</h2>');
-  out.push(table(runHeaders, records.map(runRow)));
-  return out.join('\n');
+  return { main: out.join('\n'), allRuns: `<h2>All runs</h2>\n${table(runHeaders, records.map(runRow))}` };
 }
 
 /** @param {any} patches @param {string} dir */
@@ -161,7 +158,7 @@ function speedSection(speed) {
     out.push('<p>No speed figures in results.json yet: run <code>npm run bench:speed</code> (it writes into the same results.json and re-renders this report).</p>');
     return out.join('\n');
   }
-  out.push(`<p>${escape(speed.date)}; ${escape(provenance(speed.machine, speed.commit))}. Times are medians; ratios are the reference's time over ours (above 1: saekit is faster), ` +
+  out.push(`<p>${escape(speed.date)}; ${escape(provenance(speed.machine, speed.commit))}. Times are medians unless the row says otherwise; ratios are the reference's time over ours (above 1: saekit is faster), ` +
     'measured in the same run on the same threads. Effective GFLOP/s counts the flops named in the last column.</p>');
   out.push(table(['operation', 'shape', 'ms', 'samples/s', 'effective GFLOP/s', 'reference', 'reference ms', 'ratio', 'flops counted'], speed.rows.map((/** @type {SpeedRow} */ r) => [
     r.operation + (r.note ? ` (${r.note})` : ''), r.shape, num(r.ms, 2), r.samplesPerSecond === null ? '–' : Math.round(r.samplesPerSecond).toLocaleString('en-US'),
@@ -191,12 +188,12 @@ figcaption { font-size: 0.9em; color: #444; max-width: 1000px; }
  */
 export async function writeReport(dir) {
   const results = readResults(dir);
+  const quality = results.quality === null ? null : await qualitySections(results.quality, dir);
   const body = [
     '<h1>saekit benchmark: SAE, FISTA and RICA on known features</h1>',
-    results.quality === null
-      ? '<p>No quality results in results.json yet: run <code>npm run bench</code>.</p>'
-      : await qualitySections(results.quality, dir),
+    quality === null ? '<p>No quality results in results.json yet: run <code>npm run bench</code>.</p>' : quality.main,
     speedSection(results.speed),
+    quality === null ? '' : quality.allRuns,
   ];
   const html = `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>saekit benchmark report</title>\n<style>${style}</style>\n</head>\n<body>\n${body.join('\n')}\n</body>\n</html>\n`;
   const file = join(dir, 'report.html');
