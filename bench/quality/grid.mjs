@@ -52,7 +52,7 @@ const toy = { dim: 256, numFeatures: 512, expectedActive: 5, seed: 1 };
 
 // Log-spaced and wide enough that, within the budgets below, each MMCS curve rises to its best
 // and falls on both sides (measured on this 2-core machine: the lowest L1 has not converged at
-// this budget, the highest kills every feature).
+// this budget, the highest leaves almost nothing active).
 const saeL1 = [0.016, 0.04, 0.1, 0.25, 0.63, 1.6];
 const topK = [2, 3, 5, 8, 12, 20];
 const fistaLambda = [0.04, 0.08, 0.16, 0.32, 0.64, 1.28];
@@ -116,10 +116,13 @@ export function makeGrid(name) {
           { method: 'sae-batchtopk', coefficients: topK, resample: true },
         ],
         noiseMethods: ['sae-untied', 'sae-tied', 'sae-topk', 'fista', 'rica'],
+        // The example budgets for the SAE (1M samples) and FISTA (100k); RICA's 20k
+        // rows would cost about 10 minutes per run here, so 8192 rows and more iterations.
+        // Estimated from the default run's per-run costs: about 3 hours on 2 cores.
         budgets: {
           sae: { samples: 4000 * 256, batchSize: 256, lr: 3e-3 },
           fista: { samples: 400 * 256, batchSize: 256 },
-          rica: { samples: 20_000, iterations: 300 },
+          rica: { samples: 8192, iterations: 200 },
         },
         patches: {
           ...defaultPatches,

@@ -156,8 +156,9 @@ export function createRunner(id, o) {
         async train(source) {
           const x = source.sample(samples).x;
           const records = await model.fit(x, { steps: iterations });
-          const last = records[records.length - 1];
-          return { samplesSeen: samples, sampleEvaluations: (last.evaluations ?? records.length) * samples, steps: records.length, finalLoss: last.loss };
+          // L-BFGS may stop before its first iteration when the start already meets its test.
+          const last = records.at(-1);
+          return { samplesSeen: samples, sampleEvaluations: (last?.evaluations ?? 0) * samples, steps: records.length, finalLoss: last?.loss ?? NaN };
         },
         reconstruct: async (x, codes) => multiply(codes, model.dictionary()),
         active: (codes) => ({ rows: codes.rows, cols: codes.cols, data: codes.data.map((v) => (Math.abs(v) > threshold ? 1 : 0)) }),

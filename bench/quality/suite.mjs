@@ -56,6 +56,7 @@ export async function runQuality(grid, io) {
   const loadAtStart = loadavg()[0];
   const elapsed = () => (performance.now() - started) / 1000;
   const machine = machineInfo();
+  const commit = commitInfo(); // what was run: taken before, not after, the hour of work
   /** @type {QualityRecord[]} */
   const records = [];
 
@@ -137,7 +138,7 @@ export async function runQuality(grid, io) {
     date: new Date().toISOString(),
     wallSeconds: elapsed(),
     machine,
-    commit: commitInfo(),
+    commit,
     setting: {
       ...grid.toy,
       probabilities: `each feature independently active with probability ${grid.toy.expectedActive}/${grid.toy.numFeatures} (ToyDataset decay 1), so the number active is Binomial(${grid.toy.numFeatures}, ${grid.toy.expectedActive}/${grid.toy.numFeatures}) with mean ${grid.toy.expectedActive}`,
