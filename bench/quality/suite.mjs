@@ -56,7 +56,7 @@ export async function runQuality(grid, io) {
   const loadAtStart = loadavg()[0];
   const elapsed = () => (performance.now() - started) / 1000;
   const machine = machineInfo();
-  const commit = commitInfo(); // what was run: taken before, not after, the hour of work
+  const commit = commitInfo(); // at the start: the code that ran, whatever changes while it runs
   /** @type {QualityRecord[]} */
   const records = [];
 
