@@ -2,19 +2,29 @@
 // `npm run bench:speed`: milliseconds per training step of the fused native step, next to
 // references measured in the same run: our own encoder product alone (the dense floor of the
 // step) and, when Debian's PyTorch is installed, the same model and step in PyTorch on the
-// same number of threads (bench/torch_sae.py). Ratios, not absolute times, are the result:
+// same number of threads (bench/torch_sae.py). Then FISTA encode against scikit-learn
+// (bench/fista_speed.mjs), RICA's cost and gradient against numpy (bench/rica_speed.mjs) and
+// toy data generation (bench/toy_generation.mjs). Ratios, not absolute times, are the result:
 // these machines are shared and noisy.
 //
-//   node bench/speed.mjs [--steps N] [--shapes 512x4096x1024,128x1024x1024] [--out bench/results]
+// Writes the `speed` part of results.json (the quality benchmark's part is kept) and
+// re-renders report.html, whose speed table shows these rows.
+//
+//   node bench/speed.mjs [--steps N] [--shapes 512x4096x1024,128x1024x1024] [--only sae,fista,rica,toy]
+//                        [--no-torch] [--no-sklearn] [--no-numpy] [--out bench/results]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { SparseAutoencoder, ToyDataset } from '../dist/index.js';
-import { addon } from '../dist/native.js';
+import { fistaSpeed } from './fista_speed.mjs';
+import { writeReport } from './quality/report.mjs';
+import { commitInfo, machineInfo, updateResults } from './quality/results.mjs';
+import { ricaSpeed } from './rica_speed.mjs';
+import { toyGenerationSpeed } from './toy_generation.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -24,9 +34,16 @@ const { values: args } = parseArgs({
     shapes: { type: 'string', default: '512x4096x1024,128x1024x1024' },
     'target-l0': { type: 'string', default: '45' },
     out: { type: 'string', default: join(here, 'results') },
+    only: { type: 'string', default: 'sae,fista,rica,toy' },
     'no-torch': { type: 'boolean', default: false },
+    'no-sklearn': { type: 'boolean', default: false },
+    'no-numpy': { type: 'boolean', default: false },
   },
 });
+const parts = new Set(args.only.split(','));
+for (const part of parts) {
+  if (!['sae', 'fista', 'rica', 'toy'].includes(part)) throw new RangeError(`--only takes sae, fista, rica and toy, not ${part}`);
+}
 const steps = Number(args.steps);
 const warmup = Number(args.warmup);
 const targetL0 = Number(args['target-l0']);
@@ -124,12 +141,14 @@ function timeTorch(dIn, dHidden, batchSize, tied, sae, batches) {
   }
 }
 
-async function main() {
-  const withTorch = torchAvailable();
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, kernels: addon.cpuKernels() };
-  console.log(`saekit speed: ${machine.cpu}, ${machine.cores} cores, ${machine.kernels} kernels, Node ${machine.node}`);
-  console.log(withTorch ? 'PyTorch reference: /usr/bin/python3 bench/torch_sae.py' : 'PyTorch not found (apt-get install -y python3-torch): no PyTorch reference');
-  /** @type {Record<string, unknown>[]} */
+/**
+ * The SAE training step (ReLU untied and tied, TopK, BatchTopK) at each shape, with PyTorch's
+ * step and our encoder product alone beside it.
+ * @param {boolean} withTorch @param {(line: string) => void} log
+ */
+async function saeSpeed(withTorch, log) {
+  log(withTorch ? 'PyTorch reference: /usr/bin/python3 bench/torch_sae.py' : 'PyTorch not found (apt-get install -y python3-torch): no PyTorch reference');
+  /** @type {Record<string, any>[]} */
   const results = [];
   for (const shape of args.shapes.split(',')) {
     const [dIn, dHidden, batchSize] = shape.split('x').map(Number);
@@ -142,7 +161,7 @@ async function main() {
       const ours = await timeOurs(sae, batches);
       sae.dispose();
       const record = {
-        dIn, dHidden, batchSize, tied, threads: sae.threads, l0: ours.l0,
+        dIn, dHidden, batchSize, tied, activation: 'relu', threads: sae.threads, l0: ours.l0,
         msPerStep: ours.msPerStep,
         samplesPerSecond: (batchSize / ours.msPerStep) * 1000,
         encodeMs,
@@ -152,7 +171,7 @@ async function main() {
         speedupOverTorch: torch ? torch.msPerStep / ours.msPerStep : undefined,
       };
       results.push(record);
-      console.log(
+      log(
         `${dIn}x${dHidden} batch ${batchSize} ${tied ? 'tied  ' : 'untied'} L0 ${ours.l0.toFixed(1).padStart(5)}: ` +
           `${ours.msPerStep.toFixed(2).padStart(7)} ms/step ${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s | ` +
           `encoder product alone ${encodeMs.toFixed(2)} ms (step = ${record.stepOverEncode.toFixed(2)}x)` +
@@ -161,23 +180,113 @@ async function main() {
     }
     // TopK and BatchTopK at the L0 the ReLU run had: the selection is part of the epilogue, so
     // the step should cost about what the ReLU step costs.
-    const relu = /** @type {{ l0: number, msPerStep: number }} */ (results[results.length - 2]);
+    const relu = results[results.length - 2];
     const k = Math.max(1, Math.round(relu.l0));
     for (const activation of /** @type {const} */ (['topk', 'batchtopk'])) {
       const sae = new SparseAutoencoder({ dIn, dHidden, activation, k, lr, seed: 1 });
       const ours = await timeOurs(sae, batches);
       sae.dispose();
-      results.push({ dIn, dHidden, batchSize, tied: false, activation, k, threads: sae.threads, l0: ours.l0, msPerStep: ours.msPerStep, overRelu: ours.msPerStep / relu.msPerStep });
-      console.log(
+      results.push({ dIn, dHidden, batchSize, tied: false, activation, k, threads: sae.threads, l0: ours.l0, msPerStep: ours.msPerStep, samplesPerSecond: (batchSize / ours.msPerStep) * 1000, overRelu: ours.msPerStep / relu.msPerStep });
+      log(
         `${dIn}x${dHidden} batch ${batchSize} ${activation.padEnd(9)} k ${k}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step, ` +
           `${(ours.msPerStep / relu.msPerStep).toFixed(2)}x the ReLU step at L0 ${relu.l0.toFixed(1)}`,
       );
     }
   }
-  mkdirSync(args.out, { recursive: true });
-  const file = join(args.out, 'speed.json');
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, steps, warmup, results }, null, 2));
-  console.log(`wrote ${file}`);
+  return results;
+}
+
+/**
+ * The report's table rows, one per operation and shape.
+ * @param {{ sae?: Record<string, any>[], fista?: Record<string, any>, rica?: Record<string, any>, toy?: Record<string, any> }} raw
+ * @param {{ torch: boolean }} ran
+ * @returns {import('./quality/results.mjs').SpeedRow[]}
+ */
+function speedRows(raw, ran) {
+  /** @type {import('./quality/results.mjs').SpeedRow[]} */
+  const rows = [];
+  const denseStep = '10·B·d·m, the flops of the dense step (DESIGN.md)';
+  for (const r of raw.sae ?? []) {
+    const shape = `d ${r.dIn}, m ${r.dHidden}, batch ${r.batchSize}, L0 ${r.l0.toFixed(1)}, ${r.threads} threads`;
+    const flops = 10 * r.batchSize * r.dIn * r.dHidden;
+    const name = r.activation === 'relu' ? `SAE training step, ReLU ${r.tied ? 'tied' : 'untied'}` : `SAE training step, ${r.activation === 'topk' ? 'TopK' : 'BatchTopK'} k ${r.k}`;
+    rows.push({
+      operation: name, shape, ms: r.msPerStep, samplesPerSecond: r.samplesPerSecond, gflops: flops / r.msPerStep / 1e6, flops: denseStep,
+      reference: r.activation === 'relu' ? { name: 'PyTorch 1.13 (same model, same threads)', ms: r.torchMsPerStep ?? null, ...(ran.torch ? {} : { note: 'PyTorch not available' }) } : null,
+      ratio: r.torchMsPerStep ? r.torchMsPerStep / r.msPerStep : null,
+      ...(r.activation !== 'relu' ? { note: `${r.overRelu.toFixed(2)}x the ReLU step` } : {}),
+    });
+    if (r.activation === 'relu' && !r.tied) {
+      rows.push({
+        operation: 'SAE encoder product alone (encode)', shape, ms: r.encodeMs, samplesPerSecond: (r.batchSize / r.encodeMs) * 1000,
+        gflops: (2 * r.batchSize * r.dIn * r.dHidden) / r.encodeMs / 1e6, flops: '2·B·d·m', reference: null, ratio: null,
+      });
+    }
+  }
+  if (raw.fista !== undefined) {
+    const f = raw.fista;
+    const ours = f.ours.gap;
+    // scikit-learn at its fastest n_jobs (joblib's workers can cost more than they save here).
+    /** @type {any} */
+    const fastest = (f.sklearn ?? []).reduce((/** @type {any} */ a, /** @type {any} */ b) => (a === undefined || b.usPerSample < a.usPerSample ? b : a), undefined);
+    const ms = (ours.usPerSample * f.rows) / 1000;
+    rows.push({
+      operation: 'FISTA encode (gapTol 1e-4)', shape: `${f.rows} rows, ${f.atoms} atoms of dim ${f.dim}, lambda ${f.lambda}, L0 ${ours.l0.toFixed(1)}, ${ours.threads} threads`,
+      ms, samplesPerSecond: (f.rows / ms) * 1000, gflops: null, flops: null,
+      reference: { name: `scikit-learn sparse_encode lasso_cd${fastest ? ` (n_jobs ${fastest.jobs}, its fastest)` : ''}`, ms: fastest ? (fastest.usPerSample * f.rows) / 1000 : null, ...(fastest ? {} : { note: 'scikit-learn not available' }) },
+      ratio: fastest ? fastest.usPerSample / ours.usPerSample : null,
+      ...(f.ratioSameCores !== undefined ? { note: `${f.ratioSameCores.toFixed(2)}x in CPU time per sample on one core each` } : {}),
+    });
+  }
+  if (raw.rica !== undefined) {
+    const r = raw.rica;
+    const c = r.costGradient;
+    const { rows: n, dIn, features } = { rows: r.recipe.count, dIn: r.recipe.size ** 2, features: r.recipe.features };
+    const numpy = c.numpy_float32;
+    // Best of interleaved rounds, as bench/rica_speed.mjs reports it: on a shared machine other
+    // work only ever adds time. The medians go in the note.
+    rows.push({
+      operation: 'RICA cost and gradient', shape: `${n} whitened patches of dim ${dIn}, ${features} features, ${r.threads} threads`,
+      ms: c.saekit.min, samplesPerSecond: (n / c.saekit.min) * 1000, gflops: (10 * n * dIn * features) / c.saekit.min / 1e6, flops: '10·N·d·k, its matrix products',
+      reference: { name: 'numpy float32 (OpenBLAS, same threads)', ms: numpy?.min ?? null, ...(numpy ? {} : { note: 'numpy not available' }) },
+      ratio: numpy ? numpy.min / c.saekit.min : null,
+      note: `best of ${r.rounds ?? 3} rounds; medians ${c.saekit.median.toFixed(1)} ms${numpy ? ` vs numpy ${numpy.median.toFixed(1)} ms` : ''}` +
+        (c.numpy_float64 ? `; numpy float64 best ${c.numpy_float64.min.toFixed(1)} ms` : ''),
+    });
+  }
+  if (raw.toy !== undefined) {
+    const t = raw.toy;
+    const shape = `${t.batch} x ${t.dim}, ${t.numFeatures} features, ${t.expectedActive} active`;
+    const reference = t.rows.find((/** @type {[string, number[]]} */ [label]) => label.startsWith('previous JS generator'));
+    for (const [label, [ms]] of /** @type {[string, number[]][]} */ (t.rows)) {
+      if (!label.startsWith('native batches()')) continue;
+      const plain = label.startsWith('native batches() next()');
+      rows.push({
+        operation: `Toy data generation, ${label.replace('native ', '')}`, shape, ms, samplesPerSecond: (t.batch / ms) * 1000, gflops: null, flops: null,
+        reference: plain ? { name: 'the previous JS generator (1 thread)', ms: reference ? reference[1][0] : null } : null,
+        ratio: plain && reference ? reference[1][0] / ms : null,
+      });
+    }
+  }
+  return rows;
+}
+
+async function main() {
+  const log = (/** @type {string} */ line) => console.log(line);
+  const withTorch = parts.has('sae') && torchAvailable();
+  const machine = machineInfo();
+  log(`saekit speed: ${machine.cpu}, ${machine.cores} cores, ${machine.cpuKernels} kernels, Node ${machine.node}`);
+  /** @type {{ sae?: Record<string, any>[], fista?: Record<string, any>, rica?: Record<string, any>, toy?: Record<string, any> }} */
+  const raw = {};
+  if (parts.has('sae')) raw.sae = await saeSpeed(withTorch, log);
+  if (parts.has('fista')) raw.fista = await fistaSpeed({ sklearn: !args['no-sklearn'], log });
+  // The natural-image fit is the quality benchmark's business; here only the cost's speed.
+  if (parts.has('rica')) raw.rica = await ricaSpeed({ iterations: 0, numpy: !args['no-numpy'], log });
+  if (parts.has('toy')) raw.toy = await toyGenerationSpeed({ log });
+  const speed = { date: new Date().toISOString(), machine, commit: commitInfo(), steps, warmup, rows: speedRows(raw, { torch: withTorch }), raw };
+  updateResults(args.out, 'speed', speed);
+  const report = await writeReport(args.out);
+  log(`wrote ${join(args.out, 'results.json')} (speed part) and ${report}`);
 }
 
 await main();
