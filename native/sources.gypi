@@ -30,6 +30,10 @@
       "native/binding/sae_wrap.cc",
       "native/binding/toy_binding.cc"
     ],
+    "saekit_cuda_sources": [
+      "native/cuda/common.cu",
+      "native/cuda/status.cu"
+    ],
     "saekit_cflags": [
       "-O3",
       "-fexceptions",
