@@ -150,8 +150,20 @@ export interface BackendInfo {
   name: 'cpu' | 'cuda';
   built: boolean;
   available: boolean;
+  /** Why the backend cannot run here (absent when it can). */
   reason?: string;
+  /** The same as a code: what `requireBackend` bases its advice on. */
+  cause?: BackendUnavailableCause;
+  /** The GPU a CUDA backend runs on, when available. */
+  gpu?: string;
 }
+
+/**
+ * not-built: compiled without CUDA; no-driver / driver-too-old: the NVIDIA driver is missing
+ * or older than the CUDA runtime saekit was built with; no-device: no GPU; unsupported-gpu:
+ * the GPU's architecture was not compiled for; error: the runtime failed otherwise.
+ */
+export type BackendUnavailableCause = 'not-built' | 'no-driver' | 'driver-too-old' | 'no-device' | 'unsupported-gpu' | 'error';
 
 /** What the native toy data generator reads; see native/core/toy.h. */
 export interface NativeToySpec {
