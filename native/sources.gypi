@@ -5,6 +5,7 @@
     "saekit_core_sources": [
       "native/core/checks.cc",
       "native/core/memory.cc",
+      "native/core/sae_resample.cc",
       "native/core/thread_pool.cc",
       "native/core/toy.cc",
       "native/cpu/activation.cc",
