@@ -40,12 +40,18 @@ export interface NativeSaeConfig {
   threads: number;
   /** Kernel set for tests ("generic", "avx2"); the best available when absent. */
   cpuKernels?: string;
+  /** 'cpu' when absent. */
+  device?: 'cpu' | 'cuda';
+  /** The encoder product's arithmetic on CUDA; 'tf32' when absent. */
+  precision?: 'tf32' | 'fp32';
 }
 
 export interface NativeSae {
   readonly stepsTaken: number;
   readonly busy: boolean;
   readonly device: string;
+  /** Native memory (GPU memory too, on CUDA) held now, as reported to V8; 0 once disposed. */
+  readonly bytesHeld: number;
   /** lr and l1Coeff, when given, replace the configured values for this step (schedules). */
   trainStep(data: Float32Array, rows: number, lr?: number, l1Coeff?: number): Promise<NativeStats>;
   gradients(data: Float32Array, rows: number): Promise<NativeGradients>;

@@ -32,7 +32,14 @@
       "native/binding/toy_binding.cc"
     ],
     "saekit_cuda_sources": [
+      "native/cuda/activation.cu",
       "native/cuda/common.cu",
+      "native/cuda/gemm.cu",
+      "native/cuda/gemm_fp32.cu",
+      "native/cuda/gemm_tf32.cu",
+      "native/cuda/sae_cuda.cu",
+      "native/cuda/sae_kernels.cu",
+      "native/cuda/sparse.cu",
       "native/cuda/status.cu"
     ],
     "saekit_cflags": [

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { backendAdvice } from '../lib/backends.js';
-import { backends, BackendUnavailableError, Rica, SparseAutoencoder } from '../lib/index.js';
+import { backends, BackendUnavailableError, FistaCoder, FistaDictionary, Rica, SparseAutoencoder } from '../lib/index.js';
 
 const cuda = backends().find((b) => b.name === 'cuda')!;
 
@@ -56,8 +56,19 @@ describe("device 'cuda' where CUDA cannot run", () => {
     }
   });
 
-  it('is checked by the other models too', () => {
-    if (cuda.available) return;
-    expect(() => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })).toThrow(expect.objectContaining({ code: 'BACKEND_UNAVAILABLE' }));
+});
+
+describe("device 'cuda' for the models without a CUDA implementation", () => {
+  it.each([
+    ['a Rica', () => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+    ['a FistaDictionary', () => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+    ['a FistaCoder', () => new FistaCoder({ dictionary: { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) }, lambda: 0.1, device: 'cuda' })],
+  ])('%s throws BACKEND_UNAVAILABLE saying so, with or without a GPU', (what, create) => {
+    expect(create).toThrow(
+      expect.objectContaining({
+        code: 'BACKEND_UNAVAILABLE',
+        message: `Cannot create ${what} on device 'cuda': saekit implements it on the CPU only so far; use device: "cpu"`,
+      }),
+    );
   });
 });
