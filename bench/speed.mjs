@@ -6,6 +6,7 @@
 // these machines are shared and noisy.
 //
 //   node bench/speed.mjs [--steps N] [--shapes 512x4096x1024,128x1024x1024] [--out bench/results]
+//   node bench/speed.mjs --device cuda [...]   the GPU benchmark, bench/cuda_speed.mjs
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -17,6 +18,12 @@ import { SparseAutoencoder, ToyDataset } from '../dist/index.js';
 import { addon } from '../dist/native.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const cudaFlag = process.argv.findIndex((a, i) => a === '--device=cuda' || (a === '--device' && process.argv[i + 1] === 'cuda'));
+if (cudaFlag > 0) {
+  const skip = process.argv[cudaFlag] === '--device' ? 2 : 1;
+  await (await import('./cuda_speed.mjs')).main([...process.argv.slice(2, cudaFlag), ...process.argv.slice(cudaFlag + skip)]);
+  process.exit(0);
+}
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '20' },
