@@ -289,7 +289,8 @@ void CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
   // reading what the copies are about to overwrite.
   synchronize();
   const size_t slotBytes = std::max(kStageBytes, rowBytes);
-  const int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
+  int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
+  if (perChunk > kGemmTileM) perChunk -= perChunk % kGemmTileM;  // whole row tiles for the encoder
   staging_.resize(slotBytes * kStageSlots);
   const auto* from = static_cast<const unsigned char*>(host);
   auto* dest = static_cast<unsigned char*>(to);
