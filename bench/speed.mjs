@@ -12,6 +12,7 @@
 //
 //   node bench/speed.mjs [--steps N] [--shapes 512x4096x1024,128x1024x1024] [--only sae,fista,rica,toy]
 //                        [--no-torch] [--no-sklearn] [--no-numpy] [--out bench/results]
+//   node bench/speed.mjs --device cuda [...]   the GPU benchmark, bench/cuda_speed.mjs
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,12 @@ import { ricaSpeed } from './rica_speed.mjs';
 import { toyGenerationSpeed } from './toy_generation.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const cudaFlag = process.argv.findIndex((a, i) => a === '--device=cuda' || (a === '--device' && process.argv[i + 1] === 'cuda'));
+if (cudaFlag > 0) {
+  const skip = process.argv[cudaFlag] === '--device' ? 2 : 1;
+  await (await import('./cuda_speed.mjs')).main([...process.argv.slice(2, cudaFlag), ...process.argv.slice(cudaFlag + skip)]);
+  process.exit(0);
+}
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '20' },

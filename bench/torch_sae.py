@@ -8,9 +8,13 @@ gradient's parallel component removed before Adam and rows renormalised after it
 sparsify and dictionary_learning.
 
     torch_sae.py speed --dir DIR --d-in D --d-hidden M --batch B --l1 L --steps N --warmup W [--tied]
+                       [--device cuda [--tf32]]
         DIR holds x.f32 [B*rounds, D] and the initial parameters w_enc.f32 [D, M],
         b_enc.f32 [M], w_dec.f32 [M, D], b_dec.f32 [D] written by the caller. Prints JSON
         with the median milliseconds per step over the timed steps and the mean L0.
+        --device cuda runs on the GPU (batches already there, as saekit's are copied in by
+        its step: the comparison favours PyTorch slightly); --tf32 lets its matrix products use
+        TF32 tensor cores, as saekit's precision 'tf32' does (PyTorch's default is FP32).
 """
 import argparse
 import json
@@ -56,16 +60,23 @@ def load(directory, name, shape):
 
 def speed(args):
     d, m, b = args.d_in, args.d_hidden, args.batch
-    x_all = torch.from_numpy(load(args.dir, "x.f32", (-1, d)))
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    x_all = torch.from_numpy(load(args.dir, "x.f32", (-1, d))).to(device)
     sae = Sae(load(args.dir, "w_enc.f32", (d, m)), load(args.dir, "b_enc.f32", (m,)),
-              load(args.dir, "w_dec.f32", (m, d)), load(args.dir, "b_dec.f32", (d,)), args.tied)
+              load(args.dir, "w_dec.f32", (m, d)), load(args.dir, "b_dec.f32", (d,)), args.tied).to(device)
     optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
     rounds = x_all.shape[0] // b
     times, l0s = [], []
     for step in range(args.warmup + args.steps):
         start = (step % rounds) * b
         x = x_all[start:start + b]
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
+        # float() of the loss and L0 waits for the GPU, so the time is the whole step.
         _, l0 = train_step(sae, optimizer, x, args.l1)
         elapsed = time.perf_counter() - t0
         if step >= args.warmup:
@@ -77,6 +88,7 @@ def speed(args):
         "l0": sum(l0s) / len(l0s),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
     }))
 
 
@@ -93,6 +105,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tied", action="store_true")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--tf32", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     speed(args)

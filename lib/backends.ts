@@ -1,7 +1,7 @@
-import { addon, type BackendInfo } from './native.js';
+import { addon, type BackendInfo, type BackendUnavailableCause } from './native.js';
 import type { Device } from './model.js';
 
-export type { BackendInfo };
+export type { BackendInfo, BackendUnavailableCause };
 
 /** Which compute backends this installation was built with, and which can run here (and why not). */
 export function backends(): BackendInfo[] {
@@ -16,13 +16,30 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-/** Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here. */
-export function requireBackend(device: Device, what: string): void {
+const advice: Record<BackendUnavailableCause, string> = {
+  'not-built': 'reinstall saekit where the CUDA toolkit (nvcc) and cmake are on PATH (with SAEKIT_CUDA=1 a failed CUDA build is an error instead of a fall-back), or use device: "cpu"',
+  'no-driver': 'install the NVIDIA driver on a machine with an NVIDIA GPU, or use device: "cpu"',
+  'driver-too-old': 'update the NVIDIA driver to one that supports the CUDA version saekit was built with, or use device: "cpu"',
+  'no-device': 'run on a machine with an NVIDIA GPU (and check CUDA_VISIBLE_DEVICES), or use device: "cpu"',
+  'unsupported-gpu': "saekit's CUDA kernels need compute capability 8.0 or newer; on such a GPU reinstall saekit with SAEKIT_CUDA_ARCHS including its compute capability (e.g. SAEKIT_CUDA_ARCHS=80,86,89,90), or use device: \"cpu\"",
+  error: 'use device: "cpu"',
+};
+
+/** The advice BACKEND_UNAVAILABLE gives for each cause. */
+export function backendAdvice(cause: BackendUnavailableCause | undefined): string {
+  return advice[cause ?? 'error'] ?? advice.error;
+}
+
+/**
+ * Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here and the
+ * model has an implementation for it (`runsOnCuda`: the SparseAutoencoder so far).
+ */
+export function requireBackend(device: Device, what: string, runsOnCuda = false): void {
+  if (device === 'cuda' && !runsOnCuda) {
+    throw new BackendUnavailableError(`Cannot create ${what} on device 'cuda': saekit implements it on the CPU only so far; use device: "cpu"`);
+  }
   const info = backends().find((b) => b.name === device);
   if (info?.available) return;
   const reason = info?.reason ?? 'unknown backend';
-  const advice = info?.built
-    ? 'check that an NVIDIA GPU and a recent driver are present, or use device: "cpu"'
-    : 'reinstall saekit on a machine with the CUDA toolkit (nvcc) and cmake, or use device: "cpu"';
-  throw new BackendUnavailableError(`Cannot create ${what} on device '${device}': ${reason}; ${advice}`);
+  throw new BackendUnavailableError(`Cannot create ${what} on device '${device}': ${reason}; ${backendAdvice(info?.cause)}`);
 }

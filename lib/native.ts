@@ -45,12 +45,18 @@ export interface NativeSaeConfig {
   threads: number;
   /** Kernel set for tests ("generic", "avx2"); the best available when absent. */
   cpuKernels?: string;
+  /** 'cpu' when absent. */
+  device?: 'cpu' | 'cuda';
+  /** The encoder product's arithmetic on CUDA; 'tf32' when absent. */
+  precision?: 'tf32' | 'fp32';
 }
 
 export interface NativeSae {
   readonly stepsTaken: number;
   readonly busy: boolean;
   readonly device: string;
+  /** Native memory (GPU memory too, on CUDA) held now, as reported to V8; 0 once disposed. */
+  readonly bytesHeld: number;
   /** lr and l1Coeff, when given, replace the configured values for this step (schedules). */
   trainStep(data: Float32Array, rows: number, lr?: number, l1Coeff?: number): Promise<NativeStats>;
   gradients(data: Float32Array, rows: number): Promise<NativeGradients>;
@@ -155,8 +161,20 @@ export interface BackendInfo {
   name: 'cpu' | 'cuda';
   built: boolean;
   available: boolean;
+  /** Why the backend cannot run here (absent when it can). */
   reason?: string;
+  /** The same as a code: what `requireBackend` bases its advice on. */
+  cause?: BackendUnavailableCause;
+  /** The GPU a CUDA backend runs on, when available. */
+  gpu?: string;
 }
+
+/**
+ * not-built: compiled without CUDA; no-driver / driver-too-old: the NVIDIA driver is missing
+ * or older than the CUDA runtime saekit was built with; no-device: no GPU; unsupported-gpu:
+ * the GPU's architecture was not compiled for; error: the runtime failed otherwise.
+ */
+export type BackendUnavailableCause = 'not-built' | 'no-driver' | 'driver-too-old' | 'no-device' | 'unsupported-gpu' | 'error';
 
 /** What the native toy data generator reads; see native/core/toy.h. */
 export interface NativeToySpec {

@@ -79,7 +79,19 @@ export interface SparseAutoencoderSettings {
   eps?: number;
   /** Seeds initialisation and data order. Default 0. */
   seed?: number;
+  /**
+   * 'cpu' (default) or 'cuda' (an NVIDIA GPU; see `backends()` for whether this installation
+   * can use one). Both compute the same model and training step.
+   */
   device?: Device;
+  /**
+   * Arithmetic of the encoder product on 'cuda': 'tf32' (default) runs on the tensor cores,
+   * rounding its inputs to TF32's 10-bit mantissa (relative error about 5e-4) and accumulating
+   * in FP32; 'fp32' runs in FP32 on the ordinary CUDA cores, slower but as close to the CPU as
+   * a different summation order allows. Everything after the encoder product is FP32 either
+   * way. Ignored on 'cpu', which always computes in FP32.
+   */
+  precision?: 'tf32' | 'fp32';
   /** CPU threads for this model's work. Default: all cores (os.availableParallelism()). */
   threads?: number;
 }
@@ -108,7 +120,7 @@ export type SteeringEdit =
 
 let cpuKernelsForNextModel: string | undefined;
 
-const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'activation', 'k', 'thresholdBeta', 'thresholdStartStep', 'auxk', 'initDecoderBias', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'threads'] as const;
+const optionNames = ['dIn', 'dHidden', 'tied', 'applyBDecToInput', 'inputScale', 'activation', 'k', 'thresholdBeta', 'thresholdStartStep', 'auxk', 'initDecoderBias', 'l1Coeff', 'lr', 'beta1', 'beta2', 'eps', 'seed', 'device', 'precision', 'threads'] as const;
 
 /**
  * A sparse autoencoder trained with Adam in one fused native call per step:
@@ -146,6 +158,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   readonly eps: number;
   readonly seed: number;
   readonly device: Device;
+  readonly precision: 'tf32' | 'fp32';
   readonly threads: number;
 
   /**
@@ -159,7 +172,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
 
   constructor(options: SparseAutoencoderOptions) {
     const o = checkOptions(options);
-    requireBackend(o.device, 'a SparseAutoencoder');
+    requireBackend(o.device, 'a SparseAutoencoder', true);
     super(
       'SparseAutoencoder',
       new addon.NativeSparseAutoencoder({
@@ -179,6 +192,8 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
         eps: o.eps,
         seed: o.seed,
         threads: o.threads,
+        device: o.device,
+        precision: o.precision,
         ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
       }),
     );
@@ -200,6 +215,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.eps = o.eps;
     this.seed = o.seed;
     this.device = o.device;
+    this.precision = o.precision;
     this.threads = o.threads;
     this.#random = new Random(this.seed + 0x5eed);
   }
@@ -491,11 +507,11 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
    * UNSUPPORTED_ARCHITECTURE. If a save was interrupted by
    * a crash, the swap it left half done is completed first.
    */
-  static async load(dir: string, options: { device?: Device; threads?: number } = {}): Promise<SparseAutoencoder> {
+  static async load(dir: string, options: { device?: Device; precision?: 'tf32' | 'fp32'; threads?: number } = {}): Promise<SparseAutoencoder> {
     if (typeof dir !== 'string') throw is.typeError('dir', 'string', dir);
     if (dir.length === 0) throw is.rangeError('dir', 'non-empty string', dir);
     const opts = is.options('options', options);
-    is.knownKeys('SparseAutoencoder.load', opts, ['device', 'threads']);
+    is.knownKeys('SparseAutoencoder.load', opts, ['device', 'precision', 'threads']);
     const s = await readSnapshot(await resolveCheckpoint(dir));
     const sae = new SparseAutoencoder({
       dIn: s.dIn,
@@ -509,7 +525,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       thresholdStartStep: s.thresholdStartStep,
       ...(s.auxk !== undefined ? { auxk: s.auxk } : {}),
       ...s.hyperparameters,
-      ...(opts as { device?: Device; threads?: number }),
+      ...(opts as { device?: Device; precision?: 'tf32' | 'fp32'; threads?: number }),
     } as SparseAutoencoderOptions);
     try {
       if (s.tied) checkTiedWeights(s, dir);
@@ -680,6 +696,7 @@ function checkOptions(options: SparseAutoencoderOptions): ResolvedOptions {
     eps: options.eps === undefined ? 1e-8 : is.positiveNumber('eps', options.eps),
     seed: options.seed === undefined ? 0 : is.integer('seed', options.seed, 0),
     device: options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const),
+    precision: options.precision === undefined ? 'tf32' : is.oneOf('precision', options.precision, ['tf32', 'fp32'] as const),
     threads: options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024),
   };
 }

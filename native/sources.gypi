@@ -5,6 +5,7 @@
     "saekit_core_sources": [
       "native/core/checks.cc",
       "native/core/memory.cc",
+      "native/core/sae_resample.cc",
       "native/core/thread_pool.cc",
       "native/core/toy.cc",
       "native/cpu/activation.cc",
@@ -29,6 +30,17 @@
       "native/binding/rica_wrap.cc",
       "native/binding/sae_wrap.cc",
       "native/binding/toy_binding.cc"
+    ],
+    "saekit_cuda_sources": [
+      "native/cuda/activation.cu",
+      "native/cuda/common.cu",
+      "native/cuda/gemm.cu",
+      "native/cuda/gemm_fp32.cu",
+      "native/cuda/gemm_tf32.cu",
+      "native/cuda/sae_cuda.cu",
+      "native/cuda/sae_kernels.cu",
+      "native/cuda/sparse.cu",
+      "native/cuda/status.cu"
     ],
     "saekit_cflags": [
       "-O3",

@@ -11,7 +11,9 @@ const work = mkdtempSync(join(tmpdir(), 'saekit-pack-'));
 
 function run(command: string, args: string[], cwd: string): string {
   try {
-    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+    // One CUDA architecture (when the install builds CUDA) is enough to check the packaging.
+    const env = { ...process.env, npm_config_loglevel: 'error', SAEKIT_CUDA_ARCHS: process.env.SAEKIT_CUDA_ARCHS ?? '90' };
+    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}\n${stderr ?? ''}`);
@@ -27,7 +29,9 @@ describe('packaging', () => {
       files: Array<{ path: string }>;
     }>;
     const files = packed[0].files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'binding.gyp', 'native/sources.gypi', 'native/cpu/sae_cpu.cc']));
+    expect(files).toEqual(
+      expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'binding.gyp', 'CMakeLists.txt', 'scripts/install.mjs', 'native/sources.gypi', 'native/cpu/sae_cpu.cc', 'native/cuda/sae_cuda.cu']),
+    );
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('node_modules/'))).toBe(false);
 
     const project = join(work, 'consumer');
@@ -42,13 +46,16 @@ describe('packaging', () => {
 const toy = new ToyDataset({ dim: 8, numFeatures: 16, expectedActive: 2, seed: 1 });
 const sae = new SparseAutoencoder({ dIn: 8, dHidden: 32, l1Coeff: 0.1, seed: 1 });
 const stats = await sae.trainStep(toy.sample(64).x);
-console.log(JSON.stringify({ l0: stats.l0, mmcs: metrics.mmcs(sae.dictionary(), toy.features), cpu: backends()[0].available }));
+console.log(JSON.stringify({ l0: stats.l0, mmcs: metrics.mmcs(sae.dictionary(), toy.features), cpu: backends()[0].available, cudaBuilt: backends()[1].built }));
 sae.dispose();
 `,
     );
     expect(run(join(project, 'node_modules', '.bin', 'saekit'), ['--help'], project)).toContain('Usage: saekit <command>');
     const result = JSON.parse(run('node', ['use.mjs'], project));
     expect(result.cpu).toBe(true);
+    // The install built what SAEKIT_CUDA asked for (unset: CUDA where nvcc and cmake are found).
+    if (process.env.SAEKIT_CUDA === '1') expect(result.cudaBuilt).toBe(true);
+    if (process.env.SAEKIT_CUDA === '0') expect(result.cudaBuilt).toBe(false);
     expect(result.l0).toBeGreaterThan(0);
     expect(result.mmcs).toBeGreaterThan(0);
 

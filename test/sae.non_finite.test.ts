@@ -2,13 +2,17 @@
 // model keeps the parameters of the last good step.
 import { describe, expect, it } from 'vitest';
 
-import { SparseAutoencoder, ToyDataset } from '../lib/index.js';
+import { backends, SparseAutoencoder, ToyDataset } from '../lib/index.js';
+
+// The CUDA backend guards its steps the same way; checked where a GPU is present.
+const devices = ['cpu', ...(backends().some((b) => b.name === 'cuda' && b.available) ? ['cuda'] : [])] as const;
+const activationsByDevice = devices.flatMap((device) => (['relu', 'topk'] as const).map((activation) => ({ device, activation })));
 
 describe('non-finite training', () => {
-  it.each(['relu', 'topk'] as const)('a huge learning rate (%s) ends in NON_FINITE with the last good parameters kept', async (activation) => {
+  it.each(activationsByDevice)('a huge learning rate ($activation, $device) ends in NON_FINITE with the last good parameters kept', async ({ device, activation }) => {
     const toy = new ToyDataset({ dim: 16, numFeatures: 32, expectedActive: 3, seed: 1 });
     const options = activation === 'relu' ? { l1Coeff: 0.1 } : { activation, k: 4 };
-    const sae = new SparseAutoencoder({ dIn: 16, dHidden: 32, lr: 1e12, seed: 1, ...options } as never);
+    const sae = new SparseAutoencoder({ dIn: 16, dHidden: 32, lr: 1e12, seed: 1, device, ...options } as never);
     let error: (Error & { code?: string }) | undefined;
     let before = { dec: sae.decoderWeights().data, enc: sae.encoderWeights().data, bEnc: sae.encoderBias(), bDec: sae.decoderBias() };
     let steps = 0;

@@ -12,6 +12,9 @@
 #include "sae_wrap.h"
 #include "toy_binding.h"
 #include "fista_wrap.h"
+#ifdef SAEKIT_WITH_CUDA
+#include "../cuda/status.h"
+#endif
 
 namespace saekit::binding {
 namespace {
@@ -26,10 +29,24 @@ Napi::Value backends(const Napi::CallbackInfo& info) {
   list.Set(0u, cpu);
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("name", "cuda");
+#ifdef SAEKIT_WITH_CUDA
+  const cuda::CudaStatus& status = cuda::cudaStatus();
+  cuda.Set("built", true);
+  cuda.Set("available", status.available);
+  if (status.available) {
+    cuda.Set("gpu", status.gpu);
+  } else {
+    cuda.Set("cause", status.cause);
+    cuda.Set("reason", status.reason);
+  }
+#else
   cuda.Set("built", false);
   cuda.Set("available", false);
+  cuda.Set("cause", "not-built");
   cuda.Set("reason",
-           "not built: this installation of saekit was compiled without CUDA (no nvcc at install time)");
+           "not built: this installation of saekit was compiled without CUDA (no nvcc and cmake at install time, "
+           "SAEKIT_CUDA=0, or a failed CUDA build)");
+#endif
   list.Set(1u, cuda);
   return list;
 }

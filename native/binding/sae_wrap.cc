@@ -75,6 +75,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceAccessor<&SaeWrap::stepsTaken>("stepsTaken"),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
                          InstanceAccessor<&SaeWrap::device>("device"),
+                         InstanceAccessor<&SaeWrap::bytesHeld>("bytesHeld"),
                      });
 }
 
@@ -103,7 +104,19 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
     }
     config.l1Coeff = static_cast<float>(numberField(options, "l1Coeff"));
     readAdam(options, config);
-    adopt(createCpuSae(config));
+    Napi::Value precision = options.Get("precision");
+    if (precision.IsString() && precision.As<Napi::String>().Utf8Value() == "fp32") config.precision = Precision::FP32;
+    Napi::Value device = options.Get("device");
+    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+      config.device = Device::Cuda;
+#ifdef SAEKIT_WITH_CUDA
+      adopt(createCudaSae(config));
+#else
+      throwError("BACKEND_UNAVAILABLE", "Cannot create a SparseAutoencoder on device 'cuda': this build has no CUDA backend");
+#endif
+    } else {
+      adopt(createCpuSae(config));
+    }
     return info.Env().Undefined();
   });
 }
@@ -314,6 +327,11 @@ Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
 Napi::Value SaeWrap::stepsTaken(const Napi::CallbackInfo& info) {
   const SaeBackend* backend = backendOrNull();
   return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->stepsTaken()) : 0.0);
+}
+
+Napi::Value SaeWrap::bytesHeld(const Napi::CallbackInfo& info) {
+  const SaeBackend* backend = backendOrNull();
+  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->bytesHeld()) : 0.0);
 }
 
 Napi::Value SaeWrap::device(const Napi::CallbackInfo& info) {

@@ -26,6 +26,12 @@ namespace saekit {
 //              pre-activations above a threshold learned in training (Bussmann et al. 2024)
 enum class Activation { ReLU, TopK, BatchTopK };
 
+enum class Device { Cpu, Cuda };
+
+// The arithmetic of the encoder product on CUDA: TF32 tensor cores (inputs rounded to a 10-bit
+// mantissa, FP32 accumulation) or plain FP32. The CPU always computes in FP32.
+enum class Precision { TF32, FP32 };
+
 struct SaeConfig {
   int64_t dIn = 0;
   int64_t dHidden = 0;
@@ -51,6 +57,8 @@ struct SaeConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
+  Device device = Device::Cpu;
+  Precision precision = Precision::TF32;
 };
 
 // Values a step may use instead of the configured ones (schedules: warm-up, decay).
@@ -149,5 +157,9 @@ class SaeBackend {
 size_t saeStateBytes(const SaeConfig& config);
 
 std::unique_ptr<SaeBackend> createCpuSae(const SaeConfig& config);
+
+// Throws BACKEND_UNAVAILABLE where no usable GPU is present (native/cuda/status.h). Only in
+// builds with SAEKIT_WITH_CUDA.
+std::unique_ptr<SaeBackend> createCudaSae(const SaeConfig& config);
 
 }  // namespace saekit

@@ -20,8 +20,8 @@
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/memory.h"
-#include "../core/rng.h"
 #include "../core/sae.h"
+#include "../core/sae_resample.h"
 #include "../core/thread_pool.h"
 #include "activation.h"
 #include "gemm.h"
@@ -781,58 +781,24 @@ void CpuSae::reconstruct(const float* x, int64_t rows, float* out) {
 int64_t CpuSae::resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) {
   if (count <= 0 || rows <= 0) return 0;
   checkFinite(x, rows * d_, d_, "x.data");
-  for (int64_t i = 0; i < count; ++i) {
-    if (features[i] < 0 || features[i] >= m_) {
-      throwRangeError("Expected features to be in [0, " + std::to_string(m_) + ") but features[" + std::to_string(i) +
-                      "] is " + std::to_string(features[i]));
-    }
-  }
-  // Each row's squared reconstruction error.
+  checkResampleFeatures(features, count, m_);
+  // Each row's squared reconstruction error decides how likely it is to be drawn.
   Buffer<float> xhat(static_cast<size_t>(rows * d_));
   encodeToCsr(x, rows, false);
   decodeRows(csrRowStart_.data(), csrIndices_.data(), csrValues_.data(), rows, xhat.data());
-  std::vector<double> error(static_cast<size_t>(rows));
-  bool anyError = false;
-  for (int64_t r = 0; r < rows; ++r) {
-    double e = 0.0;
-    for (int64_t i = 0; i < d_; ++i) e += static_cast<double>(x[r * d_ + i] - xhat[r * d_ + i]) * (x[r * d_ + i] - xhat[r * d_ + i]);
-    error[r] = e;
-    anyError = anyError || e > 0.0;
-  }
-  // Weighted sampling without replacement (Efraimidis & Spirakis): the rows with the largest
-  // log(u) / weight. Rows with zero error are only drawn after all the others.
-  Rng rng(seed);
-  std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    double u;
-    do {
-      u = rng.uniform();
-    } while (u <= 0.0);
-    const double weight = anyError ? error[r] : 1.0;
-    keys[r] = {weight > 0.0 ? std::log(u) / weight : -std::numeric_limits<double>::infinity(), r};
-  }
-  const int64_t n = std::min(count, rows);
-  std::partial_sort(keys.begin(), keys.begin() + n, keys.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
+  const std::vector<int64_t> chosen = chooseResampleRows(x, xhat.data(), rows, d_, count, seed);
+  const int64_t n = static_cast<int64_t>(chosen.size());
 
-  std::vector<char> listed(static_cast<size_t>(m_), 0);
-  for (int64_t i = 0; i < count; ++i) listed[features[i]] = 1;
   const float* enc = encoderRows();
-  double aliveNorm = 0.0;
-  int64_t alive = 0;
-  for (int64_t j = 0; j < m_; ++j) {
-    if (listed[j]) continue;
-    aliveNorm += std::sqrt(static_cast<double>(kernels_.dot(enc + j * d_, enc + j * d_, d_)));
-    ++alive;
-  }
-  const float encoderScale = static_cast<float>(0.2 * (alive > 0 ? aliveNorm / alive : 1.0));
+  Buffer<float> squaredNorms(static_cast<size_t>(m_));
+  for (int64_t j = 0; j < m_; ++j) squaredNorms[j] = kernels_.dot(enc + j * d_, enc + j * d_, d_);
+  const float encoderScale = resampleEncoderScale(squaredNorms.data(), m_, features, count);
   parameterBound_ = -1.0f;
   const size_t rowBytes = static_cast<size_t>(d_) * sizeof(float);
   int64_t done = 0;
   for (int64_t i = 0; i < n; ++i) {
     const int32_t f = features[i];
-    const float* v = x + keys[i].second * d_;
+    const float* v = x + chosen[i] * d_;
     const double norm = std::sqrt(static_cast<double>(kernels_.dot(v, v, d_)));
     if (norm == 0.0) continue;
     const float inv = static_cast<float>(1.0 / norm);

@@ -1,0 +1,843 @@
+// The sparse autoencoder on the GPU: the same model, step and bookkeeping as
+// native/cpu/sae_cpu.cc (read that first), with parameters, Adam's moments and scratch held in
+// GPU memory for the model's life.
+//
+// A training step: the batch is copied in through pinned staging buffers on a copy stream, in
+// chunks of rows, and the encoder product of each chunk starts as soon as its rows have
+// arrived, so copying overlaps computing (gemm.cuh: bias and ReLU fused, active units
+// compacted into a pool). The pool becomes a CSR (sparse.cuh), TopK/BatchTopK select from it
+// (activation.cuh), and the rest of the step runs over the active units (sae_kernels.cuh).
+// The host waits for the GPU a few times per step, to learn sizes (the number of active
+// units) and at the end for the statistics.
+//
+// Everything the GPU computes is deterministic (atomics only count; sums have fixed orders),
+// so a seed gives the same model on every run on the same GPU. Initialisation is drawn on the
+// host exactly as on the CPU, so both backends start from the same parameters.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/buffer.h"
+#include "../core/error.h"
+#include "../core/sae.h"
+#include "../core/sae_resample.h"
+#include "../core/thread_pool.h"
+#include "../cpu/kernels.h"
+#include "../cpu/model_support.h"
+#include "activation.cuh"
+#include "common.cuh"
+#include "device_buffer.cuh"
+#include "gemm.cuh"
+#include "sae_kernels.cuh"
+#include "sparse.cuh"
+#include "status.h"
+
+namespace saekit {
+namespace cuda {
+namespace {
+
+constexpr size_t kStageBytes = size_t{4} << 20;  // one pinned staging slot
+constexpr int kStageSlots = 2;
+// Rows per pass of encode, decode and reconstruct: bounds the dense buffers those need.
+constexpr int64_t kInferenceRows = 8192;
+constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;  // 256 MiB of dense codes
+// Some kernels put ceil(dIn / 256) blocks on a grid dimension limited to 65535.
+constexpr int64_t kMaxDIn = int64_t{1} << 23;
+
+struct DeviceAdam {
+  DeviceBuffer<float> value, m, v;
+  DeviceAdam(const char* what) : value(what), m(what), v(what) {}
+  void allocate(size_t n, cudaStream_t stream) {
+    value.resize(n);
+    m.resize(n);
+    v.resize(n);
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(m.data(), 0, n * sizeof(float), stream));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(v.data(), 0, n * sizeof(float), stream));
+  }
+  size_t bytes() const { return value.bytes() + m.bytes() + v.bytes(); }
+};
+
+// The active units of a batch: see sparse.cuh.
+struct Csr {
+  DeviceBuffer<int64_t> rowStart{"active units (row starts)"};
+  DeviceBuffer<int32_t> indices{"active units (indices)"};
+  DeviceBuffer<float> values{"active units (values)"};
+  DeviceBuffer<int32_t> entryRow{"active units (rows)"};
+  void reserve(int64_t rows, int64_t nnz) {
+    rowStart.resize(static_cast<size_t>(rows + 1));
+    const size_t n = static_cast<size_t>(std::max<int64_t>(nnz, 1));
+    indices.resize(n);
+    values.resize(n);
+    entryRow.resize(n);
+  }
+  void swap(Csr& other) {
+    rowStart.swap(other.rowStart);
+    indices.swap(other.indices);
+    values.swap(other.values);
+    entryRow.swap(other.entryRow);
+  }
+  size_t bytes() const { return rowStart.bytes() + indices.bytes() + values.bytes() + entryRow.bytes(); }
+};
+
+class CudaSae final : public SaeBackend {
+ public:
+  explicit CudaSae(const SaeConfig& config);
+  ~CudaSae() override;
+
+  const SaeConfig& config() const override { return config_; }
+  const char* device() const override { return "cuda"; }
+  int64_t stepsTaken() const override { return steps_; }
+  size_t bytesHeld() const override;
+
+  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) override;
+  StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
+  void encode(const float* x, int64_t rows, float* codes) override;
+  void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
+  void decode(const float* codes, int64_t rows, float* out) override;
+  void decodeSparse(const SparseCodesView& codes, float* out) override;
+  void reconstruct(const float* x, int64_t rows, float* out) override;
+  void getParameter(SaeParam which, SaeSlot slot, float* out) const override;
+  void setParameter(SaeParam which, SaeSlot slot, const float* values) override;
+  void setStepsTaken(int64_t steps) override { steps_ = steps; }
+  float threshold() const override { return threshold_; }
+  void setThreshold(float threshold) override { threshold_ = threshold; }
+  int64_t samplesSeen() const override { return samplesSeen_; }
+  void lastFired(int64_t* out) const override;
+  void setFiringState(int64_t samplesSeen, const int64_t* lastFired) override;
+  int64_t resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) override;
+
+ private:
+  const DeviceAdam& stateOf(SaeParam which) const;
+  const float* encoderRows() const { return config_.tied ? decoder_.value.data() : encoder_.value.data(); }
+  void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
+  // Copies `rows` rows of rowBytes each from host to the device array `to` through the pinned
+  // slots on the copy stream; after each chunk is queued, the compute stream waits for it and
+  // onChunk(firstRow, rowCount) may queue work on those rows.
+  void upload(const void* host, int64_t rows, size_t rowBytes, void* to,
+              const std::function<void(int64_t, int64_t)>& onChunk) const;
+  template <class T>
+  void download(T* host, const T* device, size_t count) const;
+  void synchronize() const { SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  // The encoder on rows [row0, row0 + count) of the (shifted) input in x_ / shifted_.
+  void runEncoder(int64_t row0, int64_t count);
+  // x (host) through the encoder into csr_ (nnz_ units); training selects BatchTopK over the
+  // batch, inference applies its threshold.
+  void encodeToCsr(const float* x, int64_t rows, bool training);
+  // Replaces csr_ by its units whose flag_ is set.
+  void keepFlagged(int64_t rows);
+  // BatchTopK's inference threshold, from the units training kept.
+  void trackThreshold(int64_t rows);
+  StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides);
+  // Throws NON_FINITE, before any parameter changes, if the loss or this step's gradients are
+  // not finite or large enough to overflow Adam's second moment, or if the update could take
+  // a parameter out of range: the CPU backend's limits, from the gradients themselves.
+  void guardAgainstOverflow(double loss, int64_t rows, float lr);
+  // An upper bound of |every parameter|, rescanned when stale (after external writes).
+  float parameterBound();
+  // Rows per pass of inference when each row needs `width` floats of dense scratch.
+  int64_t inferenceRows(int64_t width) const {
+    return std::max<int64_t>(1, std::min(kInferenceRows, kDenseChunkFloats / std::max<int64_t>(width, 1)));
+  }
+
+  SaeConfig config_;
+  int64_t d_;
+  int64_t m_;
+  int device_ = 0;
+  ThreadPool pool_;
+  const cpu::Kernels& kernels_;
+  cudaStream_t stream_ = nullptr;      // all computation
+  cudaStream_t copyStream_ = nullptr;  // host-to-device copies of inputs
+  cudaEvent_t staged_[kStageSlots] = {};
+
+  DeviceAdam decoder_{"decoder weights"};  // [m, d]
+  DeviceAdam encoder_{"encoder weights"};  // [m, d], untied only
+  DeviceAdam encoderBias_{"encoder bias"};
+  DeviceAdam decoderBias_{"decoder bias"};
+  DeviceBuffer<int64_t> lastFired_{"dead-feature counters"};
+  int64_t steps_ = 0;
+  float threshold_ = -1.0f;
+  int64_t samplesSeen_ = 0;
+  float parameterBound_ = -1.0f;  // < 0: unknown, rescan
+
+  // Scratch, sized by the largest batch seen. Mutable: reading parameters stages through it.
+  mutable PinnedBuffer<unsigned char> staging_;
+  mutable Buffer<float> hostScratch_;
+  DeviceBuffer<float> x_{"input batch"};
+  DeviceBuffer<float> shifted_{"input minus b_dec"};
+  DeviceBuffer<float> thresholdBias_{"encoder bias minus threshold"};
+  DeviceBuffer<float> scalar_{"scalar"};
+  DeviceBuffer<int32_t> tileCount_{"active-unit tile counts"};
+  DeviceBuffer<int64_t> tilePos_{"active-unit tile positions"};
+  DeviceBuffer<float> poolValues_{"active-unit pool"};
+  DeviceBuffer<int32_t> poolIndices_{"active-unit pool"};
+  DeviceBuffer<unsigned long long> poolUsed_{"pool counter"};
+  int64_t poolCapacity_ = 0;
+  const float* encoderBiasInUse_ = nullptr;
+  float addBack_ = 0.0f;
+  Csr csr_;
+  Csr selected_;
+  int64_t nnz_ = 0;
+  DeviceBuffer<int64_t> rowCount_{"row counts"};
+  DeviceBuffer<uint8_t> flags_{"selection flags"};
+  SelectScratch select_;
+  DeviceBuffer<double> rowMinimum_{"row minima"};
+  DeviceBuffer<unsigned char> cubTemp_{"CUB scratch"};
+  DeviceBuffer<float> outputGrad_{"dLoss/dxhat"};
+  DeviceBuffer<float> unitGrad_{"dLoss/dpre"};
+  DeviceBuffer<double> rowSquared_{"row errors"};
+  DeviceBuffer<double> rowL1_{"row L1 norms"};
+  DeviceBuffer<double> sums_{"statistics"};
+  DeviceBuffer<int64_t> columnStart_{"feature starts"};
+  DeviceBuffer<int64_t> columnCounts_{"feature counts"};
+  DeviceBuffer<int32_t> columnEntry_{"units by feature"};
+  DeviceBuffer<int32_t> sortScratch_{"sort scratch"};
+  DeviceBuffer<float> biasGrad_{"encoder bias gradient"};
+  DeviceBuffer<float> decoderBiasGrad_{"decoder bias gradient"};
+  DeviceBuffer<float> partials_{"decoder bias partial sums"};
+  DeviceBuffer<float> decoderGrad_{"decoder gradient"};
+  DeviceBuffer<float> encoderGrad_{"encoder gradient"};
+  DeviceBuffer<float> dense_{"dense codes"};
+  DeviceBuffer<float> rowsOut_{"output rows"};
+  DeviceBuffer<int32_t> indptr_{"sparse codes indptr"};
+  DeviceBuffer<unsigned int> magnitudes_{"overflow check"};
+};
+
+CudaSae::CudaSae(const SaeConfig& config)
+    : config_(config),
+      d_(config.dIn),
+      m_(config.dHidden),
+      pool_(config.threads),
+      kernels_(cpu::requireKernels(config.cpuKernels)) {
+  if ((config_.activation == Activation::TopK || config_.activation == Activation::BatchTopK) && config_.k < 1) {
+    throwRangeError("TopK and BatchTopK need k >= 1");
+  }
+  if (config_.auxK > 0) {
+    throwError("UNSUPPORTED", "The CUDA backend does not implement AuxK yet; train with auxk on device 'cpu', or "
+                              "without auxk on 'cuda' (dead features can be resampled instead)");
+  }
+  if (d_ > kMaxDIn) {
+    throwRangeError("The CUDA backend supports dIn up to " + std::to_string(kMaxDIn) + " but received " +
+                    std::to_string(d_));
+  }
+  DeviceScope scope(device_);
+  const size_t weights = static_cast<size_t>(d_ * m_);
+  const size_t stateBytes = sizeof(float) * (3 * weights * (config_.tied ? 1 : 2) + 3 * static_cast<size_t>(d_ + m_)) +
+                            sizeof(int64_t) * static_cast<size_t>(m_);
+  size_t freeBytes = 0, totalBytes = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
+  if (stateBytes > freeBytes) {
+    throwOutOfMemory(stateBytes, "A SparseAutoencoder with dIn " + std::to_string(d_) + " and dHidden " +
+                                     std::to_string(m_) + " (parameters and optimizer state)");
+  }
+  SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&copyStream_, cudaStreamNonBlocking));
+  for (cudaEvent_t& event : staged_) SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+
+  decoder_.allocate(weights, stream_);
+  if (!config_.tied) encoder_.allocate(weights, stream_);
+  encoderBias_.allocate(static_cast<size_t>(m_), stream_);
+  decoderBias_.allocate(static_cast<size_t>(d_), stream_);
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(encoderBias_.value.data(), 0, static_cast<size_t>(m_) * sizeof(float), stream_));
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(decoderBias_.value.data(), 0, static_cast<size_t>(d_) * sizeof(float), stream_));
+  sums_.resize(2);
+  scalar_.resize(1);
+  poolUsed_.resize(1);
+
+  // The CPU backend's initialisation, drawn on the host: both backends start alike.
+  Buffer<float> rows(weights);
+  cpu::randomUnitRows(pool_, rows.data(), m_, d_, config_.seed);
+  SAEKIT_CUDA_CHECK(
+      cudaMemcpyAsync(decoder_.value.data(), rows.data(), weights * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  if (!config_.tied) {
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(encoder_.value.data(), rows.data(), weights * sizeof(float),
+                                      cudaMemcpyHostToDevice, stream_));
+  }
+  std::vector<int64_t> neverFired(static_cast<size_t>(m_), -1);
+  lastFired_.resize(static_cast<size_t>(m_));
+  SAEKIT_CUDA_CHECK(cudaMemcpyAsync(lastFired_.data(), neverFired.data(), neverFired.size() * sizeof(int64_t),
+                                    cudaMemcpyHostToDevice, stream_));
+  synchronize();
+}
+
+CudaSae::~CudaSae() {
+  // Errors are ignored here: a destructor must not throw, and at process exit the runtime may
+  // already be gone. The buffers free themselves after this body.
+  cudaSetDevice(device_);
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  if (copyStream_ != nullptr) cudaStreamSynchronize(copyStream_);
+  for (cudaEvent_t event : staged_) {
+    if (event != nullptr) cudaEventDestroy(event);
+  }
+  if (copyStream_ != nullptr) cudaStreamDestroy(copyStream_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  cudaGetLastError();
+}
+
+size_t CudaSae::bytesHeld() const {
+  return decoder_.bytes() + encoder_.bytes() + encoderBias_.bytes() + decoderBias_.bytes() + lastFired_.bytes() +
+         staging_.bytes() + hostScratch_.bytes() + x_.bytes() + shifted_.bytes() + thresholdBias_.bytes() +
+         scalar_.bytes() + tileCount_.bytes() + tilePos_.bytes() + poolValues_.bytes() + poolIndices_.bytes() +
+         poolUsed_.bytes() + csr_.bytes() + selected_.bytes() + rowCount_.bytes() + flags_.bytes() +
+         select_.bytes() + rowMinimum_.bytes() + cubTemp_.bytes() + outputGrad_.bytes() + unitGrad_.bytes() +
+         rowSquared_.bytes() + rowL1_.bytes() + sums_.bytes() + columnStart_.bytes() + columnCounts_.bytes() +
+         columnEntry_.bytes() + sortScratch_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes() +
+         partials_.bytes() + decoderGrad_.bytes() + encoderGrad_.bytes() + dense_.bytes() + rowsOut_.bytes() +
+         indptr_.bytes() + magnitudes_.bytes();
+}
+
+void CudaSae::checkFinite(const float* x, int64_t count, int64_t cols, const char* name) {
+  cpu::checkFiniteParallel(pool_, kernels_, x, count, cols, name);
+}
+
+void CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
+                     const std::function<void(int64_t, int64_t)>& onChunk) const {
+  if (rows <= 0 || rowBytes == 0) return;
+  // Normally idle already; after a call that threw part-way, its queued work must not still be
+  // reading what the copies are about to overwrite.
+  synchronize();
+  const size_t slotBytes = std::max(kStageBytes, rowBytes);
+  int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
+  if (perChunk > kGemmTileM) perChunk -= perChunk % kGemmTileM;  // whole row tiles for the encoder
+  staging_.resize(slotBytes * kStageSlots);
+  const auto* from = static_cast<const unsigned char*>(host);
+  auto* dest = static_cast<unsigned char*>(to);
+  int chunk = 0;
+  for (int64_t row0 = 0; row0 < rows; row0 += perChunk, ++chunk) {
+    const int64_t count = std::min(perChunk, rows - row0);
+    const size_t bytes = static_cast<size_t>(count) * rowBytes;
+    const size_t offset = static_cast<size_t>(row0) * rowBytes;
+    const int slot = chunk % kStageSlots;
+    unsigned char* pinned = staging_.data() + static_cast<size_t>(slot) * slotBytes;
+    // The slot's previous copy has to finish before the slot is refilled.
+    SAEKIT_CUDA_CHECK(cudaEventSynchronize(staged_[slot]));
+    std::memcpy(pinned, from + offset, bytes);
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(dest + offset, pinned, bytes, cudaMemcpyHostToDevice, copyStream_));
+    SAEKIT_CUDA_CHECK(cudaEventRecord(staged_[slot], copyStream_));
+    SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, staged_[slot], 0));
+    if (onChunk) onChunk(row0, count);
+  }
+}
+
+template <class T>
+void CudaSae::download(T* host, const T* device, size_t count) const {
+  if (count > 0) {
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+  }
+  synchronize();
+}
+
+void CudaSae::runEncoder(int64_t row0, int64_t count) {
+  const float* input = (config_.applyBDecToInput ? shifted_.data() : x_.data()) + row0 * d_;
+  const int64_t tiles = ceilDiv(m_, kGemmTileN);
+  ActiveUnitsOut out{encoderBiasInUse_, addBack_, tiles, tileCount_.data() + row0 * tiles,
+                     tilePos_.data() + row0 * tiles, poolValues_.data(), poolIndices_.data(), poolCapacity_,
+                     poolUsed_.data()};
+  encoderProduct(config_.precision == Precision::FP32 ? GemmPrecision::Fp32 : GemmPrecision::Tf32, input, d_, count,
+                 encoderRows(), d_, m_, d_, out, stream_);
+}
+
+void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
+  const size_t values = static_cast<size_t>(rows * d_);
+  x_.resize(values);
+  if (config_.applyBDecToInput) shifted_.resize(values);
+  // BatchTopK at inference: units above the threshold, i.e. pre + (b_enc - threshold) > 0.
+  const bool thresholded = config_.activation == Activation::BatchTopK && !training && threshold_ > 0.0f;
+  encoderBiasInUse_ = encoderBias_.value.data();
+  addBack_ = 0.0f;
+  if (thresholded) {
+    thresholdBias_.resize(static_cast<size_t>(m_));
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(scalar_.data(), &threshold_, sizeof(float), cudaMemcpyHostToDevice, stream_));
+    shiftRows(encoderBias_.value.data(), scalar_.data(), m_, 1, thresholdBias_.data(), stream_);
+    encoderBiasInUse_ = thresholdBias_.data();
+    addBack_ = threshold_;
+  }
+  const int64_t tiles = ceilDiv(m_, kGemmTileN);
+  tileCount_.resize(static_cast<size_t>(rows * tiles));
+  tilePos_.resize(static_cast<size_t>(rows * tiles));
+  // A first guess at the pool; the first batches of a fresh ReLU model (half the units
+  // active) make it grow once.
+  const int64_t worst = rows * m_;
+  if (poolCapacity_ < std::min<int64_t>(worst, rows * 64)) poolCapacity_ = std::min<int64_t>(worst, rows * 64);
+  poolValues_.resize(static_cast<size_t>(poolCapacity_));
+  poolIndices_.resize(static_cast<size_t>(poolCapacity_));
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
+  upload(x, rows, static_cast<size_t>(d_) * sizeof(float), x_.data(), [&](int64_t row0, int64_t count) {
+    if (config_.applyBDecToInput) {
+      shiftRows(x_.data() + row0 * d_, decoderBias_.value.data(), count, d_, shifted_.data() + row0 * d_, stream_);
+    }
+    runEncoder(row0, count);
+  });
+  unsigned long long used = 0;
+  download(&used, poolUsed_.data(), 1);
+  if (static_cast<int64_t>(used) > poolCapacity_) {
+    poolCapacity_ = std::min<int64_t>(worst, static_cast<int64_t>(used) + static_cast<int64_t>(used / 4));
+    poolValues_.resize(static_cast<size_t>(poolCapacity_));
+    poolIndices_.resize(static_cast<size_t>(poolCapacity_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
+    runEncoder(0, rows);
+    download(&used, poolUsed_.data(), 1);
+  }
+  nnz_ = static_cast<int64_t>(used);
+  if (nnz_ > std::numeric_limits<int32_t>::max()) {
+    throwRangeError("A batch of " + std::to_string(rows) + " rows has " + std::to_string(nnz_) +
+                    " active units, more than the CUDA backend addresses in one pass; use fewer rows at a time");
+  }
+  csr_.reserve(rows, nnz_);
+  rowCount_.resize(static_cast<size_t>(rows + 1));
+  tileRowCounts(tileCount_.data(), rows, tiles, rowCount_.data(), stream_);
+  exclusiveSum(rowCount_.data(), csr_.rowStart.data(), rows + 1, cubTemp_, stream_);
+  gatherTiles(tileCount_.data(), tilePos_.data(), rows, tiles, poolValues_.data(), poolIndices_.data(),
+              csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), csr_.entryRow.data(), stream_);
+
+  if (config_.activation == Activation::TopK) {
+    flags_.resize(static_cast<size_t>(std::max<int64_t>(nnz_, 1)));
+    flagTopKPerRow(csr_.rowStart.data(), rows, csr_.values.data(), nnz_, config_.k, flags_.data(), select_, stream_);
+    keepFlagged(rows);
+  } else if (config_.activation == Activation::BatchTopK && training) {
+    if (nnz_ > config_.k * rows) {
+      flags_.resize(static_cast<size_t>(nnz_));
+      flagLargest(csr_.values.data(), nnz_, config_.k * rows, flags_.data(), select_, stream_);
+      keepFlagged(rows);
+    }
+    if (steps_ >= config_.thresholdStartStep) trackThreshold(rows);
+  }
+}
+
+void CudaSae::keepFlagged(int64_t rows) {
+  flaggedRowCounts(csr_.rowStart.data(), rows, flags_.data(), rowCount_.data(), stream_);
+  selected_.reserve(rows, nnz_);  // at most as many as before
+  exclusiveSum(rowCount_.data(), selected_.rowStart.data(), rows + 1, cubTemp_, stream_);
+  gatherFlagged(csr_.rowStart.data(), rows, csr_.indices.data(), csr_.values.data(), flags_.data(),
+                selected_.rowStart.data(), selected_.indices.data(), selected_.values.data(),
+                selected_.entryRow.data(), stream_);
+  csr_.swap(selected_);
+  download(&nnz_, csr_.rowStart.data() + rows, 1);
+}
+
+void CudaSae::trackThreshold(int64_t rows) {
+  // As the CPU: an EMA of the mean over rows of each row's smallest kept activation.
+  rowMinimumSum(csr_.rowStart.data(), rows, csr_.values.data(), rowMinimum_, sums_.data(), stream_);
+  double sums[2];
+  download(sums, sums_.data(), 2);
+  if (sums[1] == 0.0) return;
+  const float batchMinimum = static_cast<float>(sums[0] / sums[1]);
+  threshold_ = threshold_ < 0.0f ? batchMinimum
+                                 : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * batchMinimum;
+}
+
+StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides) {
+  if (rows < 1) throwRangeError("Expected at least one row in the batch");
+  checkFinite(x, rows * d_, d_, "batch.data");
+  DeviceScope scope(device_);
+  encodeToCsr(x, rows, true);
+  const int64_t nnz = nnz_;
+  const float l1 = overrides.l1Coeff >= 0.0f ? overrides.l1Coeff : config_.l1Coeff;
+  const float lr = overrides.lr >= 0.0f ? overrides.lr : config_.lr;
+  const float gradScale = 2.0f / static_cast<float>(rows);
+  const float l1Grad = l1 / static_cast<float>(rows);
+  const int64_t rowChunks = ceilDiv(rows, kBiasRowChunk);
+  const int64_t featureChunks = ceilDiv(m_, kBiasFeatureChunk);
+
+  // Per row: decode, the error, dLoss/dxhat and dLoss/dpre at the active units.
+  outputGrad_.resize(static_cast<size_t>(rows * d_));
+  unitGrad_.resize(static_cast<size_t>(std::max<int64_t>(nnz, 1)));
+  rowSquared_.resize(static_cast<size_t>(rows));
+  rowL1_.resize(static_cast<size_t>(rows));
+  partials_.resize(static_cast<size_t>((rowChunks + featureChunks) * d_));
+  rowBackward(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), rows, decoder_.value.data(),
+              decoderBias_.value.data(), x_.data(), d_, gradScale, l1Grad, outputGrad_.data(), unitGrad_.data(),
+              rowSquared_.data(), rowL1_.data(), stream_);
+  chunkColumnSums(outputGrad_.data(), nullptr, 1.0f, rows, d_, kBiasRowChunk, partials_.data(), stream_);
+
+  // Per feature: the units grouped by feature (rows in order), then the gradients.
+  columnStart_.resize(static_cast<size_t>(m_ + 1));
+  columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(nnz, 1)));
+  groupByColumn(csr_.indices.data(), nnz, m_, columnStart_.data(), columnEntry_.data(), sortScratch_, columnCounts_,
+                cubTemp_, stream_);
+  biasGrad_.resize(static_cast<size_t>(m_));
+  featureBiasGradients(columnStart_.data(), columnEntry_.data(), unitGrad_.data(), m_, biasGrad_.data(), stream_);
+  decoderGrad_.resize(static_cast<size_t>(m_ * d_));
+  if (!config_.tied) encoderGrad_.resize(static_cast<size_t>(m_ * d_));
+  FeatureGradientArgs args{columnStart_.data(), columnEntry_.data(), csr_.entryRow.data(), csr_.values.data(),
+                           unitGrad_.data(), outputGrad_.data(), x_.data(), decoderBias_.value.data(),
+                           biasGrad_.data(), m_, d_, config_.tied, config_.applyBDecToInput,
+                           decoderGrad_.data(), config_.tied ? nullptr : encoderGrad_.data()};
+  featureGradients(args, stream_);
+  // The encoder saw x - b_dec: b_dec's gradient gets -sum_j biasGrad_j W_enc[:, j].
+  if (config_.applyBDecToInput) {
+    chunkColumnSums(encoderRows(), biasGrad_.data(), -1.0f, m_, d_, kBiasFeatureChunk, partials_.data() + rowChunks * d_,
+                    stream_);
+  }
+  decoderBiasGrad_.resize(static_cast<size_t>(d_));
+  sumChunks(partials_.data(), config_.applyBDecToInput ? rowChunks + featureChunks : rowChunks, d_,
+            decoderBiasGrad_.data(), stream_);
+
+  sumRowStats(rowSquared_.data(), rowL1_.data(), rows, sums_.data(), stream_);
+  double sums[2];
+  download(sums, sums_.data(), 2);
+  const double loss = sums[0] + static_cast<double>(l1) * sums[1];
+
+  const bool update = out == nullptr;
+  if (update) {
+    guardAgainstOverflow(loss, rows, lr);
+    const int64_t t = steps_ + 1;
+    const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t));
+    const cpu::AdamStep adamStep{config_.beta1, config_.beta2, config_.eps, static_cast<float>(lr / bc1),
+                                 static_cast<float>(std::sqrt(bc2))};
+    adamFeatures(decoder_.value.data(), decoder_.m.data(), decoder_.v.data(), decoderGrad_.data(),
+                 config_.tied ? nullptr : encoder_.value.data(), encoder_.m.data(), encoder_.v.data(),
+                 encoderGrad_.data(), m_, d_, adamStep, stream_);
+    adamVector(encoderBias_.value.data(), encoderBias_.m.data(), encoderBias_.v.data(), biasGrad_.data(), m_,
+               adamStep, stream_);
+    adamVector(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(), decoderBiasGrad_.data(), d_,
+               adamStep, stream_);
+    steps_ = t;
+    samplesSeen_ += rows;
+    markFired(columnStart_.data(), m_, samplesSeen_, lastFired_.data(), stream_);
+  }
+  if (!update) {
+    out->decoderWeights.resize(static_cast<size_t>(m_ * d_));
+    download(out->decoderWeights.data(), decoderGrad_.data(), static_cast<size_t>(m_ * d_));
+    out->encoderBias.resize(static_cast<size_t>(m_));
+    download(out->encoderBias.data(), biasGrad_.data(), static_cast<size_t>(m_));
+    out->decoderBias.resize(static_cast<size_t>(d_));
+    download(out->decoderBias.data(), decoderBiasGrad_.data(), static_cast<size_t>(d_));
+    out->encoderWeights.resize(config_.tied ? 0 : static_cast<size_t>(m_ * d_));
+    if (!config_.tied) {
+      // Feature-major rows to the public [dIn, dHidden] layout.
+      hostScratch_.resize(static_cast<size_t>(m_ * d_));
+      download(hostScratch_.data(), encoderGrad_.data(), static_cast<size_t>(m_ * d_));
+      for (int64_t j = 0; j < m_; ++j)
+        for (int64_t i = 0; i < d_; ++i) out->encoderWeights[i * m_ + j] = hostScratch_[j * d_ + i];
+    }
+  }
+
+  StepStats stats;
+  stats.mse = sums[0] / static_cast<double>(rows * d_);
+  stats.l1 = sums[1] / static_cast<double>(rows);
+  stats.l0 = static_cast<double>(nnz) / static_cast<double>(rows);
+  stats.loss = loss / static_cast<double>(rows);
+  return stats;
+}
+
+float CudaSae::parameterBound() {
+  if (parameterBound_ >= 0.0f) return parameterBound_;
+  magnitudes_.resize(1);
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
+  const size_t weights = static_cast<size_t>(m_ * d_);
+  largestMagnitude(decoder_.value.data(), weights, magnitudes_.data(), stream_);
+  if (!config_.tied) largestMagnitude(encoder_.value.data(), weights, magnitudes_.data(), stream_);
+  largestMagnitude(encoderBias_.value.data(), m_, magnitudes_.data(), stream_);
+  largestMagnitude(decoderBias_.value.data(), d_, magnitudes_.data(), stream_);
+  unsigned int bits = 0;
+  download(&bits, magnitudes_.data(), 1);
+  float bound;
+  std::memcpy(&bound, &bits, sizeof bound);
+  parameterBound_ = bound;
+  return bound;
+}
+
+void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
+  constexpr double kGradientLimit = 1e18;  // its square stays far inside float's range
+  constexpr double kParameterLimit = 1e30;
+  const double maxP = parameterBound();
+  magnitudes_.resize(1);
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
+  const size_t weights = static_cast<size_t>(m_ * d_);
+  largestMagnitude(decoderGrad_.data(), weights, magnitudes_.data(), stream_);
+  if (!config_.tied) largestMagnitude(encoderGrad_.data(), weights, magnitudes_.data(), stream_);
+  largestMagnitude(biasGrad_.data(), m_, magnitudes_.data(), stream_);
+  largestMagnitude(decoderBiasGrad_.data(), d_, magnitudes_.data(), stream_);
+  unsigned int bits = 0;
+  download(&bits, magnitudes_.data(), 1);
+  float largestGradient;
+  std::memcpy(&largestGradient, &bits, sizeof largestGradient);
+  const double b1 = config_.beta1, b2 = config_.beta2;
+  // Adam moves a parameter by at most about lr (1 - b1) / sqrt(1 - b2) per step (for b1^2 < b2).
+  const double adamStep = static_cast<double>(lr) * (1.0 - b1) / std::sqrt(1.0 - b2) /
+                          std::sqrt(std::max(1e-12, 1.0 - b1 * b1 / b2)) /
+                          (1.0 - std::pow(b1, static_cast<double>(steps_ + 1)));
+  if (std::isfinite(loss) && std::isfinite(largestGradient) && largestGradient < kGradientLimit &&
+      maxP + adamStep < kParameterLimit) {
+    parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
+    return;
+  }
+  const auto text = [](double v) -> std::string {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.3g", v);
+    return buffer;
+  };
+  throwError("NON_FINITE", "Training step " + std::to_string(steps_ + 1) +
+                               " would make gradients or parameters overflow (loss " +
+                               text(loss / static_cast<double>(rows)) + ", largest gradient " +
+                               text(largestGradient) + ", largest parameter " + text(maxP) +
+                               "); the model keeps the parameters of step " + std::to_string(steps_) +
+                               ". Lower the learning rate or check the scale of the data.");
+}
+
+StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
+  return step(x, rows, nullptr, overrides);
+}
+
+StepStats CudaSae::gradients(const float* x, int64_t rows, SaeGradients& out) {
+  return step(x, rows, &out, StepOverrides{});
+}
+
+void CudaSae::encode(const float* x, int64_t rows, float* codes) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  DeviceScope scope(device_);
+  const int64_t chunk = inferenceRows(m_);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    encodeToCsr(x + r0 * d_, n, false);
+    dense_.resize(static_cast<size_t>(n * m_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(dense_.data(), 0, static_cast<size_t>(n * m_) * sizeof(float), stream_));
+    scatterDense(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), n, m_, dense_.data(), stream_);
+    download(codes + r0 * m_, dense_.data(), static_cast<size_t>(n * m_));
+  }
+}
+
+void CudaSae::encodeSparse(const float* x, int64_t rows, SparseCodes& codes) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  DeviceScope scope(device_);
+  std::vector<int64_t> rowStart(static_cast<size_t>(rows + 1), 0);
+  std::vector<int32_t> indices;
+  std::vector<float> values;
+  const int64_t chunk = inferenceRows(d_);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    encodeToCsr(x + r0 * d_, n, false);
+    const int64_t before = static_cast<int64_t>(indices.size());
+    if (before + nnz_ > std::numeric_limits<int32_t>::max()) {
+      throwRangeError("The sparse codes of " + std::to_string(rows) + " rows have more than " +
+                      std::to_string(std::numeric_limits<int32_t>::max()) +
+                      " active units, more than an Int32Array indptr can address; encode fewer rows at a time");
+    }
+    download(rowStart.data() + r0, csr_.rowStart.data(), static_cast<size_t>(n + 1));
+    for (int64_t r = r0; r <= r0 + n; ++r) rowStart[r] += before;
+    indices.resize(static_cast<size_t>(before + nnz_));
+    values.resize(static_cast<size_t>(before + nnz_));
+    download(indices.data() + before, csr_.indices.data(), static_cast<size_t>(nnz_));
+    download(values.data() + before, csr_.values.data(), static_cast<size_t>(nnz_));
+  }
+  const int64_t nnz = static_cast<int64_t>(indices.size());
+  codes.rows = rows;
+  codes.cols = m_;
+  codes.indptr.resize(static_cast<size_t>(rows + 1));
+  for (int64_t r = 0; r <= rows; ++r) codes.indptr[r] = static_cast<int32_t>(rowStart[r]);
+  codes.indices.resize(static_cast<size_t>(nnz));
+  codes.values.resize(static_cast<size_t>(nnz));
+  if (nnz > 0) {
+    std::memcpy(codes.indices.data(), indices.data(), static_cast<size_t>(nnz) * sizeof(int32_t));
+    std::memcpy(codes.values.data(), values.data(), static_cast<size_t>(nnz) * sizeof(float));
+  }
+}
+
+void CudaSae::decode(const float* codes, int64_t rows, float* out) {
+  checkFinite(codes, rows * m_, m_, "codes.data");
+  DeviceScope scope(device_);
+  const int64_t chunk = inferenceRows(m_);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    dense_.resize(static_cast<size_t>(n * m_));
+    upload(codes + r0 * m_, n, static_cast<size_t>(m_) * sizeof(float), dense_.data(), nullptr);
+    csr_.rowStart.resize(static_cast<size_t>(n + 1));
+    rowCount_.resize(static_cast<size_t>(n + 1));
+    denseRowCounts(dense_.data(), n, m_, rowCount_.data(), stream_);
+    exclusiveSum(rowCount_.data(), csr_.rowStart.data(), n + 1, cubTemp_, stream_);
+    int64_t nnz = 0;
+    download(&nnz, csr_.rowStart.data() + n, 1);
+    csr_.reserve(n, nnz);
+    gatherDense(dense_.data(), n, m_, csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(),
+                csr_.entryRow.data(), stream_);
+    rowsOut_.resize(static_cast<size_t>(n * d_));
+    decodeRows(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), n, decoder_.value.data(),
+               decoderBias_.value.data(), d_, rowsOut_.data(), stream_);
+    download(out + r0 * d_, rowsOut_.data(), static_cast<size_t>(n * d_));
+  }
+}
+
+void CudaSae::decodeSparse(const SparseCodesView& codes, float* out) {
+  checkFinite(codes.values, codes.indptr[codes.rows], 0, "codes.values");
+  DeviceScope scope(device_);
+  const int64_t chunk = inferenceRows(d_);
+  std::vector<int32_t> indptr;
+  for (int64_t r0 = 0; r0 < codes.rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, codes.rows - r0);
+    const int64_t first = codes.indptr[r0];
+    const int64_t nnz = codes.indptr[r0 + n] - first;
+    indptr.resize(static_cast<size_t>(n + 1));
+    for (int64_t r = 0; r <= n; ++r) indptr[r] = static_cast<int32_t>(codes.indptr[r0 + r] - first);
+    indptr_.resize(static_cast<size_t>(n + 1));
+    csr_.reserve(n, nnz);
+    upload(indptr.data(), n + 1, sizeof(int32_t), indptr_.data(), nullptr);
+    upload(codes.indices + first, nnz, sizeof(int32_t), csr_.indices.data(), nullptr);
+    upload(codes.values + first, nnz, sizeof(float), csr_.values.data(), nullptr);
+    widenIndptr(indptr_.data(), n, csr_.rowStart.data(), csr_.entryRow.data(), stream_);
+    rowsOut_.resize(static_cast<size_t>(n * d_));
+    decodeRows(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), n, decoder_.value.data(),
+               decoderBias_.value.data(), d_, rowsOut_.data(), stream_);
+    download(out + r0 * d_, rowsOut_.data(), static_cast<size_t>(n * d_));
+  }
+}
+
+void CudaSae::reconstruct(const float* x, int64_t rows, float* out) {
+  checkFinite(x, rows * d_, d_, "x.data");
+  DeviceScope scope(device_);
+  const int64_t chunk = inferenceRows(d_);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    encodeToCsr(x + r0 * d_, n, false);
+    rowsOut_.resize(static_cast<size_t>(n * d_));
+    decodeRows(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), n, decoder_.value.data(),
+               decoderBias_.value.data(), d_, rowsOut_.data(), stream_);
+    download(out + r0 * d_, rowsOut_.data(), static_cast<size_t>(n * d_));
+  }
+}
+
+int64_t CudaSae::resample(const int32_t* features, int64_t count, const float* x, int64_t rows, uint64_t seed) {
+  if (count <= 0 || rows <= 0) return 0;
+  checkFinite(x, rows * d_, d_, "x.data");
+  checkResampleFeatures(features, count, m_);
+  parameterBound_ = -1.0f;
+  DeviceScope scope(device_);
+  Buffer<float> xhat(static_cast<size_t>(rows * d_));
+  reconstruct(x, rows, xhat.data());
+  const std::vector<int64_t> chosen = chooseResampleRows(x, xhat.data(), rows, d_, count, seed);
+  const int64_t n = static_cast<int64_t>(chosen.size());
+
+  rowsOut_.resize(static_cast<size_t>(m_));
+  squaredRowNorms(encoderRows(), m_, d_, rowsOut_.data(), stream_);
+  Buffer<float> squaredNorms(static_cast<size_t>(m_));
+  download(squaredNorms.data(), rowsOut_.data(), static_cast<size_t>(m_));
+  const float encoderScale = resampleEncoderScale(squaredNorms.data(), m_, features, count);
+
+  const size_t rowBytes = static_cast<size_t>(d_) * sizeof(float);
+  Buffer<float> direction(static_cast<size_t>(2 * d_));  // the decoder row, then the encoder row
+  const float zero = 0.0f;
+  int64_t done = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t f = features[i];
+    const float* v = x + chosen[i] * d_;
+    const double norm = std::sqrt(static_cast<double>(kernels_.dot(v, v, d_)));
+    if (norm == 0.0) continue;
+    const float inv = static_cast<float>(1.0 / norm);
+    for (int64_t k = 0; k < d_; ++k) {
+      direction[k] = v[k] * inv;
+      direction[d_ + k] = v[k] * inv * encoderScale;
+    }
+    const int64_t offset = f * d_;
+    SAEKIT_CUDA_CHECK(
+        cudaMemcpyAsync(decoder_.value.data() + offset, direction.data(), rowBytes, cudaMemcpyHostToDevice, stream_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(decoder_.m.data() + offset, 0, rowBytes, stream_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(decoder_.v.data() + offset, 0, rowBytes, stream_));
+    if (!config_.tied) {
+      SAEKIT_CUDA_CHECK(cudaMemcpyAsync(encoder_.value.data() + offset, direction.data() + d_, rowBytes,
+                                        cudaMemcpyHostToDevice, stream_));
+      SAEKIT_CUDA_CHECK(cudaMemsetAsync(encoder_.m.data() + offset, 0, rowBytes, stream_));
+      SAEKIT_CUDA_CHECK(cudaMemsetAsync(encoder_.v.data() + offset, 0, rowBytes, stream_));
+    }
+    for (DeviceBuffer<float>* slot : {&encoderBias_.value, &encoderBias_.m, &encoderBias_.v}) {
+      SAEKIT_CUDA_CHECK(cudaMemcpyAsync(slot->data() + f, &zero, sizeof(float), cudaMemcpyHostToDevice, stream_));
+    }
+    // A fresh start: not dead again until a full window passes.
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(lastFired_.data() + f, &samplesSeen_, sizeof(int64_t), cudaMemcpyHostToDevice,
+                                      stream_));
+    synchronize();  // `direction` is refilled for the next feature
+    ++done;
+  }
+  return done;
+}
+
+const DeviceAdam& CudaSae::stateOf(SaeParam which) const {
+  switch (which) {
+    case SaeParam::EncoderWeights:
+      return config_.tied ? decoder_ : encoder_;
+    case SaeParam::EncoderBias:
+      return encoderBias_;
+    case SaeParam::DecoderWeights:
+      return decoder_;
+    case SaeParam::DecoderBias:
+      return decoderBias_;
+  }
+  return decoder_;
+}
+
+const DeviceBuffer<float>& slotOf(const DeviceAdam& state, SaeSlot slot) {
+  switch (slot) {
+    case SaeSlot::AdamFirstMoment:
+      return state.m;
+    case SaeSlot::AdamSecondMoment:
+      return state.v;
+    default:
+      return state.value;
+  }
+}
+
+void CudaSae::getParameter(SaeParam which, SaeSlot slot, float* out) const {
+  DeviceScope scope(device_);
+  const float* data = slotOf(stateOf(which), slot).data();
+  if (which == SaeParam::EncoderWeights) {
+    hostScratch_.resize(static_cast<size_t>(m_ * d_));
+    download(hostScratch_.data(), data, static_cast<size_t>(m_ * d_));
+    for (int64_t j = 0; j < m_; ++j)
+      for (int64_t i = 0; i < d_; ++i) out[i * m_ + j] = hostScratch_[j * d_ + i];
+  } else {
+    const int64_t n = which == SaeParam::DecoderWeights ? m_ * d_ : which == SaeParam::EncoderBias ? m_ : d_;
+    download(out, data, static_cast<size_t>(n));
+  }
+}
+
+void CudaSae::setParameter(SaeParam which, SaeSlot slot, const float* values) {
+  if (which == SaeParam::EncoderWeights && config_.tied) {
+    throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
+  }
+  parameterBound_ = -1.0f;
+  DeviceScope scope(device_);
+  // The same storage getParameter reads; this object owns it, so writing is fine.
+  float* data = const_cast<float*>(slotOf(stateOf(which), slot).data());
+  const float* from = values;
+  int64_t n = which == SaeParam::DecoderWeights ? m_ * d_ : which == SaeParam::EncoderBias ? m_ : d_;
+  if (which == SaeParam::EncoderWeights) {
+    n = m_ * d_;
+    hostScratch_.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < m_; ++j)
+      for (int64_t i = 0; i < d_; ++i) hostScratch_[j * d_ + i] = values[i * m_ + j];
+    from = hostScratch_.data();
+  }
+  SAEKIT_CUDA_CHECK(
+      cudaMemcpyAsync(data, from, static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  synchronize();
+}
+
+void CudaSae::lastFired(int64_t* out) const {
+  DeviceScope scope(device_);
+  download(out, lastFired_.data(), static_cast<size_t>(m_));
+}
+
+void CudaSae::setFiringState(int64_t samplesSeen, const int64_t* lastFired) {
+  DeviceScope scope(device_);
+  samplesSeen_ = samplesSeen;
+  SAEKIT_CUDA_CHECK(cudaMemcpyAsync(lastFired_.data(), lastFired,
+                                    static_cast<size_t>(m_) * sizeof(int64_t), cudaMemcpyHostToDevice, stream_));
+  synchronize();
+}
+
+}  // namespace
+}  // namespace cuda
+
+std::unique_ptr<SaeBackend> createCudaSae(const SaeConfig& config) {
+  cuda::requireCuda("a SparseAutoencoder");
+  return std::make_unique<cuda::CudaSae>(config);
+}
+
+}  // namespace saekit

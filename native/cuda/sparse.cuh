@@ -1,0 +1,60 @@
+// The active units of a batch on the GPU, in compressed rows (CSR), and the moves between
+// forms: from the encoder's per-tile pool, from and to dense rows, keeping flagged units, and
+// grouping by feature (the CSC order the per-feature gradients read). Within a row, units are
+// in increasing column order, as on the CPU; every step is deterministic (atomics only count).
+//
+// Layout: rowStart [rows + 1] (int64), and per unit e: indices[e] (its column), values[e],
+// entryRow[e] (its row).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "device_buffer.cuh"
+
+namespace saekit::cuda {
+
+// out[i] = in[0] + ... + in[i - 1] for i < count (CUB; temp grows as needed).
+void exclusiveSum(const int64_t* in, int64_t* out, int64_t count, DeviceBuffer<unsigned char>& temp,
+                  cudaStream_t stream);
+
+// rowCount[r] = units of row r in the encoder's tiles (r < rows), and rowCount[rows] = 0, so
+// that the exclusive sum over rows + 1 values is rowStart.
+void tileRowCounts(const int32_t* tileCount, int64_t rows, int64_t tiles, int64_t* rowCount, cudaStream_t stream);
+// Copies each row's units from the pool, tile by tile, to their CSR places.
+void gatherTiles(const int32_t* tileCount, const int64_t* tilePos, int64_t rows, int64_t tiles,
+                 const float* poolValues, const int32_t* poolIndices, const int64_t* rowStart, int32_t* indices,
+                 float* values, int32_t* entryRow, cudaStream_t stream);
+
+// The non-zeros of dense [rows, cols]: counts (as tileRowCounts), then the gather.
+void denseRowCounts(const float* dense, int64_t rows, int64_t cols, int64_t* rowCount, cudaStream_t stream);
+void gatherDense(const float* dense, int64_t rows, int64_t cols, const int64_t* rowStart, int32_t* indices,
+                 float* values, int32_t* entryRow, cudaStream_t stream);
+// dense [rows, cols] (zeroed by the caller) gets each unit's value.
+void scatterDense(const int64_t* rowStart, const int32_t* indices, const float* values, int64_t rows, int64_t cols,
+                  float* dense, cudaStream_t stream);
+
+// A CSR that arrives with an int32 indptr (decodeSparse): rowStart and entryRow from it.
+void widenIndptr(const int32_t* indptr, int64_t rows, int64_t* rowStart, int32_t* entryRow, cudaStream_t stream);
+
+// Keeping the units whose flag is set: counts (as tileRowCounts), then the gather in order.
+void flaggedRowCounts(const int64_t* rowStart, int64_t rows, const uint8_t* flags, int64_t* rowCount,
+                      cudaStream_t stream);
+void gatherFlagged(const int64_t* rowStart, int64_t rows, const int32_t* indices, const float* values,
+                   const uint8_t* flags, const int64_t* newRowStart, int32_t* newIndices, float* newValues,
+                   int32_t* newEntryRow, cudaStream_t stream);
+
+// Grouping by column: columnStart [cols + 1] and, in that order, the CSR position of each unit
+// (rows increasing within a column: a stable sort). `scratch` holds 2 * nnz int32.
+void groupByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart, int32_t* columnEntry,
+                   DeviceBuffer<int32_t>& scratch, DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp,
+                   cudaStream_t stream);
+
+// out[i] = i for i < n.
+void iota(int32_t* out, int64_t n, cudaStream_t stream);
+
+// Bits needed to hold values in [0, count).
+int bitsFor(int64_t count);
+
+}  // namespace saekit::cuda

@@ -1,0 +1,445 @@
+// Tests of the CUDA backend that need no Node: the encoder product and its fused compaction
+// against a double-precision host loop, and every operation of the CUDA SaeBackend against
+// the CPU backend from the same parameters and inputs. Built only with CUDA (CMakeLists.txt)
+// and run by ctest; where no GPU is usable it prints why and passes. Exits non-zero after
+// the first run if any check failed, printing each failure with its configuration.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "../core/rng.h"
+#include "../core/sae.h"
+#include "../cuda/device_buffer.cuh"
+#include "../cuda/gemm.cuh"
+#include "../cuda/status.h"
+
+using namespace saekit;
+using namespace saekit::cuda;
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define CHECK(cond, ...)                                                     \
+  do {                                                                       \
+    ++checks;                                                                \
+    if (!(cond)) {                                                           \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+      std::fprintf(stderr, __VA_ARGS__);                                     \
+      std::fprintf(stderr, "\n");                                            \
+      ++failures;                                                            \
+    }                                                                        \
+  } while (0)
+
+std::vector<float> randomVector(size_t n, uint64_t seed, double scale = 1.0) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(scale * rng.normal());
+  return v;
+}
+
+template <class T>
+std::vector<T> toHost(const T* device, size_t n) {
+  std::vector<T> host(n);
+  if (n > 0) SAEKIT_CUDA_CHECK(cudaMemcpy(host.data(), device, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return host;
+}
+
+template <class T>
+void toDevice(T* device, const std::vector<T>& host) {
+  if (!host.empty()) SAEKIT_CUDA_CHECK(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+// max |a - b| / max |b|
+double relativeError(const float* a, const float* b, size_t n) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < n; ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return scale == 0 ? diff : diff / scale;
+}
+
+double relativeError(const Buffer<float>& a, const Buffer<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  return relativeError(a.data(), b.data(), a.size());
+}
+
+const char* name(GemmPrecision p) { return p == GemmPrecision::Tf32 ? "tf32" : "fp32"; }
+
+// The encoder product and its compaction, against double sums: every unit clearly above zero
+// is listed, nothing clearly below is, values match, each tile lists its units in increasing
+// column order, the counts add up; and a pool too small is counted but not overrun.
+void testEncoderProduct(GemmPrecision precision) {
+  struct Shape { int64_t rows, n, k; };
+  const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {130, 129, 33}, {300, 260, 100}, {64, 513, 257}, {129, 128, 31}};
+  const double tolerance = precision == GemmPrecision::Tf32 ? 4e-3 : 1e-5;
+  for (const Shape& s : shapes) {
+    const auto a = randomVector(static_cast<size_t>(s.rows * s.k), 1);
+    const auto b = randomVector(static_cast<size_t>(s.n * s.k), 2, 1.0 / std::sqrt(static_cast<double>(s.k)));
+    const auto bias = randomVector(static_cast<size_t>(s.n), 3, 0.1);
+    const int64_t tiles = (s.n + kGemmTileN - 1) / kGemmTileN;
+    DeviceBuffer<float> da, db, dbias, values;
+    DeviceBuffer<int32_t> counts, indices;
+    DeviceBuffer<int64_t> positions;
+    DeviceBuffer<unsigned long long> used;
+    da.resize(a.size());
+    db.resize(b.size());
+    dbias.resize(bias.size());
+    toDevice(da.data(), a);
+    toDevice(db.data(), b);
+    toDevice(dbias.data(), bias);
+    const int64_t capacity = s.rows * s.n;
+    const int64_t guard = 64;
+    values.resize(static_cast<size_t>(capacity + guard));
+    indices.resize(static_cast<size_t>(capacity + guard));
+    counts.resize(static_cast<size_t>(s.rows * tiles));
+    positions.resize(static_cast<size_t>(s.rows * tiles));
+    used.resize(1);
+
+    for (const bool overflow : {false, true}) {
+      const int64_t usable = overflow ? 3 : capacity;
+      toDevice(values.data(), std::vector<float>(static_cast<size_t>(capacity + guard), -7.0f));
+      SAEKIT_CUDA_CHECK(cudaMemset(used.data(), 0, sizeof(unsigned long long)));
+      ActiveUnitsOut out{dbias.data(), 0.0f, tiles, counts.data(), positions.data(), values.data(), indices.data(),
+                         usable, used.data()};
+      encoderProduct(precision, da.data(), s.k, s.rows, db.data(), s.k, s.n, s.k, out, nullptr);
+      SAEKIT_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto hostCounts = toHost(counts.data(), counts.size());
+      const auto hostPositions = toHost(positions.data(), positions.size());
+      const auto hostValues = toHost(values.data(), values.size());
+      const auto hostIndices = toHost(indices.data(), indices.size());
+      const auto hostUsed = toHost(used.data(), 1)[0];
+      int64_t total = 0;
+      for (int32_t c : hostCounts) total += c;
+      CHECK(static_cast<int64_t>(hostUsed) == total, "%s %ldx%ldx%ld: pool counter %llu, tile counts %ld", name(precision),
+            s.rows, s.n, s.k, hostUsed, total);
+      if (overflow) {
+        for (int64_t i = usable; i < capacity + guard; ++i) {
+          CHECK(hostValues[i] == -7.0f, "%s %ldx%ldx%ld: the epilogue wrote past a full pool at %ld", name(precision),
+                s.rows, s.n, s.k, i);
+        }
+        continue;
+      }
+      int misses = 0;
+      for (int64_t r = 0; r < s.rows; ++r) {
+        std::vector<double> z(static_cast<size_t>(s.n));
+        double scale = 0;
+        for (int64_t j = 0; j < s.n; ++j) {
+          double sum = bias[j];
+          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[r * s.k + q]) * b[j * s.k + q];
+          z[j] = sum;
+          scale = std::max(scale, std::fabs(sum));
+        }
+        std::vector<char> listed(static_cast<size_t>(s.n), 0);
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int32_t count = hostCounts[r * tiles + t];
+          const int64_t at = hostPositions[r * tiles + t];
+          int32_t previous = -1;
+          for (int32_t e = 0; e < count; ++e) {
+            const int32_t j = hostIndices[at + e];
+            const bool inTile = j >= t * kGemmTileN && j < std::min<int64_t>((t + 1) * kGemmTileN, s.n) && j > previous;
+            if (!inTile) {
+              ++misses;
+              continue;
+            }
+            previous = j;
+            listed[j] = 1;
+            if (std::fabs(hostValues[at + e] - z[j]) > tolerance * scale || z[j] < -tolerance * scale) ++misses;
+          }
+        }
+        for (int64_t j = 0; j < s.n; ++j) {
+          if (!listed[j] && z[j] > tolerance * scale) ++misses;
+        }
+      }
+      CHECK(misses == 0, "%s %ldx%ldx%ld: %d units missing, misplaced or wrong", name(precision), s.rows, s.n, s.k,
+            misses);
+    }
+  }
+}
+
+struct Case {
+  const char* label;
+  bool tied;
+  bool applyBDecToInput;
+  Activation activation;
+  int64_t k;
+  Precision precision;
+  int64_t d, m, rows;
+};
+
+std::string describe(const Case& c) {
+  char text[256];
+  std::snprintf(text, sizeof text, "%s (%s, tied %d, applyBDecToInput %d, d %ld, m %ld, rows %ld)", c.label,
+                c.precision == Precision::TF32 ? "tf32" : "fp32", c.tied, c.applyBDecToInput, c.d, c.m, c.rows);
+  return text;
+}
+
+// Pre-activations in double, for choosing inputs away from the activation's decision points.
+std::vector<double> preActivations(const Case& c, const std::vector<float>& enc, const std::vector<float>& bEnc,
+                                   const std::vector<float>& bDec, const float* x, int64_t rows) {
+  std::vector<double> pre(static_cast<size_t>(rows * c.m));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < c.m; ++j) {
+      double s = bEnc[j];
+      for (int64_t i = 0; i < c.d; ++i) s += (x[r * c.d + i] - (c.applyBDecToInput ? bDec[i] : 0.0f)) * enc[i * c.m + j];
+      pre[r * c.m + j] = s;
+    }
+  return pre;
+}
+
+// Every operation of the CUDA backend against the CPU backend, from the same parameters.
+void testBackendParity(const Case& c) {
+  const std::string what = describe(c);
+  const double tol = c.precision == Precision::TF32 ? 1e-2 : 1e-4;
+  SaeConfig config;
+  config.dIn = c.d;
+  config.dHidden = c.m;
+  config.tied = c.tied;
+  config.applyBDecToInput = c.applyBDecToInput;
+  config.activation = c.activation;
+  config.k = c.k;
+  config.thresholdStartStep = 0;
+  config.l1Coeff = 0.05f;
+  config.lr = 1e-3f;
+  config.eps = 0.1f;  // keeps Adam's first step a smooth function of the gradient
+  config.seed = 7;
+  config.threads = 2;
+  config.precision = c.precision;
+  auto cpu = createCpuSae(config);
+  config.device = Device::Cuda;
+  auto gpu = createCudaSae(config);
+
+  // The same initialisation from the seed.
+  std::vector<float> cpuDec(static_cast<size_t>(c.m * c.d)), gpuDec(cpuDec.size());
+  cpu->getParameter(SaeParam::DecoderWeights, SaeSlot::Value, cpuDec.data());
+  gpu->getParameter(SaeParam::DecoderWeights, SaeSlot::Value, gpuDec.data());
+  CHECK(cpuDec == gpuDec, "%s: initial decoders differ", what.c_str());
+
+  // Random parameters everywhere, set on both.
+  const double s = 1.0 / std::sqrt(static_cast<double>(c.d));
+  const auto enc = randomVector(static_cast<size_t>(c.d * c.m), 11, s);
+  const auto dec = randomVector(static_cast<size_t>(c.m * c.d), 12, s);
+  const auto bEnc = randomVector(static_cast<size_t>(c.m), 13, 0.1);
+  const auto bDec = randomVector(static_cast<size_t>(c.d), 14, 0.1);
+  for (SaeBackend* b : {cpu.get(), gpu.get()}) {
+    if (!c.tied) b->setParameter(SaeParam::EncoderWeights, SaeSlot::Value, enc.data());
+    b->setParameter(SaeParam::DecoderWeights, SaeSlot::Value, dec.data());
+    b->setParameter(SaeParam::EncoderBias, SaeSlot::Value, bEnc.data());
+    b->setParameter(SaeParam::DecoderBias, SaeSlot::Value, bDec.data());
+  }
+  std::vector<float> roundTrip(enc.size());
+  if (!c.tied) {
+    gpu->getParameter(SaeParam::EncoderWeights, SaeSlot::Value, roundTrip.data());
+    CHECK(roundTrip == enc, "%s: encoder weights do not read back as set", what.c_str());
+  }
+  std::vector<float> encoderPublic(enc.size());
+  cpu->getParameter(SaeParam::EncoderWeights, SaeSlot::Value, encoderPublic.data());
+
+  // Inputs whose pre-activations keep away from zero (ReLU), and whose k-th and (k+1)-th
+  // largest per row keep apart (TopK), by more than the precision's error.
+  const double margin = c.precision == Precision::TF32 ? 0.02 : 0.002;
+  std::vector<float> x(static_cast<size_t>(c.rows * c.d));
+  Rng rng(99);
+  for (int batchAttempt = 0;; ++batchAttempt) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      for (int attempt = 0;; ++attempt) {
+        for (int64_t i = 0; i < c.d; ++i) x[r * c.d + i] = static_cast<float>(rng.normal());
+        auto pre = preActivations(c, encoderPublic, bEnc, bDec, x.data() + r * c.d, 1);
+        bool ok = std::all_of(pre.begin(), pre.end(), [&](double v) { return std::fabs(v) > margin; });
+        if (ok && c.activation == Activation::TopK && c.k < c.m) {
+          std::sort(pre.begin(), pre.end(), std::greater<double>());
+          ok = pre[c.k - 1] - pre[c.k] > margin;
+        }
+        if (ok || attempt > 2000) break;
+      }
+    }
+    if (c.activation != Activation::BatchTopK) break;
+    // BatchTopK: the (k rows)-th and next largest of the whole batch keep apart too.
+    auto pre = preActivations(c, encoderPublic, bEnc, bDec, x.data(), c.rows);
+    std::sort(pre.begin(), pre.end(), std::greater<double>());
+    const size_t keep = static_cast<size_t>(c.k * c.rows);
+    if (keep >= pre.size() || pre[keep - 1] - pre[keep] > margin || batchAttempt > 200) break;
+  }
+
+  SaeGradients cpuGrad, gpuGrad;
+  const StepStats cs = cpu->gradients(x.data(), c.rows, cpuGrad);
+  const StepStats gs = gpu->gradients(x.data(), c.rows, gpuGrad);
+  CHECK(cs.l0 == gs.l0, "%s: l0 %g (cpu) vs %g (cuda)", what.c_str(), cs.l0, gs.l0);
+  CHECK(std::fabs(cs.loss - gs.loss) <= tol * std::fabs(cs.loss), "%s: loss %g vs %g", what.c_str(), cs.loss, gs.loss);
+  CHECK(std::fabs(cs.mse - gs.mse) <= tol * std::fabs(cs.mse), "%s: mse %g vs %g", what.c_str(), cs.mse, gs.mse);
+  CHECK(std::fabs(cs.l1 - gs.l1) <= tol * std::fabs(cs.l1) + 1e-12, "%s: l1 %g vs %g", what.c_str(), cs.l1, gs.l1);
+  CHECK(relativeError(gpuGrad.decoderWeights, cpuGrad.decoderWeights) < tol, "%s: decoder gradient error %g",
+        what.c_str(), relativeError(gpuGrad.decoderWeights, cpuGrad.decoderWeights));
+  CHECK(relativeError(gpuGrad.encoderBias, cpuGrad.encoderBias) < tol, "%s: encoder bias gradient error %g",
+        what.c_str(), relativeError(gpuGrad.encoderBias, cpuGrad.encoderBias));
+  CHECK(relativeError(gpuGrad.decoderBias, cpuGrad.decoderBias) < tol, "%s: decoder bias gradient error %g",
+        what.c_str(), relativeError(gpuGrad.decoderBias, cpuGrad.decoderBias));
+  CHECK(gpuGrad.encoderWeights.size() == cpuGrad.encoderWeights.size(), "%s: encoder gradient size", what.c_str());
+  if (!c.tied) {
+    CHECK(relativeError(gpuGrad.encoderWeights, cpuGrad.encoderWeights) < tol, "%s: encoder gradient error %g",
+          what.c_str(), relativeError(gpuGrad.encoderWeights, cpuGrad.encoderWeights));
+  }
+
+  // Inference.
+  std::vector<float> cpuCodes(static_cast<size_t>(c.rows * c.m)), gpuCodes(cpuCodes.size());
+  cpu->encode(x.data(), c.rows, cpuCodes.data());
+  gpu->encode(x.data(), c.rows, gpuCodes.data());
+  CHECK(relativeError(gpuCodes.data(), cpuCodes.data(), cpuCodes.size()) < tol, "%s: encode error %g", what.c_str(),
+        relativeError(gpuCodes.data(), cpuCodes.data(), cpuCodes.size()));
+  SparseCodes cpuSparse, gpuSparse;
+  cpu->encodeSparse(x.data(), c.rows, cpuSparse);
+  gpu->encodeSparse(x.data(), c.rows, gpuSparse);
+  const bool sameStructure =
+      cpuSparse.indptr.size() == gpuSparse.indptr.size() &&
+      std::equal(cpuSparse.indptr.data(), cpuSparse.indptr.data() + cpuSparse.indptr.size(), gpuSparse.indptr.data()) &&
+      cpuSparse.indices.size() == gpuSparse.indices.size() &&
+      std::equal(cpuSparse.indices.data(), cpuSparse.indices.data() + cpuSparse.indices.size(), gpuSparse.indices.data());
+  CHECK(sameStructure, "%s: encodeSparse selects other units", what.c_str());
+  if (sameStructure) {
+    CHECK(relativeError(gpuSparse.values, cpuSparse.values) < tol, "%s: encodeSparse values error %g", what.c_str(),
+          relativeError(gpuSparse.values, cpuSparse.values));
+  }
+  std::vector<float> cpuOut(static_cast<size_t>(c.rows * c.d)), gpuOut(cpuOut.size());
+  cpu->decode(cpuCodes.data(), c.rows, cpuOut.data());
+  gpu->decode(cpuCodes.data(), c.rows, gpuOut.data());
+  CHECK(relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()) < 1e-5, "%s: decode error %g", what.c_str(),
+        relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()));
+  const SparseCodesView view{cpuSparse.rows, cpuSparse.cols, cpuSparse.indptr.data(), cpuSparse.indices.data(),
+                             cpuSparse.values.data()};
+  cpu->decodeSparse(view, cpuOut.data());
+  gpu->decodeSparse(view, gpuOut.data());
+  CHECK(relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()) < 1e-5, "%s: decodeSparse error %g", what.c_str(),
+        relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()));
+  cpu->reconstruct(x.data(), c.rows, cpuOut.data());
+  gpu->reconstruct(x.data(), c.rows, gpuOut.data());
+  CHECK(relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()) < tol, "%s: reconstruct error %g", what.c_str(),
+        relativeError(gpuOut.data(), cpuOut.data(), cpuOut.size()));
+
+  // Training: three steps, then every parameter and moment, and the bookkeeping.
+  for (int step = 0; step < 3; ++step) {
+    const StepStats a = cpu->trainStep(x.data(), c.rows, StepOverrides{});
+    const StepStats b = gpu->trainStep(x.data(), c.rows, StepOverrides{});
+    CHECK(std::fabs(a.loss - b.loss) <= tol * std::fabs(a.loss), "%s: step %d loss %g vs %g", what.c_str(), step,
+          a.loss, b.loss);
+  }
+  CHECK(cpu->stepsTaken() == gpu->stepsTaken() && gpu->samplesSeen() == 3 * c.rows, "%s: step bookkeeping",
+        what.c_str());
+  for (SaeParam p : {SaeParam::EncoderWeights, SaeParam::EncoderBias, SaeParam::DecoderWeights, SaeParam::DecoderBias}) {
+    for (SaeSlot slot : {SaeSlot::Value, SaeSlot::AdamFirstMoment, SaeSlot::AdamSecondMoment}) {
+      const size_t n = p == SaeParam::EncoderBias ? c.m : p == SaeParam::DecoderBias ? c.d : c.m * c.d;
+      std::vector<float> a(n), b(n);
+      cpu->getParameter(p, slot, a.data());
+      gpu->getParameter(p, slot, b.data());
+      const double error = relativeError(b.data(), a.data(), n);
+      CHECK(error < tol, "%s: after 3 steps parameter %d slot %d error %g", what.c_str(), static_cast<int>(p),
+            static_cast<int>(slot), error);
+    }
+  }
+  std::vector<int64_t> cpuFired(static_cast<size_t>(c.m)), gpuFired(cpuFired.size());
+  cpu->lastFired(cpuFired.data());
+  gpu->lastFired(gpuFired.data());
+  CHECK(cpuFired == gpuFired, "%s: lastFired differs", what.c_str());
+  if (c.activation == Activation::BatchTopK) {
+    CHECK(std::fabs(cpu->threshold() - gpu->threshold()) <= tol * std::fabs(cpu->threshold()),
+          "%s: threshold %g vs %g", what.c_str(), cpu->threshold(), gpu->threshold());
+  }
+
+  // Resampling the first two features from the same rows.
+  const int32_t features[] = {0, 1};
+  const int64_t a = cpu->resample(features, 2, x.data(), c.rows, 5);
+  const int64_t b = gpu->resample(features, 2, x.data(), c.rows, 5);
+  CHECK(a == b, "%s: resampled %ld vs %ld", what.c_str(), a, b);
+  std::vector<float> ca(static_cast<size_t>(c.m * c.d)), cb(ca.size());
+  cpu->getParameter(SaeParam::DecoderWeights, SaeSlot::Value, ca.data());
+  gpu->getParameter(SaeParam::DecoderWeights, SaeSlot::Value, cb.data());
+  CHECK(relativeError(cb.data(), ca.data(), ca.size()) < tol, "%s: decoder after resampling error %g", what.c_str(),
+        relativeError(cb.data(), ca.data(), ca.size()));
+}
+
+// GPU memory is held while the model lives and returned when it is destroyed (dispose()).
+void testMemoryReturned() {
+  SaeConfig config;
+  config.dIn = 512;
+  config.dHidden = 4096;
+  config.l1Coeff = 0.01f;
+  config.device = Device::Cuda;
+  const auto x = randomVector(256 * 512, 4);
+  auto run = [&] {
+    auto sae = createCudaSae(config);
+    sae->trainStep(x.data(), 256, StepOverrides{});
+    size_t freeBytes = 0, total = 0;
+    SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &total));
+    CHECK(sae->bytesHeld() >= 8 * static_cast<size_t>(512 * 4096) * sizeof(float), "bytesHeld %zu", sae->bytesHeld());
+    return freeBytes;
+  };
+  run();  // loads the kernels, whose code the runtime keeps
+  size_t before = 0, total = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&before, &total));
+  const size_t during = run();
+  size_t after = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&after, &total));
+  const int64_t held = static_cast<int64_t>(before) - static_cast<int64_t>(during);
+  const int64_t kept = static_cast<int64_t>(before) - static_cast<int64_t>(after);
+  CHECK(held >= 6 * 512 * 4096 * static_cast<int64_t>(sizeof(float)), "the model held %ld bytes", held);
+  CHECK(kept <= (int64_t{4} << 20), "%ld bytes not returned after the model was destroyed", kept);
+}
+
+void testOutOfMemory() {
+  SaeConfig config;
+  config.dIn = 1 << 20;
+  config.dHidden = 1 << 20;
+  config.l1Coeff = 0.1f;
+  config.device = Device::Cuda;
+  try {
+    createCudaSae(config);
+    CHECK(false, "a 2^20 x 2^20 model was created");
+  } catch (const Error& e) {
+    CHECK(e.code() == "CUDA_OOM", "code %s: %s", e.code().c_str(), e.what());
+    CHECK(std::string(e.what()).find("needs") != std::string::npos, "message without the size: %s", e.what());
+  }
+}
+
+}  // namespace
+
+int main() {
+  const CudaStatus& status = cudaStatus();
+  if (!status.available) {
+    std::printf("cuda_tests: SKIPPED, no usable GPU: %s\n", status.reason.c_str());
+    return 0;
+  }
+  std::printf("cuda_tests on %s\n", status.gpu.c_str());
+  try {
+    testEncoderProduct(GemmPrecision::Fp32);
+    testEncoderProduct(GemmPrecision::Tf32);
+    for (Precision precision : {Precision::FP32, Precision::TF32}) {
+      const Case cases[] = {
+          {"relu", false, true, Activation::ReLU, 0, precision, 13, 19, 7},
+          {"relu", true, true, Activation::ReLU, 0, precision, 33, 130, 37},
+          {"relu", false, false, Activation::ReLU, 0, precision, 40, 300, 150},
+          {"relu", false, true, Activation::ReLU, 0, precision, 1030, 140, 20},
+          {"topk", false, true, Activation::TopK, 5, precision, 21, 45, 10},
+          {"topk", true, true, Activation::TopK, 7, precision, 64, 260, 33},
+          {"batchtopk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6},
+      };
+      for (const Case& c : cases) testBackendParity(c);
+    }
+    testMemoryReturned();
+    testOutOfMemory();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAIL: exception: %s\n", e.what());
+    return 1;
+  }
+  if (failures > 0) {
+    std::fprintf(stderr, "%d of %d checks failed\n", failures, checks);
+    return 1;
+  }
+  std::printf("ok: %d checks\n", checks);
+  return 0;
+}

@@ -1,0 +1,305 @@
+// The CUDA backend against the CPU backend: every SparseAutoencoder operation on both, from
+// the same seeded parameters and inputs, compared by relative error (max |a - b| / max |b|)
+// with a tolerance per precision, the shape and options named in each failure (faiss's GPU
+// tests and ggml's test-backend-ops work this way). Inputs are drawn so that no pre-activation
+// sits within the precision's error of a decision (ReLU's zero, TopK's k-th value, BatchTopK's
+// batch threshold): there the backends may rightly decide differently.
+//
+// Runs wherever backends() reports CUDA available; elsewhere the whole file is skipped and says
+// why in one line.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { backends, SparseAutoencoder, type Matrix, type SparseAutoencoderOptions } from '../lib/index.js';
+import type { NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
+import { Random } from '../lib/random.js';
+import { randomProblem, relativeError } from './fixtures.js';
+import * as ref from './reference.js';
+
+const cuda = backends().find((b) => b.name === 'cuda')!;
+if (!cuda.available) console.log(`test/cuda.parity.test.ts: skipped, CUDA is not available here (${cuda.reason})`);
+
+type Precision = 'fp32' | 'tf32';
+const tolerance: Record<Precision, number> = { fp32: 1e-4, tf32: 1e-2 };
+// How far inputs keep from decisions: well beyond TF32's error on these shapes (about 1e-3).
+const margin: Record<Precision, number> = { fp32: 0.002, tf32: 0.02 };
+
+interface Case {
+  label: string;
+  shape: { dIn: number; dHidden: number; rows: number };
+  options: Partial<SparseAutoencoderOptions>;
+}
+
+const configurations: Case[] = [
+  { label: 'relu untied', shape: { dIn: 13, dHidden: 19, rows: 7 }, options: {} },
+  { label: 'relu tied, two column tiles', shape: { dIn: 33, dHidden: 130, rows: 37 }, options: { tied: true } },
+  { label: 'relu, encoder sees x', shape: { dIn: 40, dHidden: 300, rows: 150 }, options: { applyBDecToInput: false } },
+  { label: 'relu, two coordinate spans', shape: { dIn: 1030, dHidden: 140, rows: 20 }, options: {} },
+  { label: 'topk', shape: { dIn: 21, dHidden: 45, rows: 10 }, options: { activation: 'topk', k: 5 } },
+  { label: 'topk tied', shape: { dIn: 64, dHidden: 260, rows: 33 }, options: { activation: 'topk', k: 7, tied: true } },
+  { label: 'batchtopk', shape: { dIn: 16, dHidden: 24, rows: 6 }, options: { activation: 'batchtopk', k: 3, thresholdStartStep: 0 } },
+];
+const cases = (['fp32', 'tf32'] as const).flatMap((precision) => configurations.map((c) => ({ ...c, precision })));
+
+function context(c: Case & { precision: Precision }): string {
+  const { dIn, dHidden, rows } = c.shape;
+  return `${c.label} (precision ${c.precision}, dIn ${dIn}, dHidden ${dHidden}, rows ${rows}, options ${JSON.stringify(c.options)})`;
+}
+
+function native(sae: SparseAutoencoder): NativeSae {
+  return (sae as unknown as { usable(): NativeSae }).usable();
+}
+
+function expectClose(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  const error = relativeError(actual, expected);
+  expect(error, `${what}: relative error ${error.toExponential(2)} above ${tol}`).toBeLessThanOrEqual(tol);
+}
+
+function expectNear(what: string, actual: number, expected: number, tol: number): void {
+  const error = Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-30);
+  expect(error, `${what}: ${actual} vs ${expected} (cpu)`).toBeLessThanOrEqual(tol);
+}
+
+/** Rows whose float64 pre-activations keep `gap` from every decision of the activation. */
+function inputsAwayFromDecisions(params: ref.Params, rows: number, gap: number, seed: number): Matrix {
+  const { d, m } = params;
+  const k = params.k ?? 0;
+  const random = new Random(seed);
+  const x = new Float32Array(rows * d);
+  for (let batchAttempt = 0; ; batchAttempt++) {
+    for (let r = 0; r < rows; r++) {
+      for (let attempt = 0; ; attempt++) {
+        for (let i = 0; i < d; i++) x[r * d + i] = random.normal();
+        const pre = Array.from(ref.preActivations(params, x.subarray(r * d, (r + 1) * d), 1));
+        let ok = pre.every((v) => Math.abs(v) > gap);
+        if (ok && params.activation === 'topk' && k < m) {
+          const sorted = pre.sort((a, b) => b - a);
+          ok = sorted[k - 1] - sorted[k] > gap;
+        }
+        if (ok) break;
+        if (attempt > 5000) throw new Error('could not draw a row away from the decisions');
+      }
+    }
+    if (params.activation !== 'batchtopk') break;
+    const sorted = Array.from(ref.preActivations(params, x, rows)).sort((a, b) => b - a);
+    const keep = k * rows;
+    if (keep >= sorted.length || sorted[keep - 1] - sorted[keep] > gap) break;
+    if (batchAttempt > 500) throw new Error('could not draw a batch away from the BatchTopK threshold');
+  }
+  return { rows, cols: d, data: x };
+}
+
+/** The CPU model's twin on CUDA: same options, same parameters. */
+function cudaTwin(cpu: SparseAutoencoder, options: Partial<SparseAutoencoderOptions>, precision: Precision): SparseAutoencoder {
+  const gpu = new SparseAutoencoder({ dIn: cpu.dIn, dHidden: cpu.dHidden, l1Coeff: 0.05, ...options, device: 'cuda', precision } as SparseAutoencoderOptions);
+  if (!cpu.tied) gpu._setParameter('encoderWeights', cpu.encoderWeights().data);
+  gpu._setParameter('decoderWeights', cpu.decoderWeights().data);
+  gpu._setParameter('encoderBias', cpu.encoderBias());
+  gpu._setParameter('decoderBias', cpu.decoderBias());
+  return gpu;
+}
+
+const parameterNames: ParameterName[] = ['encoderWeights', 'encoderBias', 'decoderWeights', 'decoderBias'];
+const slots: ParameterSlot[] = ['value', 'adamM', 'adamV'];
+
+describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no GPU'})`, () => {
+  describe.each(cases)('$label, $precision', (c) => {
+    const where = context(c);
+    const tol = tolerance[c.precision];
+    // eps 0.1 makes Adam's first steps a smooth function of the gradient (with 1e-8 they are
+    // lr * sign(g), which flips for gradients within rounding of zero).
+    const options = { ...c.options, eps: 0.1 };
+    const setup = () => {
+      const { sae: cpu, params } = randomProblem(c.shape, { ...options, seed: c.shape.dIn });
+      const gpu = cudaTwin(cpu, options, c.precision);
+      const x = inputsAwayFromDecisions(params, c.shape.rows, margin[c.precision], c.shape.dHidden);
+      return { cpu, gpu, x, params };
+    };
+
+    it('starts from the same initialisation for a seed', () => {
+      const settings = { dIn: c.shape.dIn, dHidden: c.shape.dHidden, l1Coeff: 0.05, ...c.options, seed: 3 } as SparseAutoencoderOptions;
+      const a = new SparseAutoencoder(settings);
+      const b = new SparseAutoencoder({ ...settings, device: 'cuda', precision: c.precision });
+      expect(Array.from(b.decoderWeights().data), where).toEqual(Array.from(a.decoderWeights().data));
+      expect(Array.from(b.encoderWeights().data), where).toEqual(Array.from(a.encoderWeights().data));
+      a.dispose();
+      b.dispose();
+    });
+
+    it('computes the same loss, statistics and gradients', async () => {
+      const { cpu, gpu, x } = setup();
+      const [a, b] = [await cpu._gradients(x), await gpu._gradients(x)];
+      expect(b.l0, `${where}: l0`).toBe(a.l0);
+      expectNear(`${where}: loss`, b.loss, a.loss, tol);
+      expectNear(`${where}: mse`, b.mse, a.mse, tol);
+      expectNear(`${where}: l1`, b.l1, a.l1, tol);
+      expectClose(`${where}: decoderWeights gradient`, b.decoderWeights, a.decoderWeights, tol);
+      expectClose(`${where}: encoderBias gradient`, b.encoderBias, a.encoderBias, tol);
+      expectClose(`${where}: decoderBias gradient`, b.decoderBias, a.decoderBias, tol);
+      if (cpu.tied) expect(b.encoderWeights).toBeNull();
+      else expectClose(`${where}: encoderWeights gradient`, b.encoderWeights!, a.encoderWeights!, tol);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('encodes, decodes and reconstructs the same', async () => {
+      const { cpu, gpu, x } = setup();
+      const [codesA, codesB] = [await cpu.encode(x), await gpu.encode(x)];
+      expectClose(`${where}: encode`, codesB.data, codesA.data, tol);
+      const [sparseA, sparseB] = [await cpu.encode(x, { format: 'sparse' }), await gpu.encode(x, { format: 'sparse' })];
+      expect(Array.from(sparseB.indptr), `${where}: encodeSparse indptr`).toEqual(Array.from(sparseA.indptr));
+      expect(Array.from(sparseB.indices), `${where}: encodeSparse indices`).toEqual(Array.from(sparseA.indices));
+      expectClose(`${where}: encodeSparse values`, sparseB.values, sparseA.values, tol);
+      // The same codes in: only the order of the sums differs.
+      expectClose(`${where}: decode`, (await gpu.decode(codesA)).data, (await cpu.decode(codesA)).data, 1e-5);
+      expectClose(`${where}: decode sparse`, (await gpu.decode(sparseA)).data, (await cpu.decode(sparseA)).data, 1e-5);
+      expectClose(`${where}: reconstruct`, (await gpu.reconstruct(x)).data, (await cpu.reconstruct(x)).data, tol);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('takes the same training steps: parameters, Adam moments and bookkeeping', async () => {
+      const { cpu, gpu, x } = setup();
+      for (let step = 0; step < 3; step++) {
+        const [a, b] = [await cpu.trainStep(x), await gpu.trainStep(x)];
+        expectNear(`${where}: step ${step} loss`, b.loss, a.loss, tol);
+        expect(b.l0, `${where}: step ${step} l0`).toBe(a.l0);
+      }
+      expect(gpu.stepsTaken).toBe(3);
+      for (const name of parameterNames) {
+        for (const slot of slots) {
+          expectClose(`${where}: ${name} ${slot} after 3 steps`, native(gpu).getParameter(name, slot), native(cpu).getParameter(name, slot), tol);
+        }
+      }
+      const [stateA, stateB] = [native(cpu).getTrainingState(), native(gpu).getTrainingState()];
+      expect(stateB.samplesSeen).toBe(stateA.samplesSeen);
+      expect(Array.from(stateB.lastFired), `${where}: lastFired`).toEqual(Array.from(stateA.lastFired));
+      if (c.options.activation === 'batchtopk') {
+        expect(stateA.threshold).toBeGreaterThan(0);
+        expectNear(`${where}: BatchTopK threshold`, stateB.threshold, stateA.threshold, tol);
+      } else {
+        expect(stateB.threshold).toBe(stateA.threshold);
+      }
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('resamples the same features from the same rows', async () => {
+      const { cpu, gpu, x } = setup();
+      const features = Int32Array.from([0, c.shape.dHidden - 1]);
+      const [a, b] = [await native(cpu).resample(features, x.data, x.rows, 11), await native(gpu).resample(features, x.data, x.rows, 11)];
+      expect(b).toBe(a);
+      for (const name of parameterNames) {
+        expectClose(`${where}: ${name} after resampling`, native(gpu).getParameter(name, 'value'), native(cpu).getParameter(name, 'value'), tol);
+      }
+      expect(Array.from(native(gpu).getTrainingState().lastFired)).toEqual(Array.from(native(cpu).getTrainingState().lastFired));
+      cpu.dispose();
+      gpu.dispose();
+    });
+  });
+
+  it('fits the same model through the public training loop', async () => {
+    const options = { dIn: 24, dHidden: 96, l1Coeff: 0.01, lr: 3e-3, eps: 0.1, seed: 5 };
+    const random = new Random(1);
+    const data: Matrix = { rows: 512, cols: 24, data: Float32Array.from({ length: 512 * 24 }, () => random.normal()) };
+    const cpu = new SparseAutoencoder(options);
+    const gpu = new SparseAutoencoder({ ...options, device: 'cuda', precision: 'fp32' });
+    const [a, b] = [await cpu.fit(data, { steps: 20, batchSize: 128 }), await gpu.fit(data, { steps: 20, batchSize: 128 })];
+    expectNear('fit: first loss', b[0].loss, a[0].loss, 1e-4);
+    expectNear('fit: last loss', b[19].loss, a[19].loss, 1e-2);
+    expectClose('fit: dictionary', gpu.dictionary().data, cpu.dictionary().data, 1e-2);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it('gives bit-identical results for a seed on every run', async () => {
+    const random = new Random(2);
+    const x: Matrix = { rows: 300, cols: 48, data: Float32Array.from({ length: 300 * 48 }, () => random.normal()) };
+    const run = async () => {
+      const sae = new SparseAutoencoder({ dIn: 48, dHidden: 500, l1Coeff: 0.01, seed: 9, device: 'cuda' });
+      for (let i = 0; i < 3; i++) await sae.trainStep(x);
+      const w = sae.decoderWeights().data;
+      sae.dispose();
+      return w;
+    };
+    expect(Array.from(await run())).toEqual(Array.from(await run()));
+  });
+
+  it("keeps 'fp32' closer to the CPU than 'tf32'", async () => {
+    const { sae: cpu, params } = randomProblem({ dIn: 256, dHidden: 200, rows: 64 }, { seed: 4 }, 0);
+    const x = inputsAwayFromDecisions(params, 64, margin.tf32, 4);
+    const expected = (await cpu.encode(x)).data;
+    const errors: Record<Precision, number> = { fp32: 0, tf32: 0 };
+    for (const precision of ['fp32', 'tf32'] as const) {
+      const gpu = cudaTwin(cpu, {}, precision);
+      errors[precision] = relativeError((await gpu.encode(x)).data, expected);
+      gpu.dispose();
+    }
+    expect(errors.fp32).toBeLessThan(1e-5);
+    expect(errors.tf32).toBeGreaterThan(errors.fp32);
+    expect(errors.tf32).toBeLessThan(tolerance.tf32);
+    cpu.dispose();
+  });
+
+  it('saves and loads across devices', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'saekit-cuda-'));
+    try {
+      const { sae: cpu, x } = randomProblem({ dIn: 12, dHidden: 30, rows: 9 }, { seed: 8 });
+      await cpu.trainStep(x);
+      await cpu.save(dir);
+      const gpu = await SparseAutoencoder.load(dir, { device: 'cuda', precision: 'fp32' });
+      expect(gpu.device).toBe('cuda');
+      expect(gpu.stepsTaken).toBe(1);
+      const [a, b] = [await cpu.trainStep(x), await gpu.trainStep(x)];
+      expectNear('resumed step loss', b.loss, a.loss, 1e-4);
+      expectClose('resumed decoder', gpu.decoderWeights().data, cpu.decoderWeights().data, 1e-4);
+      cpu.dispose();
+      gpu.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects non-finite input with the CPU backend\'s message', async () => {
+    const gpu = new SparseAutoencoder({ dIn: 4, dHidden: 8, l1Coeff: 0.1, device: 'cuda' });
+    await expect(gpu.trainStep({ rows: 1, cols: 4, data: new Float32Array([0, NaN, 0, 0]) })).rejects.toThrow(
+      new RangeError('Expected finite values in batch.data but found NaN at index 1 (row 0, column 1)'),
+    );
+    gpu.dispose();
+  });
+
+  it('refuses AuxK, which it does not implement, with a clear error', () => {
+    expect(() => new SparseAutoencoder({ dIn: 8, dHidden: 16, activation: 'topk', k: 2, auxk: { k: 4 }, device: 'cuda' } as never)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringMatching(/^The CUDA backend does not implement AuxK yet/) }),
+    );
+  });
+
+  it('reports the GPU memory it holds (to V8 as external memory)', async () => {
+    const sae = new SparseAutoencoder({ dIn: 512, dHidden: 4096, l1Coeff: 0.1, device: 'cuda' });
+    // Parameters and two Adam moments of two 512 x 4096 matrices: 48 MiB, then scratch.
+    const state = 6 * 512 * 4096 * 4;
+    expect(native(sae).bytesHeld).toBeGreaterThanOrEqual(state);
+    const random = new Random(3);
+    await sae.trainStep({ rows: 256, cols: 512, data: Float32Array.from({ length: 256 * 512 }, () => random.normal()) });
+    expect(native(sae).bytesHeld).toBeGreaterThan(state + 2 * 4096 * 512 * 4);  // + the two gradient matrices
+    const handle = native(sae);
+    sae.dispose();
+    expect(handle.bytesHeld).toBe(0);
+  });
+
+  it('throws CUDA_OOM with the sizes when a model does not fit on the GPU', () => {
+    let error: unknown;
+    try {
+      new SparseAutoencoder({ dIn: 1 << 20, dHidden: 1 << 20, l1Coeff: 0.1, device: 'cuda' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'CUDA_OOM' });
+    expect((error as Error).message).toMatch(
+      /^CUDA out of memory: A SparseAutoencoder with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+    );
+  });
+});
