@@ -234,10 +234,10 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   trainStep(batch: Matrix): Promise<StepStats> {
     return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
-      const data = this.#scaledCopy(b.data);
+      const data = this.#reusableCopy(b.data);
       return (native) => {
         this.#initialiseDecoderBias(native, data, b.rows);
-        return native.trainStep(data, b.rows);
+        return native.trainStep(data, b.rows).finally(() => this.#reuse(data));
       };
     });
   }
@@ -332,14 +332,14 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       is.knownKeys('SparseAutoencoder.encode', opts, ['format']);
       const format = opts.format === undefined ? 'dense' : is.oneOf('options.format', opts.format, ['dense', 'sparse'] as const);
       const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
-      const data = this.#scaledCopy(input.data);
+      const data = this.#reusableCopy(input.data);
       const rows = input.rows;
       if (format === 'sparse') {
-        return async (native) => ({ rows, cols: this.dHidden, ...(await native.encodeSparse(data, rows)) });
+        return async (native) => ({ rows, cols: this.dHidden, ...(await native.encodeSparse(data, rows).finally(() => this.#reuse(data))) });
       }
       return async (native) => {
         const out = new Float32Array(rows * this.dHidden);
-        await native.encode(data, rows, out);
+        await native.encode(data, rows, out).finally(() => this.#reuse(data));
         return { rows, cols: this.dHidden, data: out };
       };
     });
@@ -591,6 +591,23 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
 
   #scaledCopy(values: Float32Array): Float32Array {
     return scaleInPlace(values.slice(), this.#inputScale);
+  }
+
+  // trainStep's and encode's private copies of their input, kept for the next call once the
+  // native call is done with them: for a GPT-2-sized SAE a batch is 12 MB, and allocating (and
+  // zeroing) that on every call costs several times more than copying into a buffer we have.
+  #spareInputs: Float32Array[] = [];
+
+  #reusableCopy(values: Float32Array): Float32Array {
+    const index = this.#spareInputs.findIndex((spare) => spare.length === values.length);
+    const copy = index >= 0 ? this.#spareInputs.splice(index, 1)[0]! : new Float32Array(values.length);
+    copy.set(values);
+    return scaleInPlace(copy, this.#inputScale);
+  }
+
+  #reuse(values: Float32Array): void {
+    this.#spareInputs.push(values);
+    if (this.#spareInputs.length > 2) this.#spareInputs.shift();
   }
 
   #parameter(name: ParameterName): Float32Array {

@@ -13,21 +13,27 @@ namespace {
 using namespace nvcuda;
 
 // wmma loads need a stride that is a multiple of 4 floats and fragment starts 32-byte
-// aligned: rows 16 apart and k 8 apart are, with 40.
-constexpr int kLd = kGemmTileK + 8;
+// aligned: rows 16 apart and k 8 apart are, with 36. 36 rather than 40: consecutive rows then
+// start 4 banks apart, so the 8 rows of a fragment load fall in distinct banks (with 40, rows 4
+// apart share banks).
+constexpr int kLd = kGemmTileK + 4;
 constexpr int kStage = kGemmTileM * kLd;
 constexpr size_t kSharedBytes =
     sizeof(float) * (4 * kStage > kGemmTileM * kGemmLdC ? 4 * kStage : kGemmTileM * kGemmLdC);
-static_assert(kLd % 8 == 0 && kGemmLdC % 8 == 0 && (kStage * sizeof(float)) % 32 == 0, "wmma alignment");
+static_assert(kLd % 4 == 0 && (16 * kLd * sizeof(float)) % 32 == 0 && kGemmLdC % 8 == 0 &&
+                  (kStage * sizeof(float)) % 32 == 0,
+              "wmma alignment");
 
 using FragmentA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
 using FragmentB = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major>;
 using Accumulator = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
 
-template <class Fragment>
-__device__ __forceinline__ void roundToTf32(Fragment& fragment) {
+// Rounded to TF32 once, on the way into shared memory, rather than at every fragment load
+// (several warps load each value); fragments of rounded values are what mma_sync expects.
+__device__ __forceinline__ void storeTf32Tile(float* tile, float (&v)[kStageValues]) {
 #pragma unroll
-  for (int t = 0; t < fragment.num_elements; ++t) fragment.x[t] = wmma::__float_to_tf32(fragment.x[t]);
+  for (int s = 0; s < kStageValues; ++s) v[s] = wmma::__float_to_tf32(v[s]);
+  storeTile<kLd>(tile, v);
 }
 
 __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* __restrict__ a, int64_t lda,
@@ -54,8 +60,8 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
     float stageA[kStageValues], stageB[kStageValues];
     loadTile(stageA, a, lda, rows, k, row0, 0);
     loadTile(stageB, b, ldb, n, k, col0, 0);
-    storeTile<kLd>(as, stageA);
-    storeTile<kLd>(bs, stageB);
+    storeTf32Tile(as, stageA);
+    storeTf32Tile(bs, stageB);
     __syncthreads();
     for (int64_t kt = 0; kt < kTiles; ++kt) {
       const int buffer = static_cast<int>(kt & 1);
@@ -73,12 +79,10 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           wmma::load_matrix_sync(fa[i], at + (warpRow + 16 * i) * kLd + ks, kLd);
-          roundToTf32(fa[i]);
         }
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
           wmma::load_matrix_sync(fb[j], bt + (warpCol + 16 * j) * kLd + ks, kLd);
-          roundToTf32(fb[j]);
         }
 #pragma unroll
         for (int i = 0; i < 4; ++i)
@@ -86,8 +90,8 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
           for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
       }
       if (more) {
-        storeTile<kLd>(as + (buffer ^ 1) * kStage, stageA);
-        storeTile<kLd>(bs + (buffer ^ 1) * kStage, stageB);
+        storeTf32Tile(as + (buffer ^ 1) * kStage, stageA);
+        storeTf32Tile(bs + (buffer ^ 1) * kStage, stageB);
       }
       __syncthreads();
     }

@@ -14,6 +14,8 @@
 // so a seed gives the same model on every run on the same GPU. Initialisation is drawn on the
 // host exactly as on the CPU, so both backends start from the same parameters.
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -42,13 +44,64 @@ namespace saekit {
 namespace cuda {
 namespace {
 
-constexpr size_t kStageBytes = size_t{4} << 20;  // one pinned staging slot
+constexpr size_t kStageBytes = size_t{2} << 20;  // one pinned staging slot: chunks small enough to overlap
 constexpr int kStageSlots = 2;
 // Rows per pass of encode, decode and reconstruct: bounds the dense buffers those need.
 constexpr int64_t kInferenceRows = 8192;
 constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;  // 256 MiB of dense codes
 // Some kernels put ceil(dIn / 256) blocks on a grid dimension limited to 65535.
 constexpr int64_t kMaxDIn = int64_t{1} << 23;
+
+// SAEKIT_CUDA_PROFILE=1: the host's wall time in each phase of the training steps, every
+// phase ended by waiting for the GPU (which removes the overlap of copying and computing, so
+// totals exceed an unprofiled step), printed to stderr when the model is destroyed.
+class PhaseClock {
+ public:
+  PhaseClock() : enabled_(std::getenv("SAEKIT_CUDA_PROFILE") != nullptr) {}
+  ~PhaseClock() {
+    if (!enabled_ || steps_ == 0) return;
+    // Medians, so that the first steps' allocations and module loading do not count.
+    double total = 0.0;
+    std::vector<double> medians;
+    for (auto& phase : phases_) {
+      std::vector<double>& times = phase.second;
+      std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+      medians.push_back(times[times.size() / 2]);
+      total += medians.back();
+    }
+    std::fprintf(stderr, "saekit CUDA step profile, %lld steps, medians, %.3f ms per step in all:\n",
+                 static_cast<long long>(steps_), total);
+    for (size_t i = 0; i < phases_.size(); ++i) {
+      std::fprintf(stderr, "  %-36s %8.3f ms\n", phases_[i].first.c_str(), medians[i]);
+    }
+  }
+  void startStep(cudaStream_t stream) {
+    if (!enabled_) return;
+    cudaStreamSynchronize(stream);
+    last_ = std::chrono::steady_clock::now();
+    ++steps_;
+  }
+  void mark(const char* phase, cudaStream_t stream) {
+    if (!enabled_ || steps_ == 0) return;
+    cudaStreamSynchronize(stream);
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    for (auto& entry : phases_) {
+      if (entry.first == phase) {
+        entry.second.push_back(ms);
+        return;
+      }
+    }
+    phases_.emplace_back(phase, std::vector<double>{ms});
+  }
+
+ private:
+  bool enabled_;
+  int64_t steps_ = 0;
+  std::chrono::steady_clock::time_point last_;
+  std::vector<std::pair<std::string, std::vector<double>>> phases_;
+};
 
 struct DeviceAdam {
   DeviceBuffer<float> value, m, v;
@@ -118,9 +171,12 @@ class CudaSae final : public SaeBackend {
   void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
   // Copies `rows` rows of rowBytes each from host to the device array `to` through the pinned
   // slots on the copy stream; after each chunk is queued, the compute stream waits for it and
-  // onChunk(firstRow, rowCount) may queue work on those rows.
-  void upload(const void* host, int64_t rows, size_t rowBytes, void* to,
-              const std::function<void(int64_t, int64_t)>& onChunk) const;
+  // onChunk(firstRow, rowCount) may queue work on those rows. With `checkFloats` the rows are
+  // floats, checked while they are copied (one pass over host memory instead of two); returns
+  // false when one is not finite (the work queued on it computes garbage nobody reads).
+  bool upload(const void* host, int64_t rows, size_t rowBytes, void* to,
+              const std::function<void(int64_t, int64_t)>& onChunk, bool checkFloats = false) const;
+  bool copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const;
   template <class T>
   void download(T* host, const T* device, size_t count) const;
   void synchronize() const { SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
@@ -149,7 +205,7 @@ class CudaSae final : public SaeBackend {
   int64_t d_;
   int64_t m_;
   int device_ = 0;
-  ThreadPool pool_;
+  mutable ThreadPool pool_;  // host work; mutable so that the const upload can copy in parallel
   const cpu::Kernels& kernels_;
   cudaStream_t stream_ = nullptr;      // all computation
   cudaStream_t copyStream_ = nullptr;  // host-to-device copies of inputs
@@ -162,6 +218,7 @@ class CudaSae final : public SaeBackend {
   DeviceBuffer<int64_t> lastFired_{"dead-feature counters"};
   int64_t steps_ = 0;
   float threshold_ = -1.0f;
+  float pendingBatchMinimum_ = -1.0f;  // this step's contribution to threshold_, applied with the update
   int64_t samplesSeen_ = 0;
   float parameterBound_ = -1.0f;  // < 0: unknown, rescan
 
@@ -206,6 +263,7 @@ class CudaSae final : public SaeBackend {
   DeviceBuffer<float> rowsOut_{"output rows"};
   DeviceBuffer<int32_t> indptr_{"sparse codes indptr"};
   DeviceBuffer<unsigned int> magnitudes_{"overflow check"};
+  PhaseClock clock_;
 };
 
 CudaSae::CudaSae(const SaeConfig& config)
@@ -295,9 +353,9 @@ void CudaSae::checkFinite(const float* x, int64_t count, int64_t cols, const cha
   cpu::checkFiniteParallel(pool_, kernels_, x, count, cols, name);
 }
 
-void CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
-                     const std::function<void(int64_t, int64_t)>& onChunk) const {
-  if (rows <= 0 || rowBytes == 0) return;
+bool CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
+                     const std::function<void(int64_t, int64_t)>& onChunk, bool checkFloats) const {
+  if (rows <= 0 || rowBytes == 0) return true;
   // Normally idle already; after a call that threw part-way, its queued work must not still be
   // reading what the copies are about to overwrite.
   synchronize();
@@ -308,6 +366,7 @@ void CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
   const auto* from = static_cast<const unsigned char*>(host);
   auto* dest = static_cast<unsigned char*>(to);
   int chunk = 0;
+  bool finite = true;
   for (int64_t row0 = 0; row0 < rows; row0 += perChunk, ++chunk) {
     const int64_t count = std::min(perChunk, rows - row0);
     const size_t bytes = static_cast<size_t>(count) * rowBytes;
@@ -316,12 +375,40 @@ void CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
     unsigned char* pinned = staging_.data() + static_cast<size_t>(slot) * slotBytes;
     // The slot's previous copy has to finish before the slot is refilled.
     SAEKIT_CUDA_CHECK(cudaEventSynchronize(staged_[slot]));
-    std::memcpy(pinned, from + offset, bytes);
+    finite = copyToPinned(pinned, from + offset, bytes, checkFloats) && finite;
     SAEKIT_CUDA_CHECK(cudaMemcpyAsync(dest + offset, pinned, bytes, cudaMemcpyHostToDevice, copyStream_));
     SAEKIT_CUDA_CHECK(cudaEventRecord(staged_[slot], copyStream_));
     SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, staged_[slot], 0));
     if (onChunk) onChunk(row0, count);
   }
+  return finite;
+}
+
+bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const {
+  // One thread copies about 10 GB/s, a batch of a large SAE is tens of MB, and the GPU waits.
+  constexpr size_t kPiece = size_t{1} << 20;
+  const size_t pieces = std::max<size_t>(
+      1, std::min<size_t>((bytes + kPiece - 1) / kPiece, static_cast<size_t>(4 * pool_.size())));
+  const size_t per = ((bytes + pieces - 1) / pieces + 63) / 64 * 64;  // whole floats
+  std::vector<char> pieceFinite(pieces, 1);
+  const auto copyPiece = [&](size_t piece, int) {
+    const size_t begin = piece * per;
+    if (begin >= bytes) return;
+    const size_t length = std::min(per, bytes - begin);
+    std::memcpy(pinned + begin, from + begin, length);
+    if (checkFloats) {
+      // The copy, still in cache, rather than the source: the same values.
+      const auto* values = reinterpret_cast<const float*>(pinned + begin);
+      const int64_t count = static_cast<int64_t>(length / sizeof(float));
+      pieceFinite[piece] = kernels_.firstNonFinite(values, count) == count;
+    }
+  };
+  if (pieces == 1) {
+    copyPiece(0, 0);
+  } else {
+    pool_.run(pieces, copyPiece);
+  }
+  return std::all_of(pieceFinite.begin(), pieceFinite.end(), [](char ok) { return ok != 0; });
 }
 
 template <class T>
@@ -367,12 +454,19 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
   poolValues_.resize(static_cast<size_t>(poolCapacity_));
   poolIndices_.resize(static_cast<size_t>(poolCapacity_));
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
-  upload(x, rows, static_cast<size_t>(d_) * sizeof(float), x_.data(), [&](int64_t row0, int64_t count) {
-    if (config_.applyBDecToInput) {
-      shiftRows(x_.data() + row0 * d_, decoderBias_.value.data(), count, d_, shifted_.data() + row0 * d_, stream_);
-    }
-    runEncoder(row0, count);
-  });
+  const bool finite = upload(
+      x, rows, static_cast<size_t>(d_) * sizeof(float), x_.data(),
+      [&](int64_t row0, int64_t count) {
+        if (config_.applyBDecToInput) {
+          shiftRows(x_.data() + row0 * d_, decoderBias_.value.data(), count, d_, shifted_.data() + row0 * d_,
+                    stream_);
+        }
+        runEncoder(row0, count);
+      },
+      true);
+  // Finds and names the first non-finite value (inference checked its input before it came here).
+  if (!finite) checkFinite(x, rows * d_, d_, "batch.data");
+  clock_.mark("upload + encoder product", stream_);
   unsigned long long used = 0;
   download(&used, poolUsed_.data(), 1);
   if (static_cast<int64_t>(used) > poolCapacity_) {
@@ -395,6 +489,7 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
   gatherTiles(tileCount_.data(), tilePos_.data(), rows, tiles, poolValues_.data(), poolIndices_.data(),
               csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), csr_.entryRow.data(), stream_);
 
+  clock_.mark("active units to CSR", stream_);
   if (config_.activation == Activation::TopK) {
     flags_.resize(static_cast<size_t>(std::max<int64_t>(nnz_, 1)));
     flagTopKPerRow(csr_.rowStart.data(), rows, csr_.values.data(), nnz_, config_.k, flags_.data(), select_, stream_);
@@ -405,6 +500,7 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
       flagLargest(csr_.values.data(), nnz_, config_.k * rows, flags_.data(), select_, stream_);
       keepFlagged(rows);
     }
+    pendingBatchMinimum_ = -1.0f;
     if (steps_ >= config_.thresholdStartStep) trackThreshold(rows);
   }
 }
@@ -426,16 +522,16 @@ void CudaSae::trackThreshold(int64_t rows) {
   double sums[2];
   download(sums, sums_.data(), 2);
   if (sums[1] == 0.0) return;
-  const float batchMinimum = static_cast<float>(sums[0] / sums[1]);
-  threshold_ = threshold_ < 0.0f ? batchMinimum
-                                 : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * batchMinimum;
+  // Applied with the update, so that gradients() and a step that fails leave the threshold as it was.
+  pendingBatchMinimum_ = static_cast<float>(sums[0] / sums[1]);
 }
 
 StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides) {
   if (rows < 1) throwRangeError("Expected at least one row in the batch");
-  checkFinite(x, rows * d_, d_, "batch.data");
-  DeviceScope scope(device_);
+  clock_.startStep(stream_);
+  DeviceScope scope(device_);  // the input is checked as it is copied to the GPU
   encodeToCsr(x, rows, true);
+  clock_.mark("TopK / BatchTopK selection", stream_);
   const int64_t nnz = nnz_;
   const float l1 = overrides.l1Coeff >= 0.0f ? overrides.l1Coeff : config_.l1Coeff;
   const float lr = overrides.lr >= 0.0f ? overrides.lr : config_.lr;
@@ -453,13 +549,16 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   rowBackward(csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), rows, decoder_.value.data(),
               decoderBias_.value.data(), x_.data(), d_, gradScale, l1Grad, outputGrad_.data(), unitGrad_.data(),
               rowSquared_.data(), rowL1_.data(), stream_);
+  clock_.mark("rows: decode, error, dL/dpre", stream_);
   chunkColumnSums(outputGrad_.data(), nullptr, 1.0f, rows, d_, kBiasRowChunk, partials_.data(), stream_);
+  clock_.mark("b_dec gradient partials", stream_);
 
   // Per feature: the units grouped by feature (rows in order), then the gradients.
   columnStart_.resize(static_cast<size_t>(m_ + 1));
   columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(nnz, 1)));
   groupByColumn(csr_.indices.data(), nnz, m_, columnStart_.data(), columnEntry_.data(), sortScratch_, columnCounts_,
                 cubTemp_, stream_);
+  clock_.mark("group units by feature", stream_);
   biasGrad_.resize(static_cast<size_t>(m_));
   featureBiasGradients(columnStart_.data(), columnEntry_.data(), unitGrad_.data(), m_, biasGrad_.data(), stream_);
   decoderGrad_.resize(static_cast<size_t>(m_ * d_));
@@ -469,6 +568,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
                            biasGrad_.data(), m_, d_, config_.tied, config_.applyBDecToInput,
                            decoderGrad_.data(), config_.tied ? nullptr : encoderGrad_.data()};
   featureGradients(args, stream_);
+  clock_.mark("feature gradients", stream_);
   // The encoder saw x - b_dec: b_dec's gradient gets -sum_j biasGrad_j W_enc[:, j].
   if (config_.applyBDecToInput) {
     chunkColumnSums(encoderRows(), biasGrad_.data(), -1.0f, m_, d_, kBiasFeatureChunk, partials_.data() + rowChunks * d_,
@@ -482,10 +582,12 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   double sums[2];
   download(sums, sums_.data(), 2);
   const double loss = sums[0] + static_cast<double>(l1) * sums[1];
+  clock_.mark("b_dec gradient, statistics", stream_);
 
   const bool update = out == nullptr;
   if (update) {
     guardAgainstOverflow(loss, rows, lr);
+    clock_.mark("overflow guard", stream_);
     const int64_t t = steps_ + 1;
     const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t));
     const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t));
@@ -498,9 +600,15 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
                adamStep, stream_);
     adamVector(decoderBias_.value.data(), decoderBias_.m.data(), decoderBias_.v.data(), decoderBiasGrad_.data(), d_,
                adamStep, stream_);
+    if (pendingBatchMinimum_ >= 0.0f) {
+      threshold_ = threshold_ < 0.0f ? pendingBatchMinimum_
+                                     : config_.thresholdBeta * threshold_ + (1.0f - config_.thresholdBeta) * pendingBatchMinimum_;
+      pendingBatchMinimum_ = -1.0f;
+    }
     steps_ = t;
     samplesSeen_ += rows;
     markFired(columnStart_.data(), m_, samplesSeen_, lastFired_.data(), stream_);
+    clock_.mark("Adam, projection, renormalisation", stream_);
   }
   if (!update) {
     out->decoderWeights.resize(static_cast<size_t>(m_ * d_));
