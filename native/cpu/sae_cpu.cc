@@ -700,6 +700,7 @@ StepStats CpuSae::gradients(const float* x, int64_t rows, SaeGradients& out) {
 
 void CpuSae::encode(const float* x, int64_t rows, float* codes) {
   checkFinite(x, rows * d_, d_, "x.data");
+  if (rows == 0) return;  // empty arrays may come with null data pointers
   if (config_.activation != Activation::ReLU) {
     encodeToCsr(x, rows, false);
     std::memset(codes, 0, static_cast<size_t>(rows * m_) * sizeof(float));
