@@ -37,6 +37,8 @@
       "native/cuda/gemm.cu",
       "native/cuda/gemm_fp32.cu",
       "native/cuda/gemm_tf32.cu",
+      "native/cuda/matmul.cu",
+      "native/cuda/rica_cuda.cu",
       "native/cuda/sae_cuda.cu",
       "native/cuda/sae_kernels.cu",
       "native/cuda/sparse.cu",
