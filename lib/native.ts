@@ -129,6 +129,8 @@ export interface NativeFistaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
+  /** 'cpu' when absent; 'cuda' for coders only (learning false). */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface NativeFistaRowResults {

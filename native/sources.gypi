@@ -34,6 +34,7 @@
     "saekit_cuda_sources": [
       "native/cuda/activation.cu",
       "native/cuda/common.cu",
+      "native/cuda/fista_cuda.cu",
       "native/cuda/gemm.cu",
       "native/cuda/gemm_fp32.cu",
       "native/cuda/gemm_tf32.cu",

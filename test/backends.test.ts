@@ -43,11 +43,14 @@ describe("device 'cuda' where CUDA cannot run", () => {
     expect((error as Error).message).toBe(`Cannot create a SparseAutoencoder on device 'cuda': ${cuda.reason}; ${backendAdvice(cuda.cause)}`);
   });
 
-  it.skipIf(cuda.available)('throws BACKEND_UNAVAILABLE for a Rica with the reason and the advice', () => {
-    expect(() => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })).toThrow(
+  it.skipIf(cuda.available).each([
+    ['a Rica', () => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+    ['a FistaCoder', () => new FistaCoder({ dictionary: { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) }, lambda: 0.1, device: 'cuda' })],
+  ])('throws BACKEND_UNAVAILABLE for %s with the reason and the advice', (what, create) => {
+    expect(create).toThrow(
       expect.objectContaining({
         code: 'BACKEND_UNAVAILABLE',
-        message: `Cannot create a Rica on device 'cuda': ${cuda.reason}; ${backendAdvice(cuda.cause)}`,
+        message: `Cannot create ${what} on device 'cuda': ${cuda.reason}; ${backendAdvice(cuda.cause)}`,
       }),
     );
   });
@@ -70,7 +73,6 @@ describe("device 'cuda' where CUDA cannot run", () => {
 describe("device 'cuda' for the models without a CUDA implementation", () => {
   it.each([
     ['a FistaDictionary', () => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
-    ['a FistaCoder', () => new FistaCoder({ dictionary: { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) }, lambda: 0.1, device: 'cuda' })],
   ])('%s throws BACKEND_UNAVAILABLE saying so, with or without a GPU', (what, create) => {
     expect(create).toThrow(
       expect.objectContaining({

@@ -12,10 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { backends, Rica, SparseAutoencoder, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
+import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
 import type { NativeRica, NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
 import { Random } from '../lib/random.js';
-import { randomProblem, relativeError } from './fixtures.js';
+import { randomMatrix, randomProblem, relativeError } from './fixtures.js';
+import { lasso, randomDictionary, row } from './fista_fixtures.js';
+import * as fistaRef from './fista_reference.js';
 import * as ref from './reference.js';
 import { ricaProblem } from './rica_fixtures.js';
 import * as ricaRef from './rica_reference.js';
@@ -450,6 +452,110 @@ describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?
     expect(error).toMatchObject({ code: 'CUDA_OOM' });
     expect((error as Error).message).toMatch(
       /^CUDA out of memory: A Rica with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+    );
+  });
+});
+
+// FistaCoder: the same lasso solver (Gram form, step 1/L, monotone FISTA with restart, per-row
+// KKT stop) on the GPU, without the CPU's screening. The iterates differ by rounding (L, G and
+// c are formed by other products, reductions run in another order), so the comparisons are of
+// converged solutions: objectives to 1e-5, codes to 1e-3, and each device's KKT test.
+const fistaShapes = [
+  { m: 64, d: 24, rows: 16 },  // d < m: L from D^T D
+  { m: 300, d: 130, rows: 37 },  // several tiles of atoms per block, tails everywhere
+  { m: 40, d: 200, rows: 9 },  // m < d: L from G
+];
+const fistaCases = [false, true].flatMap((nonNegative) => fistaShapes.map((shape) => ({ ...shape, nonNegative })));
+
+describe.skipIf(!cuda.available)(`FistaCoder on CUDA agrees with the CPU (${cuda.gpu ?? 'no GPU'})`, () => {
+  describe.each(fistaCases)('m $m, d $d, rows $rows, nonNegative $nonNegative', ({ m, d, rows, nonNegative }) => {
+    const where = `FistaCoder ${JSON.stringify({ m, d, rows, nonNegative })}`;
+    const dictionary = randomDictionary(m, d, m + d);
+    const x = randomMatrix(rows, d, rows);
+    const lambda = 0.3;
+    const options = { dictionary, lambda, nonNegative, maxIter: 20_000 };
+
+    it('solves the same lasso: L, objectives, codes and the KKT conditions', async () => {
+      const cpu = new FistaCoder(options);
+      const gpu = new FistaCoder({ ...options, device: 'cuda' });
+      expect(gpu.device).toBe('cuda');
+      expectNear(`${where}: L`, await gpu.lipschitz(), await cpu.lipschitz(), 1e-5);
+      const [a, b] = [await cpu.encode(x), await gpu.encode(x)];
+      expect(a.converged && b.converged, `${where}: converged`).toBe(true);
+      const problem = lasso(dictionary, lambda, nonNegative);
+      for (let r = 0; r < rows; r++) {
+        expectNear(`${where}: row ${r} objective`, b.rowObjectives[r], a.rowObjectives[r], 1e-5);
+        const { violation, scale } = fistaRef.kkt(problem, row(x, r), row(b.codes, r));
+        expect(violation / scale, `${where}: row ${r} KKT in float64`).toBeLessThanOrEqual(gpu.tol + 5e-7);
+        expect(Math.abs(b.rowKkt[r] - violation / scale), `${where}: row ${r} reported KKT`).toBeLessThan(5e-7);
+        expect(b.rowGaps[r]).toBeGreaterThanOrEqual(0);
+        expect(b.rowIterations[r]).toBeGreaterThan(0);
+      }
+      expectClose(`${where}: codes`, b.codes.data, a.codes.data, 1e-3);
+      if (nonNegative) expect(b.codes.data.every((v) => v >= 0)).toBe(true);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('starts from init (projected when nonNegative) and stops at maxIter', async () => {
+      const init = randomMatrix(rows, m, 3);
+      const capped = new FistaCoder({ ...options, maxIter: 0, device: 'cuda' });
+      const start = await capped.encode(x, { init });
+      expect(Array.from(start.rowIterations).every((n) => n === 0)).toBe(true);
+      expect(start.converged).toBe(false);
+      const projected = Float32Array.from(init.data, (v) => (nonNegative ? Math.max(v, 0) : v));
+      expect(Array.from(start.codes.data)).toEqual(Array.from(projected));
+      capped.dispose();
+      // A warm start at the solution stops at once.
+      const gpu = new FistaCoder({ ...options, device: 'cuda' });
+      const cold = await gpu.encode(x);
+      const warm = await gpu.encode(x, { init: cold.codes });
+      expect(warm.iterations).toBeLessThan(cold.iterations);
+      expectClose(`${where}: warm codes`, warm.codes.data, cold.codes.data, 1e-3);
+      gpu.dispose();
+    });
+  });
+
+  it('stops on the duality gap when asked, as the CPU does', async () => {
+    const dictionary = randomDictionary(128, 48, 4);
+    const x = randomMatrix(20, 48, 5);
+    const options = { dictionary, lambda: 0.2, tol: 0, gapTol: 1e-4, maxIter: 50_000 };
+    const [cpu, gpu] = [new FistaCoder(options), new FistaCoder({ ...options, device: 'cuda' })];
+    const [a, b] = [await cpu.encode(x), await gpu.encode(x)];
+    expect(b.converged).toBe(true);
+    for (let r = 0; r < x.rows; r++) {
+      // The gap bounds the distance to the optimum: both are within 1e-4 of it.
+      expectNear(`gap stop: row ${r} objective`, b.rowObjectives[r], a.rowObjectives[r], 3e-4);
+    }
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it('gives bit-identical codes on every run', async () => {
+    const dictionary = randomDictionary(200, 64, 6);
+    const x = randomMatrix(50, 64, 7);
+    const run = async () => {
+      const gpu = new FistaCoder({ dictionary, lambda: 0.1, device: 'cuda' });
+      const result = await gpu.encode(x);
+      gpu.dispose();
+      return result;
+    };
+    const [first, second] = [await run(), await run()];
+    expect(Array.from(second.codes.data)).toEqual(Array.from(first.codes.data));
+    expect(Array.from(second.rowIterations)).toEqual(Array.from(first.rowIterations));
+  });
+
+  it("rejects non-finite input with the CPU backend's message", async () => {
+    const gpu = new FistaCoder({ dictionary: randomDictionary(8, 4, 1), lambda: 0.1, device: 'cuda' });
+    await expect(gpu.encode({ rows: 1, cols: 4, data: new Float32Array([0, NaN, 0, 0]) })).rejects.toThrow(
+      new RangeError('Expected finite values in x.data but found NaN at index 1 (row 0, column 1)'),
+    );
+    gpu.dispose();
+  });
+
+  it('leaves FistaDictionary on the CPU, saying so', () => {
+    expect(() => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })).toThrow(
+      expect.objectContaining({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/implements it on the CPU only so far/) }),
     );
   });
 });

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/fista.h"
 #include "../core/rica.h"
 #include "../core/rng.h"
 #include "../core/sae.h"
@@ -184,6 +185,48 @@ void testRicaParity(int64_t d, int64_t k, int64_t rows, bool normalizeRows) {
   for (size_t i = 0; i < size; ++i) apart += std::fabs(static_cast<double>(w1[i]) - w0[i]) > 1e-4 * scale;
   CHECK(apart <= size / 1000, "%s: %zu of %zu weights apart after Adam", what, apart, size);
   CHECK(gpu->bytesHeld() >= 4 * size * sizeof(float), "%s: bytesHeld %zu", what, gpu->bytesHeld());
+}
+
+// The CUDA FistaCoder against the CPU one on the same dictionary and rows: L, and the converged
+// solutions (per-row objectives to 1e-5, codes to 1e-3); both must converge. The iterates
+// themselves differ by rounding, so iteration counts are not compared.
+void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
+  char what[128];
+  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
+  FistaConfig config;
+  config.dIn = d;
+  config.dHidden = m;
+  config.lambda = 0.3;
+  config.maxIter = 20000;
+  config.nonNegative = nonNegative;
+  config.threads = 2;
+  auto dictionary = randomVector(static_cast<size_t>(m * d), 31);
+  for (int64_t j = 0; j < m; ++j) {
+    double norm = 0;
+    for (int64_t i = 0; i < d; ++i) norm += static_cast<double>(dictionary[j * d + i]) * dictionary[j * d + i];
+    for (int64_t i = 0; i < d; ++i) dictionary[j * d + i] = static_cast<float>(dictionary[j * d + i] / std::sqrt(norm));
+  }
+  const auto x = randomVector(static_cast<size_t>(rows * d), 32);
+  auto cpu = createCpuFista(config, dictionary.data());
+  auto gpu = createCudaFista(config, dictionary.data());
+  const double la = cpu->lipschitz(), lb = gpu->lipschitz();
+  CHECK(std::fabs(lb - la) <= 1e-5 * la, "%s: L %.9g vs %.9g", what, lb, la);
+  std::vector<float> ca(static_cast<size_t>(rows * m)), cb(ca.size());
+  FistaRowResults ra, rb;
+  cpu->encode(x.data(), rows, nullptr, ca.data(), ra);
+  gpu->encode(x.data(), rows, nullptr, cb.data(), rb);
+  for (int64_t r = 0; r < rows; ++r) {
+    CHECK(ra.converged[r] == 1 && rb.converged[r] == 1, "%s: row %ld converged cpu %d cuda %d", what, r,
+          ra.converged[r], rb.converged[r]);
+    CHECK(std::fabs(rb.objective[r] - ra.objective[r]) <= 1e-5 * std::fabs(ra.objective[r]),
+          "%s: row %ld objective %.9g vs %.9g", what, r, rb.objective[r], ra.objective[r]);
+    CHECK(rb.kkt[r] <= config.tol, "%s: row %ld KKT %g", what, r, rb.kkt[r]);
+  }
+  CHECK(relativeError(cb.data(), ca.data(), ca.size()) < 1e-3, "%s: codes error %g", what,
+        relativeError(cb.data(), ca.data(), ca.size()));
+  if (nonNegative) {
+    CHECK(std::all_of(cb.begin(), cb.end(), [](float v) { return v >= 0.0f; }), "%s: negative codes", what);
+  }
 }
 
 // The encoder product and its compaction, against double sums: every unit clearly above zero
@@ -534,6 +577,11 @@ int main() {
       testRicaParity(13, 19, 7, normalizeRows);
       testRicaParity(130, 33, 300, normalizeRows);
       testRicaParity(257, 129, 161, normalizeRows);
+    }
+    for (const bool nonNegative : {false, true}) {
+      testFistaParity(64, 24, 16, nonNegative);
+      testFistaParity(300, 130, 37, nonNegative);
+      testFistaParity(40, 200, 9, nonNegative);
     }
     testEncoderProduct(GemmPrecision::Fp32);
     testEncoderProduct(GemmPrecision::Tf32);
