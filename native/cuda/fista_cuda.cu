@@ -260,8 +260,11 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
 
       combine(zs, counts[zs]);
       const Sums zSums = sums(zs, counts[zs], c);
-      const double change = halfway(zs, counts[zs], ws.products(zs), ws.products(xs), c) -
-                            halfway(xs, counts[xs], ws.products(zs), ws.products(xs), c) + lambda * (zSums.l1 - xSums.l1);
+      // P(z) - P(x) in the form whose rounding scales with z - x (fista_cpu.cc). Named steps:
+      // each call has barriers, and the operands of - are evaluated in no fixed order.
+      const double zPart = halfway(zs, counts[zs], ws.products(zs), ws.products(xs), c);
+      const double xPart = halfway(xs, counts[xs], ws.products(zs), ws.products(xs), c);
+      const double change = zPart - xPart + lambda * (zSums.l1 - xSums.l1);
       const double tNext = 0.5 * (1.0 + sqrt(1.0 + 4.0 * t * t));
       const bool restart = restartSum > 0.0;
       if (change <= 0.0) {
