@@ -52,17 +52,17 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
       for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
 
     float stageA[kStageValues], stageB[kStageValues];
-    loadTile<true>(stageA, a, lda, rows, k, row0, 0);
-    loadTile<true>(stageB, b, ldb, n, k, col0, 0);
-    storeTile<true, kLd>(as, stageA);
-    storeTile<true, kLd>(bs, stageB);
+    loadTile(stageA, a, lda, rows, k, row0, 0);
+    loadTile(stageB, b, ldb, n, k, col0, 0);
+    storeTile<kLd>(as, stageA);
+    storeTile<kLd>(bs, stageB);
     __syncthreads();
     for (int64_t kt = 0; kt < kTiles; ++kt) {
       const int buffer = static_cast<int>(kt & 1);
       const bool more = kt + 1 < kTiles;
       if (more) {
-        loadTile<true>(stageA, a, lda, rows, k, row0, (kt + 1) * kGemmTileK);
-        loadTile<true>(stageB, b, ldb, n, k, col0, (kt + 1) * kGemmTileK);
+        loadTile(stageA, a, lda, rows, k, row0, (kt + 1) * kGemmTileK);
+        loadTile(stageB, b, ldb, n, k, col0, (kt + 1) * kGemmTileK);
       }
       const float* at = as + buffer * kStage;
       const float* bt = bs + buffer * kStage;
@@ -86,8 +86,8 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
           for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
       }
       if (more) {
-        storeTile<true, kLd>(as + (buffer ^ 1) * kStage, stageA);
-        storeTile<true, kLd>(bs + (buffer ^ 1) * kStage, stageB);
+        storeTile<kLd>(as + (buffer ^ 1) * kStage, stageA);
+        storeTile<kLd>(bs + (buffer ^ 1) * kStage, stageB);
       }
       __syncthreads();
     }

@@ -27,7 +27,7 @@ static_assert(kGemmThreads == 8 * kGemmTileK && kGemmThreads == 2 * kGemmTileM, 
 // and thread t loads row row0 + t % 128 at depths k0 + t / 128 + 2 s: a warp reads 32
 // consecutive rows at one depth.
 template <bool kKContiguous>
-__device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
+__device__ __forceinline__ void loadOperandTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
                                          int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
 #pragma unroll
   for (int s = 0; s < kStageValues; ++s) {
@@ -45,7 +45,7 @@ __device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* 
 
 // The same values into tile[row * kLd + k] (row < 128, k < 32), with the same mapping.
 template <bool kKContiguous, int kLd>
-__device__ __forceinline__ void storeTile(float* tile, const float (&v)[kStageValues]) {
+__device__ __forceinline__ void storeOperandTile(float* tile, const float (&v)[kStageValues]) {
 #pragma unroll
   for (int s = 0; s < kStageValues; ++s) {
     if (kKContiguous) {
@@ -56,8 +56,19 @@ __device__ __forceinline__ void storeTile(float* tile, const float (&v)[kStageVa
   }
 }
 
+// The K-contiguous case under the names the TF32 kernel uses.
+__device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
+                                         int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
+  loadOperandTile<true>(v, m, ld, rows, depth, row0, k0);
+}
+
+template <int kLd>
+__device__ __forceinline__ void storeTile(float* tile, const float (&v)[kStageValues]) {
+  storeOperandTile<true, kLd>(tile, v);
+}
+
 // The FP32 main loop (gemm_fp32.cu, matmul.cu): the 128 x 128 tile at (row0, col0) of
-// a b^T over depth k, a [rows, k] and b [n, k] as loadTile reads them. 128 x 128 tiles, k in
+// a b^T over depth k, a [rows, k] and b [n, k] as loadOperandTile reads them. 128 x 128 tiles, k in
 // steps of 32 staged through shared memory with the next step's loads in flight; thread
 // (tx, ty) = (t % 16, t / 16) accumulates rows ty + 16 i and columns tx + 16 j (i, j < 8) of
 // the tile, each a sequential chain of fmaf over k. `shared` holds kFp32SharedFloats floats.
@@ -81,17 +92,17 @@ __device__ __forceinline__ void fp32TileProduct(float* shared, const float* __re
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
   float stageA[kStageValues], stageB[kStageValues];
-  loadTile<kAKContiguous>(stageA, a, lda, rows, k, row0, 0);
-  loadTile<kBKContiguous>(stageB, b, ldb, n, k, col0, 0);
-  storeTile<kAKContiguous, kFp32Ld>(as, stageA);
-  storeTile<kBKContiguous, kFp32Ld>(bs, stageB);
+  loadOperandTile<kAKContiguous>(stageA, a, lda, rows, k, row0, 0);
+  loadOperandTile<kBKContiguous>(stageB, b, ldb, n, k, col0, 0);
+  storeOperandTile<kAKContiguous, kFp32Ld>(as, stageA);
+  storeOperandTile<kBKContiguous, kFp32Ld>(bs, stageB);
   __syncthreads();
   for (int64_t kt = 0; kt < kTiles; ++kt) {
     const int buffer = static_cast<int>(kt & 1);
     const bool more = kt + 1 < kTiles;
     if (more) {
-      loadTile<kAKContiguous>(stageA, a, lda, rows, k, row0, (kt + 1) * kGemmTileK);
-      loadTile<kBKContiguous>(stageB, b, ldb, n, k, col0, (kt + 1) * kGemmTileK);
+      loadOperandTile<kAKContiguous>(stageA, a, lda, rows, k, row0, (kt + 1) * kGemmTileK);
+      loadOperandTile<kBKContiguous>(stageB, b, ldb, n, k, col0, (kt + 1) * kGemmTileK);
     }
     const float* at = as + buffer * kFp32Stage;
     const float* bt = bs + buffer * kFp32Stage;
@@ -110,8 +121,8 @@ __device__ __forceinline__ void fp32TileProduct(float* shared, const float* __re
     // The other buffer was last read in step kt - 1, which every warp finished before the
     // barrier that ended it.
     if (more) {
-      storeTile<kAKContiguous, kFp32Ld>(as + (buffer ^ 1) * kFp32Stage, stageA);
-      storeTile<kBKContiguous, kFp32Ld>(bs + (buffer ^ 1) * kFp32Stage, stageB);
+      storeOperandTile<kAKContiguous, kFp32Ld>(as + (buffer ^ 1) * kFp32Stage, stageA);
+      storeOperandTile<kBKContiguous, kFp32Ld>(bs + (buffer ^ 1) * kFp32Stage, stageB);
     }
     __syncthreads();
   }
