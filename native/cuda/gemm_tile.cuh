@@ -28,7 +28,7 @@ static_assert(kGemmThreads == 8 * kGemmTileK && kGemmThreads == 2 * kGemmTileM, 
 // consecutive rows at one depth.
 template <bool kKContiguous>
 __device__ __forceinline__ void loadOperandTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
-                                         int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
+                                                int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
 #pragma unroll
   for (int s = 0; s < kStageValues; ++s) {
     int64_t row, k;
