@@ -32,7 +32,7 @@ export function backendAdvice(cause: BackendUnavailableCause | undefined): strin
 
 /**
  * Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here and the
- * model has an implementation for it (`runsOnCuda`: the SparseAutoencoder so far).
+ * model has an implementation for it (`runsOnCuda`: the SparseAutoencoder and Rica so far).
  */
 export function requireBackend(device: Device, what: string, runsOnCuda = false): void {
   if (device === 'cuda' && !runsOnCuda) {

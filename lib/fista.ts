@@ -186,10 +186,11 @@ export class FistaCoder extends NativeModel<NativeFista> {
     is.integer('dictionary.cols', dictionary.cols, 1);
     const settings = checkSolverOptions(options);
     const nonNegative = options.nonNegative === undefined ? false : is.boolean('nonNegative', options.nonNegative);
-    requireBackend(settings.device, 'a FistaCoder');
+    requireBackend(settings.device, 'a FistaCoder', true);
     addon.checkFinite(dictionary.data, dictionary.cols, 'dictionary.data');
     const shape = { dIn: dictionary.cols, dHidden: dictionary.rows };
-    super('FistaCoder', new addon.NativeFista(nativeConfig(shape, settings, { nonNegative, learning: false, seed: 0 }), dictionary.data));
+    const config = { ...nativeConfig(shape, settings, { nonNegative, learning: false, seed: 0 }), device: settings.device };
+    super('FistaCoder', new addon.NativeFista(config, dictionary.data));
     this.dIn = shape.dIn;
     this.dHidden = shape.dHidden;
     this.lambda = settings.lambda;

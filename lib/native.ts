@@ -96,12 +96,16 @@ export interface NativeRicaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
+  /** 'cpu' when absent. */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface NativeRica {
   readonly stepsTaken: number;
   readonly busy: boolean;
   readonly device: string;
+  /** Native memory (GPU memory too, on CUDA) held now, as reported to V8; 0 once disposed. */
+  readonly bytesHeld: number;
   /** Cost on x at `weights` [dHidden, dIn] (not the model's own); its gradient into `gradient`. */
   costGradient(weights: Float32Array, x: Float32Array, rows: number, gradient: Float32Array): Promise<NativeRicaStats>;
   adamStep(batch: Float32Array, rows: number): Promise<NativeRicaStats>;
@@ -125,6 +129,8 @@ export interface NativeFistaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
+  /** 'cpu' when absent; 'cuda' for coders only (learning false). */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface NativeFistaRowResults {

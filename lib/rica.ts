@@ -91,7 +91,7 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
 
   constructor(options: RicaOptions) {
     const o = checkOptions(options);
-    requireBackend(o.device, 'a Rica');
+    requireBackend(o.device, 'a Rica', true);
     super(
       'Rica',
       new addon.NativeRica({
@@ -106,6 +106,7 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
         eps: 1e-8,
         seed: o.seed,
         threads: o.threads,
+        device: o.device,
         ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
       }),
     );

@@ -34,9 +34,12 @@
     "saekit_cuda_sources": [
       "native/cuda/activation.cu",
       "native/cuda/common.cu",
+      "native/cuda/fista_cuda.cu",
       "native/cuda/gemm.cu",
       "native/cuda/gemm_fp32.cu",
       "native/cuda/gemm_tf32.cu",
+      "native/cuda/matmul.cu",
+      "native/cuda/rica_cuda.cu",
       "native/cuda/sae_cuda.cu",
       "native/cuda/sae_kernels.cu",
       "native/cuda/sparse.cu",

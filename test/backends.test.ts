@@ -43,6 +43,18 @@ describe("device 'cuda' where CUDA cannot run", () => {
     expect((error as Error).message).toBe(`Cannot create a SparseAutoencoder on device 'cuda': ${cuda.reason}; ${backendAdvice(cuda.cause)}`);
   });
 
+  it.skipIf(cuda.available).each([
+    ['a Rica', () => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+    ['a FistaCoder', () => new FistaCoder({ dictionary: { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) }, lambda: 0.1, device: 'cuda' })],
+  ])('throws BACKEND_UNAVAILABLE for %s with the reason and the advice', (what, create) => {
+    expect(create).toThrow(
+      expect.objectContaining({
+        code: 'BACKEND_UNAVAILABLE',
+        message: `Cannot create ${what} on device 'cuda': ${cuda.reason}; ${backendAdvice(cuda.cause)}`,
+      }),
+    );
+  });
+
   it('advises for each cause what to do', () => {
     expect(backendAdvice('not-built')).toMatch(/^reinstall saekit where the CUDA toolkit \(nvcc\) and cmake are on PATH/);
     expect(backendAdvice('no-driver')).toBe('install the NVIDIA driver on a machine with an NVIDIA GPU, or use device: "cpu"');
@@ -60,9 +72,7 @@ describe("device 'cuda' where CUDA cannot run", () => {
 
 describe("device 'cuda' for the models without a CUDA implementation", () => {
   it.each([
-    ['a Rica', () => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
     ['a FistaDictionary', () => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
-    ['a FistaCoder', () => new FistaCoder({ dictionary: { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) }, lambda: 0.1, device: 'cuda' })],
   ])('%s throws BACKEND_UNAVAILABLE saying so, with or without a GPU', (what, create) => {
     expect(create).toThrow(
       expect.objectContaining({

@@ -12,11 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { backends, SparseAutoencoder, type Matrix, type SparseAutoencoderOptions } from '../lib/index.js';
-import type { NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
+import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
+import type { NativeRica, NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
 import { Random } from '../lib/random.js';
-import { randomProblem, relativeError } from './fixtures.js';
+import { randomMatrix, randomProblem, relativeError } from './fixtures.js';
+import { lasso, randomDictionary, row } from './fista_fixtures.js';
+import * as fistaRef from './fista_reference.js';
 import * as ref from './reference.js';
+import { ricaProblem } from './rica_fixtures.js';
+import * as ricaRef from './rica_reference.js';
 
 const cuda = backends().find((b) => b.name === 'cuda')!;
 if (!cuda.available) console.log(`test/cuda.parity.test.ts: skipped, CUDA is not available here (${cuda.reason})`);
@@ -302,6 +306,258 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     expect(error).toMatchObject({ code: 'CUDA_OOM' });
     expect((error as Error).message).toMatch(
       /^CUDA out of memory: A SparseAutoencoder with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+    );
+  });
+});
+
+// RICA: five dense FP32 products and per-row kernels on the GPU against the CPU's blocked GEMM.
+// The shapes put tails past multiples of the GPU's 128-wide tiles and 32-deep steps on every
+// dimension of every product (rows, dIn, dHidden are the m, n and depth of one product or
+// another).
+const ricaShapes = [
+  { dIn: 1, dHidden: 3, rows: 2 },
+  { dIn: 13, dHidden: 19, rows: 7 },
+  { dIn: 33, dHidden: 130, rows: 37 },
+  { dIn: 130, dHidden: 33, rows: 300 },
+  { dIn: 257, dHidden: 129, rows: 161 },
+];
+const ricaCases = [true, false].flatMap((normalizeRows) => ricaShapes.map((shape) => ({ ...shape, normalizeRows })));
+
+function nativeRica(rica: Rica): NativeRica {
+  return (rica as unknown as { usable(): NativeRica }).usable();
+}
+
+/** The CPU model's twin on CUDA: same options, same weights. */
+function ricaTwin(cpu: Rica, options: Partial<RicaOptions> = {}): Rica {
+  const gpu = new Rica({ dIn: cpu.dIn, dHidden: cpu.dHidden, lambda: cpu.lambda, epsilon: cpu.epsilon, normalizeRows: cpu.normalizeRows, seed: cpu.seed, ...options, device: 'cuda' });
+  gpu._setWeights(cpu.weights().data);
+  return gpu;
+}
+
+describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?? 'no GPU'})`, () => {
+  describe.each(ricaCases)('dIn $dIn, dHidden $dHidden, rows $rows, normalizeRows $normalizeRows', ({ normalizeRows, ...shape }) => {
+    const where = `Rica ${JSON.stringify({ ...shape, normalizeRows })}`;
+
+    it('computes the same cost, terms and gradient (and both match the float64 reference)', async () => {
+      const { rica: cpu, x, w, problem } = ricaProblem(shape, { seed: shape.dIn + shape.rows, normalizeRows });
+      const gpu = ricaTwin(cpu);
+      expect(gpu.device).toBe('cuda');
+      expect(nativeRica(gpu).device).toBe('cuda');
+      const [a, b] = [await cpu.objective(x), await gpu.objective(x)];
+      expectNear(`${where}: loss`, b.loss, a.loss, 1e-4);
+      expectNear(`${where}: sparsity`, b.sparsity, a.sparsity, 1e-4);
+      expectNear(`${where}: reconstruction`, b.reconstruction, a.reconstruction, 1e-4);
+      // A unit within rounding of |y| = sqrt(epsilon) may count on one device only.
+      expect(Math.abs(b.l0 - a.l0), `${where}: l0 ${b.l0} vs ${a.l0}`).toBeLessThanOrEqual(1 / shape.rows);
+      expectClose(`${where}: gradient`, b.gradient.data, a.gradient.data, 1e-4);
+      expectClose(`${where}: gradient vs float64 reference`, b.gradient.data, ricaRef.gradient(problem, w, x.data, x.rows), 1e-4);
+      expectNear(`${where}: loss vs float64 reference`, b.loss, ricaRef.cost(problem, w, x.data, x.rows).loss, 1e-4);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('encodes the same and holds the same weights and dictionary', async () => {
+      const { rica: cpu, x } = ricaProblem(shape, { seed: shape.dHidden, normalizeRows });
+      const gpu = ricaTwin(cpu);
+      expect(Array.from(gpu.weights().data)).toEqual(Array.from(cpu.weights().data));
+      expect(Array.from(gpu.dictionary().data)).toEqual(Array.from(cpu.dictionary().data));
+      expectClose(`${where}: encode`, (await gpu.encode(x)).data, (await cpu.encode(x)).data, 1e-5);
+      cpu.dispose();
+      gpu.dispose();
+    });
+  });
+
+  it('starts from the same initialisation for a seed', () => {
+    const settings: RicaOptions = { dIn: 37, dHidden: 150, lambda: 0.1, seed: 3 };
+    const [a, b] = [new Rica(settings), new Rica({ ...settings, device: 'cuda' })];
+    expect(Array.from(b.weights().data)).toEqual(Array.from(a.weights().data));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('takes the same Adam steps', async () => {
+    const { rica: cpuModel, x } = ricaProblem({ dIn: 40, dHidden: 150, rows: 200 }, { seed: 6 });
+    const settings = { dIn: 40, dHidden: 150, lambda: 0.3, optimizer: 'adam' as const, lr: 1e-2, seed: 6 };
+    const cpu = new Rica(settings);
+    cpu._setWeights(cpuModel.weights().data);
+    cpuModel.dispose();
+    const gpu = ricaTwin(cpu, { optimizer: 'adam', lr: 1e-2 });
+    const [a, b] = [await cpu.fit(x, { steps: 5, batchSize: 50 }), await gpu.fit(x, { steps: 5, batchSize: 50 })];
+    expect(gpu.stepsTaken).toBe(5);
+    expectNear('adam: first loss', b[0].loss, a[0].loss, 1e-4);
+    expectNear('adam: last loss', b[4].loss, a[4].loss, 1e-3);
+    // Adam's first steps are lr * sign(g) (eps 1e-8): a gradient within rounding of zero may
+    // step the other way on one device, so a few weights (at most 1 in 1000) may differ by ~lr.
+    const [wa, wb] = [cpu.weights().data, gpu.weights().data];
+    const scale = wa.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const apart = wa.filter((v, i) => Math.abs(wb[i] - v) > 1e-4 * scale).length;
+    expect(apart, `adam: ${apart} of ${wa.length} weights apart after 5 steps`).toBeLessThanOrEqual(wa.length / 1000);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it('fits the same model with L-BFGS', async () => {
+    const { rica: cpu, x } = ricaProblem({ dIn: 24, dHidden: 48, rows: 400 }, { seed: 7 });
+    const gpu = ricaTwin(cpu);
+    const [a, b] = [await cpu.fit(x, { steps: 10 }), await gpu.fit(x, { steps: 10 })];
+    // L-BFGS may stop early when the objective stops changing; compare the steps both took.
+    const n = Math.min(a.length, b.length);
+    expect(n).toBeGreaterThanOrEqual(5);
+    expect(b[n - 1].loss).toBeLessThan(b[0].loss);
+    expectNear('lbfgs: first loss', b[0].loss, a[0].loss, 1e-4);
+    expectNear(`lbfgs: loss after ${n} steps`, b[n - 1].loss, a[n - 1].loss, 1e-3);
+    expectClose('lbfgs: dictionary', gpu.dictionary().data, cpu.dictionary().data, 1e-2);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it('gives bit-identical cost and gradient on every run', async () => {
+    const { rica: cpu, x } = ricaProblem({ dIn: 70, dHidden: 200, rows: 333 }, { seed: 8 });
+    const run = async () => {
+      const gpu = ricaTwin(cpu);
+      const result = await gpu.objective(x);
+      gpu.dispose();
+      return result;
+    };
+    const [first, second] = [await run(), await run()];
+    expect(second.loss).toBe(first.loss);
+    expect(Array.from(second.gradient.data)).toEqual(Array.from(first.gradient.data));
+    cpu.dispose();
+  });
+
+  it("rejects non-finite input with the CPU backend's message", async () => {
+    const gpu = new Rica({ dIn: 4, dHidden: 8, lambda: 0.1, device: 'cuda' });
+    await expect(gpu.objective({ rows: 1, cols: 4, data: new Float32Array([0, 0, Infinity, 0]) })).rejects.toThrow(
+      new RangeError('Expected finite values in x.data but found Infinity at index 2 (row 0, column 2)'),
+    );
+    gpu.dispose();
+  });
+
+  it('reports the GPU memory it holds and returns it on dispose', async () => {
+    const gpu = new Rica({ dIn: 256, dHidden: 1024, lambda: 0.1, device: 'cuda' });
+    const state = 3 * 256 * 1024 * 4;  // W and Adam's two moments
+    expect(nativeRica(gpu).bytesHeld).toBeGreaterThanOrEqual(state);
+    const random = new Random(3);
+    await gpu.objective({ rows: 128, cols: 256, data: Float32Array.from({ length: 128 * 256 }, () => random.normal()) });
+    expect(nativeRica(gpu).bytesHeld).toBeGreaterThanOrEqual(state + 3 * 256 * 1024 * 4);  // + gradient, V, evaluated W
+    const handle = nativeRica(gpu);
+    gpu.dispose();
+    expect(handle.bytesHeld).toBe(0);
+  });
+
+  it('throws CUDA_OOM with the sizes when a Rica does not fit on the GPU', () => {
+    let error: unknown;
+    try {
+      new Rica({ dIn: 1 << 20, dHidden: 1 << 20, lambda: 0.1, device: 'cuda' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'CUDA_OOM' });
+    expect((error as Error).message).toMatch(
+      /^CUDA out of memory: A Rica with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+    );
+  });
+});
+
+// FistaCoder: the same lasso solver (Gram form, step 1/L, monotone FISTA with restart, per-row
+// KKT stop) on the GPU, without the CPU's screening. The iterates differ by rounding (L, G and
+// c are formed by other products, reductions run in another order), so the comparisons are of
+// converged solutions: objectives to 1e-5, codes to 1e-3, and each device's KKT test.
+const fistaShapes = [
+  { m: 64, d: 24, rows: 16 },  // d < m: L from D^T D
+  { m: 300, d: 130, rows: 37 },  // several tiles of atoms per block, tails everywhere
+  { m: 40, d: 200, rows: 9 },  // m < d: L from G
+];
+const fistaCases = [false, true].flatMap((nonNegative) => fistaShapes.map((shape) => ({ ...shape, nonNegative })));
+
+describe.skipIf(!cuda.available)(`FistaCoder on CUDA agrees with the CPU (${cuda.gpu ?? 'no GPU'})`, () => {
+  describe.each(fistaCases)('m $m, d $d, rows $rows, nonNegative $nonNegative', ({ m, d, rows, nonNegative }) => {
+    const where = `FistaCoder ${JSON.stringify({ m, d, rows, nonNegative })}`;
+    const dictionary = randomDictionary(m, d, m + d);
+    const x = randomMatrix(rows, d, rows);
+    const lambda = 0.3;
+    const options = { dictionary, lambda, nonNegative, maxIter: 20_000 };
+
+    it('solves the same lasso: L, objectives, codes and the KKT conditions', async () => {
+      const cpu = new FistaCoder(options);
+      const gpu = new FistaCoder({ ...options, device: 'cuda' });
+      expect(gpu.device).toBe('cuda');
+      expectNear(`${where}: L`, await gpu.lipschitz(), await cpu.lipschitz(), 1e-5);
+      const [a, b] = [await cpu.encode(x), await gpu.encode(x)];
+      expect(a.converged && b.converged, `${where}: converged`).toBe(true);
+      const problem = lasso(dictionary, lambda, nonNegative);
+      for (let r = 0; r < rows; r++) {
+        expectNear(`${where}: row ${r} objective`, b.rowObjectives[r], a.rowObjectives[r], 1e-5);
+        const { violation, scale } = fistaRef.kkt(problem, row(x, r), row(b.codes, r));
+        expect(violation / scale, `${where}: row ${r} KKT in float64`).toBeLessThanOrEqual(gpu.tol + 5e-7);
+        expect(Math.abs(b.rowKkt[r] - violation / scale), `${where}: row ${r} reported KKT`).toBeLessThan(5e-7);
+        expect(b.rowGaps[r]).toBeGreaterThanOrEqual(0);
+      }
+      expectClose(`${where}: codes`, b.codes.data, a.codes.data, 1e-3);
+      if (nonNegative) expect(b.codes.data.every((v) => v >= 0)).toBe(true);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('starts from init (projected when nonNegative) and stops at maxIter', async () => {
+      const init = randomMatrix(rows, m, 3);
+      const capped = new FistaCoder({ ...options, maxIter: 0, device: 'cuda' });
+      const start = await capped.encode(x, { init });
+      expect(Array.from(start.rowIterations).every((n) => n === 0)).toBe(true);
+      expect(start.converged).toBe(false);
+      const projected = Float32Array.from(init.data, (v) => (nonNegative ? Math.max(v, 0) : v));
+      expect(Array.from(start.codes.data)).toEqual(Array.from(projected));
+      capped.dispose();
+      // A warm start at the solution stops at once.
+      const gpu = new FistaCoder({ ...options, device: 'cuda' });
+      const cold = await gpu.encode(x);
+      const warm = await gpu.encode(x, { init: cold.codes });
+      expect(warm.iterations).toBeLessThan(cold.iterations);
+      expectClose(`${where}: warm codes`, warm.codes.data, cold.codes.data, 1e-3);
+      gpu.dispose();
+    });
+  });
+
+  it('stops on the duality gap when asked, as the CPU does', async () => {
+    const dictionary = randomDictionary(128, 48, 4);
+    const x = randomMatrix(20, 48, 5);
+    const options = { dictionary, lambda: 0.2, tol: 0, gapTol: 1e-4, maxIter: 50_000 };
+    const [cpu, gpu] = [new FistaCoder(options), new FistaCoder({ ...options, device: 'cuda' })];
+    const [a, b] = [await cpu.encode(x), await gpu.encode(x)];
+    expect(b.converged).toBe(true);
+    for (let r = 0; r < x.rows; r++) {
+      // The gap bounds the distance to the optimum: both are within 1e-4 of it.
+      expectNear(`gap stop: row ${r} objective`, b.rowObjectives[r], a.rowObjectives[r], 3e-4);
+    }
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it('gives bit-identical codes on every run', async () => {
+    const dictionary = randomDictionary(200, 64, 6);
+    const x = randomMatrix(50, 64, 7);
+    const run = async () => {
+      const gpu = new FistaCoder({ dictionary, lambda: 0.1, device: 'cuda' });
+      const result = await gpu.encode(x);
+      gpu.dispose();
+      return result;
+    };
+    const [first, second] = [await run(), await run()];
+    expect(Array.from(second.codes.data)).toEqual(Array.from(first.codes.data));
+    expect(Array.from(second.rowIterations)).toEqual(Array.from(first.rowIterations));
+  });
+
+  it("rejects non-finite input with the CPU backend's message", async () => {
+    const gpu = new FistaCoder({ dictionary: randomDictionary(8, 4, 1), lambda: 0.1, device: 'cuda' });
+    await expect(gpu.encode({ rows: 1, cols: 4, data: new Float32Array([0, NaN, 0, 0]) })).rejects.toThrow(
+      new RangeError('Expected finite values in x.data but found NaN at index 1 (row 0, column 1)'),
+    );
+    gpu.dispose();
+  });
+
+  it('leaves FistaDictionary on the CPU, saying so', () => {
+    expect(() => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })).toThrow(
+      expect.objectContaining({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/implements it on the CPU only so far/) }),
     );
   });
 });

@@ -61,7 +61,16 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
     config.learning = boolField(options, "learning");
     const float* dictionary = nullptr;
     if (!config.learning) dictionary = floatsArg(info, 1, "dictionary.data", config.dIn * config.dHidden).Data();
-    adopt(createCpuFista(config, dictionary));
+    Napi::Value device = options.Get("device");
+    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+#ifdef SAEKIT_WITH_CUDA
+      adopt(createCudaFista(config, dictionary));
+#else
+      throwError("BACKEND_UNAVAILABLE", "Cannot create a FistaCoder on device 'cuda': this build has no CUDA backend");
+#endif
+    } else {
+      adopt(createCpuFista(config, dictionary));
+    }
     return info.Env().Undefined();
   });
 }

@@ -35,6 +35,7 @@ Napi::Function RicaWrap::define(Napi::Env env) {
                          InstanceAccessor<&RicaWrap::stepsTaken>("stepsTaken"),
                          InstanceAccessor("busy", &RicaWrap::busyGetter, nullptr),
                          InstanceAccessor<&RicaWrap::device>("device"),
+                         InstanceAccessor<&RicaWrap::bytesHeld>("bytesHeld"),
                      });
 }
 
@@ -48,7 +49,16 @@ RicaWrap::RicaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "Rica") {
     if (!(config.lambda >= 0) || !(config.epsilon > 0)) throwRangeError("Expected lambda >= 0 and epsilon > 0");
     config.normalizeRows = boolField(options, "normalizeRows");
     readAdam(options, config);
-    adopt(createCpuRica(config));
+    Napi::Value device = options.Get("device");
+    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+#ifdef SAEKIT_WITH_CUDA
+      adopt(createCudaRica(config));
+#else
+      throwError("BACKEND_UNAVAILABLE", "Cannot create a Rica on device 'cuda': this build has no CUDA backend");
+#endif
+    } else {
+      adopt(createCpuRica(config));
+    }
     return info.Env().Undefined();
   });
 }
@@ -137,6 +147,11 @@ Napi::Value RicaWrap::stepsTaken(const Napi::CallbackInfo& info) {
 Napi::Value RicaWrap::device(const Napi::CallbackInfo& info) {
   const RicaBackend* backend = backendOrNull();
   return Napi::String::New(info.Env(), backend ? backend->device() : "cpu");
+}
+
+Napi::Value RicaWrap::bytesHeld(const Napi::CallbackInfo& info) {
+  const RicaBackend* backend = backendOrNull();
+  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->bytesHeld()) : 0.0);
 }
 
 }  // namespace saekit::binding

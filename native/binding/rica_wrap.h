@@ -1,5 +1,5 @@
 // The JS face of a native RicaBackend: converts, checks and schedules; the algorithm lives in
-// native/cpu/rica_cpu.cc and the L-BFGS optimizer in lib/lbfgs.ts.
+// native/cpu/rica_cpu.cc and native/cuda/rica_cuda.cu, the L-BFGS optimizer in lib/lbfgs.ts.
 #pragma once
 
 #include <napi.h>
@@ -24,6 +24,7 @@ class RicaWrap : public BackendWrap<RicaWrap, RicaBackend> {
   Napi::Value dictionary(const Napi::CallbackInfo& info);
   Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
+  Napi::Value bytesHeld(const Napi::CallbackInfo& info);
 };
 
 }  // namespace saekit::binding

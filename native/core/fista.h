@@ -117,4 +117,8 @@ size_t fistaStateBytes(const FistaConfig& config);
 // (standard normal rows, normalised).
 std::unique_ptr<FistaBackend> createCpuFista(const FistaConfig& config, const float* dictionary);
 
+// Coding only (config.learning false, a dictionary given): throws UNSUPPORTED otherwise, and
+// BACKEND_UNAVAILABLE where no usable GPU is present. Only in builds with SAEKIT_WITH_CUDA.
+std::unique_ptr<FistaBackend> createCudaFista(const FistaConfig& config, const float* dictionary);
+
 }  // namespace saekit

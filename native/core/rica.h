@@ -72,4 +72,8 @@ size_t ricaStateBytes(const RicaConfig& config);
 
 std::unique_ptr<RicaBackend> createCpuRica(const RicaConfig& config);
 
+// Throws BACKEND_UNAVAILABLE where no usable GPU is present (native/cuda/status.h). Only in
+// builds with SAEKIT_WITH_CUDA.
+std::unique_ptr<RicaBackend> createCudaRica(const RicaConfig& config);
+
 }  // namespace saekit

@@ -18,28 +18,114 @@ constexpr int kGemmTileK = 32;
 constexpr int kGemmLdC = kGemmTileN + 16;
 constexpr int kStageValues = kGemmTileM * kGemmTileK / kGemmThreads;  // 16 per thread
 static_assert(kGemmTileM == kGemmTileN, "one loader serves both operands");
-static_assert(kGemmThreads == 8 * kGemmTileK, "the loader maps 32 lanes to the 32 columns of k");
+static_assert(kGemmThreads == 8 * kGemmTileK && kGemmThreads == 2 * kGemmTileM, "the loaders' thread mappings");
 
-// Thread t loads column k0 + t % 32 of rows row0 + t / 32 + 8 s (s < 16) of m (`rows` x `cols`
-// valid, leading dimension ld), zero outside: each warp reads 32 consecutive floats of a row.
-__device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
-                                         int64_t rows, int64_t cols, int64_t row0, int64_t k0) {
-  const int64_t k = k0 + (threadIdx.x & 31);
-  const int r = threadIdx.x >> 5;
+// Loads rows [row0, row0 + 128) x depth [k0, k0 + 32) of an operand into registers, zeros
+// outside (`rows` x `depth` valid). kKContiguous: element (row, k) is at m[row * ld + k], and
+// thread t loads k0 + t % 32 of rows row0 + t / 32 + 8 s, so a warp reads 32 consecutive
+// floats of a row. Otherwise element (row, k) is at m[k * ld + row] (a transposed operand),
+// and thread t loads row row0 + t % 128 at depths k0 + t / 128 + 2 s: a warp reads 32
+// consecutive rows at one depth.
+template <bool kKContiguous>
+__device__ __forceinline__ void loadOperandTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
+                                                int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
 #pragma unroll
   for (int s = 0; s < kStageValues; ++s) {
-    const int64_t row = row0 + r + 8 * s;
-    v[s] = (row < rows && k < cols) ? m[row * ld + k] : 0.0f;
+    int64_t row, k;
+    if (kKContiguous) {
+      row = row0 + (threadIdx.x >> 5) + 8 * s;
+      k = k0 + (threadIdx.x & 31);
+    } else {
+      row = row0 + (threadIdx.x & 127);
+      k = k0 + (threadIdx.x >> 7) + 2 * s;
+    }
+    v[s] = (row < rows && k < depth) ? (kKContiguous ? m[row * ld + k] : m[k * ld + row]) : 0.0f;
   }
 }
 
-// The same values into tile[row * kLd + k] (row < 128, k < 32).
+// The same values into tile[row * kLd + k] (row < 128, k < 32), with the same mapping.
+template <bool kKContiguous, int kLd>
+__device__ __forceinline__ void storeOperandTile(float* tile, const float (&v)[kStageValues]) {
+#pragma unroll
+  for (int s = 0; s < kStageValues; ++s) {
+    if (kKContiguous) {
+      tile[((threadIdx.x >> 5) + 8 * s) * kLd + (threadIdx.x & 31)] = v[s];
+    } else {
+      tile[(threadIdx.x & 127) * kLd + (threadIdx.x >> 7) + 2 * s] = v[s];
+    }
+  }
+}
+
+// The K-contiguous case under the names the TF32 kernel uses.
+__device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
+                                         int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
+  loadOperandTile<true>(v, m, ld, rows, depth, row0, k0);
+}
+
 template <int kLd>
 __device__ __forceinline__ void storeTile(float* tile, const float (&v)[kStageValues]) {
-  const int k = threadIdx.x & 31;
-  const int r = threadIdx.x >> 5;
+  storeOperandTile<true, kLd>(tile, v);
+}
+
+// The FP32 main loop (gemm_fp32.cu, matmul.cu): the 128 x 128 tile at (row0, col0) of
+// a b^T over depth k, a [rows, k] and b [n, k] as loadOperandTile reads them. 128 x 128 tiles, k in
+// steps of 32 staged through shared memory with the next step's loads in flight; thread
+// (tx, ty) = (t % 16, t / 16) accumulates rows ty + 16 i and columns tx + 16 j (i, j < 8) of
+// the tile, each a sequential chain of fmaf over k. `shared` holds kFp32SharedFloats floats.
+// Returns after a barrier, with every thread done reading `shared`.
+constexpr int kFp32Ld = kGemmTileK + 1;  // odd: a warp's 16 rows at one k are 16 banks
+constexpr int kFp32Stage = kGemmTileM * kFp32Ld;
+constexpr int kFp32SharedFloats =
+    4 * kFp32Stage > kGemmTileM * kGemmLdC ? 4 * kFp32Stage : kGemmTileM * kGemmLdC;
+
+template <bool kAKContiguous, bool kBKContiguous>
+__device__ __forceinline__ void fp32TileProduct(float* shared, const float* __restrict__ a, int64_t lda, int64_t rows,
+                                                const float* __restrict__ b, int64_t ldb, int64_t n, int64_t k,
+                                                int64_t row0, int64_t col0, float (&acc)[8][8]) {
+  float* as = shared;                   // [2][128][kFp32Ld]: rows of a
+  float* bs = shared + 2 * kFp32Stage;  // [2][128][kFp32Ld]: rows of b (columns of the product)
+  const int tx = threadIdx.x & 15;
+  const int ty = threadIdx.x >> 4;
+  const int64_t kTiles = (k + kGemmTileK - 1) / kGemmTileK;
 #pragma unroll
-  for (int s = 0; s < kStageValues; ++s) tile[(r + 8 * s) * kLd + k] = v[s];
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+  float stageA[kStageValues], stageB[kStageValues];
+  loadOperandTile<kAKContiguous>(stageA, a, lda, rows, k, row0, 0);
+  loadOperandTile<kBKContiguous>(stageB, b, ldb, n, k, col0, 0);
+  storeOperandTile<kAKContiguous, kFp32Ld>(as, stageA);
+  storeOperandTile<kBKContiguous, kFp32Ld>(bs, stageB);
+  __syncthreads();
+  for (int64_t kt = 0; kt < kTiles; ++kt) {
+    const int buffer = static_cast<int>(kt & 1);
+    const bool more = kt + 1 < kTiles;
+    if (more) {
+      loadOperandTile<kAKContiguous>(stageA, a, lda, rows, k, row0, (kt + 1) * kGemmTileK);
+      loadOperandTile<kBKContiguous>(stageB, b, ldb, n, k, col0, (kt + 1) * kGemmTileK);
+    }
+    const float* at = as + buffer * kFp32Stage;
+    const float* bt = bs + buffer * kFp32Stage;
+#pragma unroll 4
+    for (int kk = 0; kk < kGemmTileK; ++kk) {
+      float av[8], bv[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) av[i] = at[(ty + 16 * i) * kFp32Ld + kk];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) bv[j] = bt[(tx + 16 * j) * kFp32Ld + kk];
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    // The other buffer was last read in step kt - 1, which every warp finished before the
+    // barrier that ended it.
+    if (more) {
+      storeOperandTile<kAKContiguous, kFp32Ld>(as + (buffer ^ 1) * kFp32Stage, stageA);
+      storeOperandTile<kBKContiguous, kFp32Ld>(bs + (buffer ^ 1) * kFp32Stage, stageB);
+    }
+    __syncthreads();
+  }
 }
 
 // tile[r * kGemmLdC + c] holds the product for row row0 + r and column col0 + c. Each warp takes

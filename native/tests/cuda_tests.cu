@@ -12,10 +12,13 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/fista.h"
+#include "../core/rica.h"
 #include "../core/rng.h"
 #include "../core/sae.h"
 #include "../cuda/device_buffer.cuh"
 #include "../cuda/gemm.cuh"
+#include "../cuda/matmul.cuh"
 #include "../cuda/status.h"
 
 using namespace saekit;
@@ -72,6 +75,159 @@ double relativeError(const Buffer<float>& a, const Buffer<float>& b) {
 }
 
 const char* name(GemmPrecision p) { return p == GemmPrecision::Tf32 ? "tf32" : "fp32"; }
+
+// cuda::multiply against a double host loop, for the four transpose combinations, on shapes
+// with tails past the 128-wide tiles and the 32-deep steps, an empty depth (zero, or c kept),
+// and accumulation onto what c held. Each element is one fmaf chain: within 1e-5 of the
+// largest value.
+void testMultiply() {
+  struct Shape { int64_t m, k, n; };
+  const Shape shapes[] = {{1, 1, 1}, {3, 5, 2}, {129, 33, 130}, {127, 300, 31}, {257, 64, 129}, {40, 1000, 7},
+                          {5, 0, 6}};
+  for (const Shape& s : shapes) {
+    const auto a = randomVector(static_cast<size_t>(s.m * s.k), 11);
+    const auto b = randomVector(static_cast<size_t>(s.k * s.n), 12);
+    const auto c0 = randomVector(static_cast<size_t>(s.m * s.n), 13);
+    DeviceBuffer<float> da, db, dc;
+    da.resize(std::max<size_t>(a.size(), 1));
+    db.resize(std::max<size_t>(b.size(), 1));
+    dc.resize(c0.size());
+    for (const bool transposeA : {false, true}) {
+      for (const bool transposeB : {false, true}) {
+        // The same logical operands, stored as each layout needs.
+        std::vector<float> storedA(a.size()), storedB(b.size());
+        for (int64_t i = 0; i < s.m; ++i)
+          for (int64_t q = 0; q < s.k; ++q) storedA[transposeA ? q * s.m + i : i * s.k + q] = a[i * s.k + q];
+        for (int64_t q = 0; q < s.k; ++q)
+          for (int64_t j = 0; j < s.n; ++j) storedB[transposeB ? j * s.k + q : q * s.n + j] = b[q * s.n + j];
+        toDevice(da.data(), storedA);
+        toDevice(db.data(), storedB);
+        for (const bool accumulate : {false, true}) {
+          toDevice(dc.data(), c0);
+          multiply(da.data(), transposeA, db.data(), transposeB, s.m, s.k, s.n, dc.data(), accumulate, nullptr);
+          SAEKIT_CUDA_CHECK(cudaDeviceSynchronize());
+          const auto c = toHost(dc.data(), dc.size());
+          std::vector<float> expected(c.size());
+          for (int64_t i = 0; i < s.m; ++i)
+            for (int64_t j = 0; j < s.n; ++j) {
+              double sum = accumulate ? c0[i * s.n + j] : 0.0;
+              for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[i * s.k + q]) * b[q * s.n + j];
+              expected[i * s.n + j] = static_cast<float>(sum);
+            }
+          const double error = relativeError(c.data(), expected.data(), c.size());
+          CHECK(error < 1e-5, "multiply %ldx%ldx%ld transposeA %d transposeB %d accumulate %d: relative error %g", s.m,
+                s.k, s.n, transposeA, transposeB, accumulate, error);
+        }
+      }
+    }
+  }
+}
+
+// The CUDA RICA backend against the CPU one from the same weights and rows: cost, terms and
+// gradient, normalised and not; codes; Adam steps; weights and dictionary read back.
+void testRicaParity(int64_t d, int64_t k, int64_t rows, bool normalizeRows) {
+  char what[128];
+  std::snprintf(what, sizeof what, "rica d %ld k %ld rows %ld normalizeRows %d", d, k, rows, normalizeRows);
+  RicaConfig config;
+  config.dIn = d;
+  config.dHidden = k;
+  config.lambda = 0.3f;
+  config.normalizeRows = normalizeRows;
+  config.lr = 1e-2f;
+  config.seed = 5;
+  config.threads = 2;
+  auto cpu = createCpuRica(config);
+  auto gpu = createCudaRica(config);
+  const size_t size = static_cast<size_t>(d * k);
+  std::vector<float> w0(size), w1(size);
+  cpu->getWeights(w0.data());
+  gpu->getWeights(w1.data());
+  CHECK(w0 == w1, "%s: initial weights differ", what);
+  auto w = randomVector(size, 21, 1.0 / std::sqrt(static_cast<double>(d)));
+  for (int64_t j = 0; j < k; j += 3) w[j * d] *= 4.0f;  // uneven norms, so the normalisation matters
+  const auto x = randomVector(static_cast<size_t>(rows * d), 22);
+  std::vector<float> ga(size), gb(size);
+  const RicaStats a = cpu->costGradient(w.data(), x.data(), rows, ga.data());
+  const RicaStats b = gpu->costGradient(w.data(), x.data(), rows, gb.data());
+  auto near = [](double p, double q) { return std::fabs(p - q) <= 1e-4 * std::max(std::fabs(q), 1e-30); };
+  CHECK(near(b.loss, a.loss), "%s: loss %.9g vs %.9g", what, b.loss, a.loss);
+  CHECK(near(b.sparsity, a.sparsity), "%s: sparsity %.9g vs %.9g", what, b.sparsity, a.sparsity);
+  CHECK(near(b.reconstruction, a.reconstruction), "%s: reconstruction %.9g vs %.9g", what, b.reconstruction,
+        a.reconstruction);
+  CHECK(std::fabs(b.l0 - a.l0) <= 1.0 / static_cast<double>(rows), "%s: l0 %g vs %g", what, b.l0, a.l0);
+  CHECK(relativeError(gb.data(), ga.data(), size) < 1e-4, "%s: gradient error %g", what,
+        relativeError(gb.data(), ga.data(), size));
+
+  cpu->setWeights(w.data());
+  gpu->setWeights(w.data());
+  std::vector<float> ca(static_cast<size_t>(rows * k)), cb(ca.size());
+  cpu->encode(x.data(), rows, ca.data());
+  gpu->encode(x.data(), rows, cb.data());
+  CHECK(relativeError(cb.data(), ca.data(), ca.size()) < 1e-5, "%s: codes error %g", what,
+        relativeError(cb.data(), ca.data(), ca.size()));
+  cpu->dictionary(w0.data());
+  gpu->dictionary(w1.data());
+  CHECK(relativeError(w1.data(), w0.data(), size) < 1e-6, "%s: dictionary error %g", what,
+        relativeError(w1.data(), w0.data(), size));
+  for (int step = 0; step < 2; ++step) {
+    const RicaStats sa = cpu->adamStep(x.data(), rows);
+    const RicaStats sb = gpu->adamStep(x.data(), rows);
+    CHECK(near(sb.loss, sa.loss), "%s: Adam step %d loss %.9g vs %.9g", what, step, sb.loss, sa.loss);
+  }
+  CHECK(gpu->stepsTaken() == 2, "%s: steps %ld", what, gpu->stepsTaken());
+  cpu->getWeights(w0.data());
+  gpu->getWeights(w1.data());
+  // Adam's first steps are lr * sign(g) (eps 1e-8): a gradient within rounding of zero may step
+  // the other way on one device, so a few weights (at most 1 in 1000) may differ by ~lr.
+  double scale = 0;
+  for (float v : w0) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  size_t apart = 0;
+  for (size_t i = 0; i < size; ++i) apart += std::fabs(static_cast<double>(w1[i]) - w0[i]) > 1e-4 * scale;
+  CHECK(apart <= size / 1000, "%s: %zu of %zu weights apart after Adam", what, apart, size);
+  CHECK(gpu->bytesHeld() >= 4 * size * sizeof(float), "%s: bytesHeld %zu", what, gpu->bytesHeld());
+}
+
+// The CUDA FistaCoder against the CPU one on the same dictionary and rows: L, and the converged
+// solutions (per-row objectives to 1e-5, codes to 1e-3); both must converge. The iterates
+// themselves differ by rounding, so iteration counts are not compared.
+void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
+  char what[128];
+  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
+  FistaConfig config;
+  config.dIn = d;
+  config.dHidden = m;
+  config.lambda = 0.3;
+  config.maxIter = 20000;
+  config.nonNegative = nonNegative;
+  config.threads = 2;
+  auto dictionary = randomVector(static_cast<size_t>(m * d), 31);
+  for (int64_t j = 0; j < m; ++j) {
+    double norm = 0;
+    for (int64_t i = 0; i < d; ++i) norm += static_cast<double>(dictionary[j * d + i]) * dictionary[j * d + i];
+    for (int64_t i = 0; i < d; ++i) dictionary[j * d + i] = static_cast<float>(dictionary[j * d + i] / std::sqrt(norm));
+  }
+  const auto x = randomVector(static_cast<size_t>(rows * d), 32);
+  auto cpu = createCpuFista(config, dictionary.data());
+  auto gpu = createCudaFista(config, dictionary.data());
+  const double la = cpu->lipschitz(), lb = gpu->lipschitz();
+  CHECK(std::fabs(lb - la) <= 1e-5 * la, "%s: L %.9g vs %.9g", what, lb, la);
+  std::vector<float> ca(static_cast<size_t>(rows * m)), cb(ca.size());
+  FistaRowResults ra, rb;
+  cpu->encode(x.data(), rows, nullptr, ca.data(), ra);
+  gpu->encode(x.data(), rows, nullptr, cb.data(), rb);
+  for (int64_t r = 0; r < rows; ++r) {
+    CHECK(ra.converged[r] == 1 && rb.converged[r] == 1, "%s: row %ld converged cpu %d cuda %d", what, r,
+          ra.converged[r], rb.converged[r]);
+    CHECK(std::fabs(rb.objective[r] - ra.objective[r]) <= 1e-5 * std::fabs(ra.objective[r]),
+          "%s: row %ld objective %.9g vs %.9g", what, r, rb.objective[r], ra.objective[r]);
+    CHECK(rb.kkt[r] <= config.tol, "%s: row %ld KKT %g", what, r, rb.kkt[r]);
+  }
+  CHECK(relativeError(cb.data(), ca.data(), ca.size()) < 1e-3, "%s: codes error %g", what,
+        relativeError(cb.data(), ca.data(), ca.size()));
+  if (nonNegative) {
+    CHECK(std::all_of(cb.begin(), cb.end(), [](float v) { return v >= 0.0f; }), "%s: negative codes", what);
+  }
+}
 
 // The encoder product and its compaction, against double sums: every unit clearly above zero
 // is listed, nothing clearly below is, values match, each tile lists its units in increasing
@@ -416,6 +572,17 @@ int main() {
   }
   std::printf("cuda_tests on %s\n", status.gpu.c_str());
   try {
+    testMultiply();
+    for (const bool normalizeRows : {true, false}) {
+      testRicaParity(13, 19, 7, normalizeRows);
+      testRicaParity(130, 33, 300, normalizeRows);
+      testRicaParity(257, 129, 161, normalizeRows);
+    }
+    for (const bool nonNegative : {false, true}) {
+      testFistaParity(64, 24, 16, nonNegative);
+      testFistaParity(300, 130, 37, nonNegative);
+      testFistaParity(40, 200, 9, nonNegative);
+    }
     testEncoderProduct(GemmPrecision::Fp32);
     testEncoderProduct(GemmPrecision::Tf32);
     for (Precision precision : {Precision::FP32, Precision::TF32}) {

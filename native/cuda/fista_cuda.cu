@@ -1,0 +1,547 @@
+// FistaCoder's lasso coding on the GPU: the algorithm of native/cpu/fista_cpu.cc (read its
+// solveRow first) without the Gap Safe screening, which only shortens the CPU's iterations.
+//
+// G = D D^T and c = x D^T are FP32 products (cuda::multiply; G is symmetric bit for bit, as the
+// P(z) - P(x) identity needs, since fmaf(a, b, s) == fmaf(b, a, s)). L comes from the same
+// double power iteration as on the CPU, on the host, over the smaller of D D^T and D^T D.
+// Each row is then solved by one block, start to finish, in one kernel: monotone FISTA with
+// the gradient restart, the per-row KKT (and optional duality-gap) stop, and the report from
+// the explicit residual in double. The block's iterates (double), their products with G
+// (float) and their non-zeros (in increasing atom order, compacted with ballots) live in a
+// per-block workspace in global memory; every decision comes from a block reduction that all
+// threads receive alike, so the control flow is uniform over the block. Reductions have a
+// fixed order: results are deterministic.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "../core/buffer.h"
+#include "../core/checks.h"
+#include "../core/error.h"
+#include "../core/fista.h"
+#include "../core/rng.h"
+#include "../core/thread_pool.h"
+#include "../cpu/kernels.h"
+#include "../cpu/model_support.h"
+#include "common.cuh"
+#include "device_buffer.cuh"
+#include "matmul.cuh"
+#include "reduce.cuh"
+#include "status.h"
+
+namespace saekit {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+// The CPU's power iteration (fista_cpu.cc): the same constants and start vector.
+constexpr double kLipschitzMargin = 1e-6;
+constexpr int64_t kPowerMaxIterations = 5000;
+constexpr double kPowerTolerance = 1e-11;
+// Rows per pass: bounds x, c and the codes to 256 MiB each.
+constexpr int64_t kPassRows = 8192;
+constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;
+// Blocks solving at once (each row loops), and the bytes their workspaces may take.
+constexpr int64_t kMaxSolvers = 1024;
+constexpr int64_t kWorkspaceBytes = int64_t{256} << 20;
+
+// Per solver block: three iterate slots of m doubles, their products with G (floats), and
+// their non-zeros as (atom, value in float) lists.
+size_t workspaceBytesPerBlock(int64_t m) { return static_cast<size_t>(3 * m) * (8 + 4 + 4 + 4); }
+
+struct SolveArgs {
+  const float* gram;  // G [m, m]
+  const float* c;     // [rows, m]
+  const float* x;     // [rows, d]
+  const float* init;  // [rows, m] or null
+  const float* dictionary;  // [m, d]
+  int64_t rows, m, d;
+  double lambda, invL, tol, gapTol;
+  int64_t maxIter;
+  bool nonNegative;
+  // Workspaces, [gridDim.x][3][m] each.
+  double* values;
+  float* products;
+  int32_t* nonzeros;
+  float* coef;
+  // Outputs per row.
+  float* codes;  // [rows, m]
+  int32_t* iterations;
+  double* objective;
+  double* gap;
+  double* kkt;
+  uint8_t* converged;
+};
+
+__device__ __forceinline__ double warpMax(double value) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+// Max over the block (values >= 0), returned to every thread; contains barriers.
+__device__ double blockMax(double value, double* scratch) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  value = warpMax(value);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  double result = 0.0;
+  for (int w = 0; w < kWarps; ++w) result = fmax(result, scratch[w]);
+  return result;
+}
+
+struct Sums {
+  double dotC, quadratic, l1;
+};
+
+// Slot s of a block's workspace, by arithmetic (an array of pointers indexed by a run-time
+// slot would live in local memory).
+struct Workspace {
+  const SolveArgs& a;
+  int64_t offset;  // the block's first element
+  int64_t m;
+  __device__ double* values(int s) const { return a.values + offset + s * m; }
+  __device__ float* products(int s) const { return a.products + offset + s * m; }
+  __device__ int32_t* nonzeros(int s) const { return a.nonzeros + offset + s * m; }
+  __device__ float* coef(int s) const { return a.coef + offset + s * m; }
+};
+
+// One block per row at a time (grid-stride over rows). See fista_cpu.cc's solveRow for the
+// algorithm; the comments here are about the GPU.
+__global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
+  __shared__ double scratch[32];
+  __shared__ int warpCounts[kWarps];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int64_t m = a.m;
+  const int64_t d = a.d;
+  const double lambda = a.lambda;
+  const bool nonNegative = a.nonNegative;
+  const Workspace ws{a, static_cast<int64_t>(blockIdx.x) * 3 * m, m};
+
+  // Appends atom j (when keep) to the slot's list, in increasing atom order across the calls
+  // of one pass; every thread calls it once per tile of kThreads atoms, with `count` the list's
+  // length so far (the same in every thread), and gets the new length back.
+  const auto append = [&](bool keep, int64_t j, double value, int slot, int64_t count) -> int64_t {
+    const unsigned ballot = __ballot_sync(0xffffffffu, keep);
+    if (lane == 0) warpCounts[warp] = __popc(ballot);
+    __syncthreads();
+    int64_t at = count;
+    int64_t total = 0;
+    for (int w = 0; w < kWarps; ++w) {
+      if (w < warp) at += warpCounts[w];
+      total += warpCounts[w];
+    }
+    if (keep) {
+      at += __popc(ballot & ((1u << lane) - 1u));
+      ws.nonzeros(slot)[at] = static_cast<int32_t>(j);
+      ws.coef(slot)[at] = static_cast<float>(value);
+    }
+    __syncthreads();  // warpCounts is rewritten by the next call
+    return count + total;
+  };
+  // products[j] of the slot = sum over the slot's list of coef[e] * G[index[e], j], for every j;
+  // ends with a barrier, so that any thread may then read any product.
+  const auto combine = [&](int slot, int64_t count) {
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) {
+      float sum = 0.0f;
+      for (int64_t e = 0; e < count; ++e) sum = fmaf(ws.coef(slot)[e], a.gram[static_cast<int64_t>(ws.nonzeros(slot)[e]) * m + j], sum);
+      ws.products(slot)[j] = sum;
+    }
+    __syncthreads();
+  };
+  const auto sums = [&](int slot, int64_t count, const float* c) {
+    double dotC = 0.0, quadratic = 0.0, l1 = 0.0;
+    for (int64_t e = threadIdx.x; e < count; e += kThreads) {
+      const int64_t j = ws.nonzeros(slot)[e];
+      const double v = ws.values(slot)[j];
+      dotC += v * c[j];
+      quadratic += v * ws.products(slot)[j];
+      l1 += fabs(v);
+    }
+    return Sums{blockSum(dotC, scratch), blockSum(quadratic, scratch), blockSum(l1, scratch)};
+  };
+  const auto halfway = [&](int slot, int64_t count, const float* zG, const float* xG, const float* c) {
+    double total = 0.0;
+    for (int64_t e = threadIdx.x; e < count; e += kThreads) {
+      const int64_t j = ws.nonzeros(slot)[e];
+      total += ws.values(slot)[j] * (0.5 * (static_cast<double>(zG[j]) + xG[j]) - c[j]);
+    }
+    return blockSum(total, scratch);
+  };
+
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const float* c = a.c + row * m;
+    const float* xRow = a.x + row * d;
+    double squaredNorm = 0.0, cInf = 0.0;
+    for (int64_t i = threadIdx.x; i < d; i += kThreads) squaredNorm += static_cast<double>(xRow[i]) * xRow[i];
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) cInf = fmax(cInf, fabs(static_cast<double>(c[j])));
+    squaredNorm = blockSum(squaredNorm, scratch);
+    cInf = blockMax(cInf, scratch);
+    const double scale = fmax(lambda, cInf);
+    const double stopAt = a.tol * scale;
+
+    // The start point, projected onto z >= 0 when nonNegative.
+    int xs = 0, ps = 0, zs = 1;
+    int64_t counts[3] = {0, 0, 0};
+    for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
+      const int64_t j = j0 + threadIdx.x;
+      float value = 0.0f;
+      if (j < m && a.init != nullptr) {
+        value = a.init[row * m + j];
+        if (nonNegative) value = fmaxf(value, 0.0f);
+      }
+      if (j < m) ws.values(xs)[j] = value;
+      counts[xs] = append(j < m && value != 0.0f, j, value, xs, counts[xs]);
+    }
+    combine(xs, counts[xs]);
+    Sums xSums = sums(xs, counts[xs], c);
+
+    double alpha = 1.0, beta = 0.0;
+    const double threshold = lambda * a.invL;
+    double t = 1.0;
+    int32_t iterations = 0;
+    bool converged = false;
+    double violation = 0.0, largest = 0.0;
+    for (;;) {
+      // z = prox(y), y = alpha x + beta p, and the optimality of x, in one pass.
+      const double* x = ws.values(xs);
+      const double* p = ws.values(ps);
+      const float* xG = ws.products(xs);
+      const float* pG = ws.products(ps);
+      double* z = ws.values(zs);
+      double myViolation = 0.0, myLargest = 0.0, myRestart = 0.0;
+      int64_t count = 0;
+      for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
+        const int64_t j = j0 + threadIdx.x;
+        double zj = 0.0;
+        if (j < m) {
+          const double xj = x[j];
+          const double g = static_cast<double>(xG[j]) - c[j];
+          double error;
+          if (nonNegative) {
+            error = xj > 0.0 ? fabs(g + lambda) : fmax(-g - lambda, 0.0);
+          } else {
+            error = xj != 0.0 ? fabs(g + (xj > 0.0 ? lambda : -lambda)) : fmax(fabs(g) - lambda, 0.0);
+          }
+          myViolation = fmax(myViolation, error);
+          myLargest = fmax(myLargest, nonNegative ? -g : fabs(g));
+          const double y = alpha * xj + beta * p[j];
+          const double gy = alpha * xG[j] + beta * pG[j] - c[j];
+          const double w = y - gy * a.invL;
+          zj = w > threshold ? w - threshold : (!nonNegative && w < -threshold ? w + threshold : 0.0);
+          z[j] = zj;
+          myRestart += (y - zj) * (zj - xj);
+        }
+        count = append(zj != 0.0, j, zj, zs, count);
+      }
+      counts[zs] = count;
+      violation = blockMax(myViolation, scratch);
+      largest = blockMax(myLargest, scratch);
+      const double restartSum = blockSum(myRestart, scratch);
+
+      // The duality gap at x in Gram form (fista_cpu.cc's gapAt).
+      const double u = largest > lambda ? lambda / largest : 1.0;
+      const double primal = 0.5 * squaredNorm - xSums.dotC + 0.5 * xSums.quadratic + lambda * xSums.l1;
+      const double residualSquared = fmax(squaredNorm - 2.0 * xSums.dotC + xSums.quadratic, 0.0);
+      const double dual = u * (squaredNorm - xSums.dotC) - 0.5 * u * u * residualSquared;
+      if (violation <= stopAt || (a.gapTol > 0.0 && primal - dual <= a.gapTol * dual)) {
+        converged = true;
+        break;
+      }
+      if (iterations >= a.maxIter) break;
+      ++iterations;
+
+      combine(zs, counts[zs]);
+      const Sums zSums = sums(zs, counts[zs], c);
+      // P(z) - P(x) in the form whose rounding scales with z - x (fista_cpu.cc). Named steps:
+      // each call has barriers, and the operands of - are evaluated in no fixed order.
+      const double zPart = halfway(zs, counts[zs], ws.products(zs), ws.products(xs), c);
+      const double xPart = halfway(xs, counts[xs], ws.products(zs), ws.products(xs), c);
+      const double change = zPart - xPart + lambda * (zSums.l1 - xSums.l1);
+      const double tNext = 0.5 * (1.0 + sqrt(1.0 + 4.0 * t * t));
+      const bool restart = restartSum > 0.0;
+      if (change <= 0.0) {
+        const double momentum = restart ? 0.0 : (t - 1.0) / tNext;
+        alpha = 1.0 + momentum;
+        beta = -momentum;
+        const int free = 3 - zs - xs;
+        ps = xs;
+        xs = zs;
+        zs = free;
+        xSums = zSums;
+      } else {
+        const double toward = restart ? 0.0 : t / tNext;
+        alpha = 1.0 - toward;
+        beta = toward;
+        ps = zs;
+        zs = 3 - xs - ps;
+      }
+      t = restart ? 1.0 : tNext;
+    }
+
+    // The codes, and the report from the explicit residual r = x - z D in double.
+    const double* solution = ws.values(xs);
+    for (int64_t j = threadIdx.x; j < m; j += kThreads) a.codes[row * m + j] = static_cast<float>(solution[j]);
+    double residualSquared = 0.0, residualDotX = 0.0;
+    for (int64_t i = threadIdx.x; i < d; i += kThreads) {
+      double r = xRow[i];
+      for (int64_t e = 0; e < counts[xs]; ++e) {
+        const int64_t j = ws.nonzeros(xs)[e];
+        r -= solution[j] * a.dictionary[j * d + i];
+      }
+      residualSquared += r * r;
+      residualDotX += r * xRow[i];
+    }
+    residualSquared = blockSum(residualSquared, scratch);
+    residualDotX = blockSum(residualDotX, scratch);
+    if (threadIdx.x == 0) {
+      const double objective = 0.5 * residualSquared + lambda * xSums.l1;
+      const double u = largest > lambda ? lambda / largest : 1.0;
+      a.iterations[row] = iterations;
+      a.objective[row] = objective;
+      a.gap[row] = fmax(objective - (u * residualDotX - 0.5 * u * u * residualSquared), 0.0);
+      a.kkt[row] = scale > 0.0 ? violation / scale : 0.0;
+      a.converged[row] = converged ? 1 : 0;
+    }
+    // The next row rewrites the workspace that threads may still be reading above.
+    __syncthreads();
+  }
+}
+
+class CudaFista final : public FistaBackend {
+ public:
+  CudaFista(const FistaConfig& config, const float* dictionary);
+  ~CudaFista() override;
+
+  const FistaConfig& config() const override { return config_; }
+  const char* device() const override { return "cuda"; }
+  int64_t stepsTaken() const override { return 0; }
+  size_t bytesHeld() const override;
+  double lipschitz() override;
+  void encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) override;
+  FistaStepStats learnStep(const float*, int64_t, const int32_t*) override {
+    throwError("UNSUPPORTED", "The CUDA backend codes with a fixed dictionary only (FistaCoder); learn with device 'cpu'");
+  }
+  void forgetCodes() override {}
+  void getDictionary(float* out) const override {
+    std::memcpy(out, hostDictionary_.data(), static_cast<size_t>(m_ * d_) * sizeof(float));
+  }
+
+ private:
+  void prepare();
+  double largestEigenvalue(const Buffer<double>& matrix, int64_t n);
+  template <class T>
+  void upload(T* device, const T* host, size_t count);
+  template <class T>
+  void download(T* host, const T* device, size_t count);
+
+  FistaConfig config_;
+  int64_t d_;
+  int64_t m_;
+  int device_ = 0;
+  ThreadPool pool_;  // the finite checks of inputs, on the host
+  const cpu::Kernels& kernels_;
+  cudaStream_t stream_ = nullptr;
+  Buffer<float> hostDictionary_;
+  bool prepared_ = false;
+  double lipschitz_ = 1.0;
+
+  DeviceBuffer<float> dictionary_{"FISTA dictionary"};  // D [m, d]
+  DeviceBuffer<float> gram_{"FISTA Gram matrix"};       // G [m, m]
+  DeviceBuffer<float> smallGram_{"FISTA Gram matrix"};  // D^T D [d, d], when d < m
+  DeviceBuffer<float> x_{"FISTA input"};
+  DeviceBuffer<float> c_{"FISTA x D^T"};
+  DeviceBuffer<float> init_{"FISTA start codes"};
+  DeviceBuffer<float> codes_{"FISTA codes"};
+  DeviceBuffer<double> values_{"FISTA workspaces"};
+  DeviceBuffer<float> products_{"FISTA workspaces"};
+  DeviceBuffer<int32_t> nonzeros_{"FISTA workspaces"};
+  DeviceBuffer<float> coef_{"FISTA workspaces"};
+  DeviceBuffer<int32_t> iterations_{"FISTA row results"};
+  DeviceBuffer<double> objective_{"FISTA row results"};
+  DeviceBuffer<double> gap_{"FISTA row results"};
+  DeviceBuffer<double> kkt_{"FISTA row results"};
+  DeviceBuffer<uint8_t> converged_{"FISTA row results"};
+};
+
+CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
+    : config_(config),
+      d_(config.dIn),
+      m_(config.dHidden),
+      pool_(config.threads),
+      kernels_(cpu::requireKernels(config.cpuKernels)) {
+  if (config_.learning || dictionary == nullptr) {
+    throwError("UNSUPPORTED", "The CUDA backend codes with a fixed dictionary only (FistaCoder); learn with device 'cpu'");
+  }
+  if (m_ > std::numeric_limits<int32_t>::max()) throwRangeError("The CUDA backend supports up to 2^31 - 1 atoms");
+  cpu::checkFiniteParallel(pool_, kernels_, dictionary, m_ * d_, d_, "dictionary.data");
+  DeviceScope scope(device_);
+  const long double stateBytes = 4.0L * (static_cast<long double>(m_) * d_ + static_cast<long double>(m_) * m_ +
+                                         static_cast<long double>(std::min(m_, d_)) * std::min(m_, d_));
+  size_t freeBytes = 0, totalBytes = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
+  if (stateBytes > static_cast<long double>(freeBytes)) {
+    const size_t shown = stateBytes >= static_cast<long double>(std::numeric_limits<size_t>::max() / 2)
+                             ? std::numeric_limits<size_t>::max() / 2
+                             : static_cast<size_t>(stateBytes);
+    throwOutOfMemory(shown, "A FistaCoder with " + std::to_string(m_) + " atoms of dimension " + std::to_string(d_) +
+                                " (dictionary and Gram matrix)");
+  }
+  const size_t size = static_cast<size_t>(m_ * d_);
+  hostDictionary_.resize(size);
+  std::memcpy(hostDictionary_.data(), dictionary, size * sizeof(float));
+  dictionary_.resize(size);
+  gram_.resize(static_cast<size_t>(m_ * m_));
+  SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  upload(dictionary_.data(), dictionary, size);
+}
+
+CudaFista::~CudaFista() {
+  cudaSetDevice(device_);
+  if (stream_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+  cudaGetLastError();
+}
+
+size_t CudaFista::bytesHeld() const {
+  return hostDictionary_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
+         c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() + products_.bytes() + nonzeros_.bytes() +
+         coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes();
+}
+
+template <class T>
+void CudaFista::upload(T* device, const T* host, size_t count) {
+  if (count > 0) {
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(device, host, count * sizeof(T), cudaMemcpyHostToDevice, stream_));
+  }
+  SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+template <class T>
+void CudaFista::download(T* host, const T* device, size_t count) {
+  if (count > 0) {
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+  }
+  SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+// The CPU's power iteration, on the smaller Gram matrix read back in double.
+double CudaFista::largestEigenvalue(const Buffer<double>& h, int64_t n) {
+  Buffer<double> v(static_cast<size_t>(n)), w(static_cast<size_t>(n));
+  Rng rng(0x9e3779b97f4a7c15ULL);
+  for (int64_t i = 0; i < n; ++i) v[i] = rng.normal();
+  double norm = 0.0;
+  for (int64_t i = 0; i < n; ++i) norm += v[i] * v[i];
+  if (!(norm > 0.0)) return 0.0;
+  for (int64_t i = 0; i < n; ++i) v[i] /= std::sqrt(norm);
+  double estimate = 0.0;
+  for (int64_t iteration = 0; iteration < kPowerMaxIterations; ++iteration) {
+    double rayleigh = 0.0, squared = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double* row = h.data() + i * n;
+      double sum = 0.0;
+      for (int64_t j = 0; j < n; ++j) sum += row[j] * v[j];
+      w[i] = sum;
+      rayleigh += v[i] * sum;
+      squared += sum * sum;
+    }
+    if (!(squared > 0.0)) return 0.0;
+    const double inverse = 1.0 / std::sqrt(squared);
+    for (int64_t i = 0; i < n; ++i) v[i] = w[i] * inverse;
+    const bool settled = std::fabs(rayleigh - estimate) <= kPowerTolerance * rayleigh;
+    estimate = rayleigh;
+    if (settled) break;
+  }
+  return estimate;
+}
+
+void CudaFista::prepare() {
+  if (prepared_) return;
+  multiply(dictionary_.data(), false, dictionary_.data(), true, m_, d_, m_, gram_.data(), false, stream_);
+  const int64_t n = std::min(m_, d_);
+  const float* small = gram_.data();
+  if (d_ < m_) {
+    smallGram_.resize(static_cast<size_t>(d_ * d_));
+    multiply(dictionary_.data(), true, dictionary_.data(), false, d_, m_, d_, smallGram_.data(), false, stream_);
+    small = smallGram_.data();
+  }
+  Buffer<float> readBack(static_cast<size_t>(n * n));
+  download(readBack.data(), small, static_cast<size_t>(n * n));
+  Buffer<double> h(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n * n; ++i) h[i] = readBack[i];
+  const double largest = largestEigenvalue(h, n);
+  lipschitz_ = largest > 0.0 ? largest * (1.0 + kLipschitzMargin) : 1.0;
+  prepared_ = true;
+}
+
+double CudaFista::lipschitz() {
+  DeviceScope scope(device_);
+  prepare();
+  return lipschitz_;
+}
+
+void CudaFista::encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) {
+  cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "x.data");
+  if (init != nullptr) cpu::checkFiniteParallel(pool_, kernels_, init, rows * m_, m_, "options.init.data");
+  results.resize(rows);
+  if (rows <= 0) return;
+  DeviceScope scope(device_);
+  prepare();
+  const int64_t perPass = std::max<int64_t>(1, std::min(kPassRows, kDenseChunkFloats / std::max(d_, m_)));
+  const int64_t passRows = std::min(perPass, rows);
+  const int64_t solvers = std::max<int64_t>(
+      1, std::min({passRows, kMaxSolvers, kWorkspaceBytes / static_cast<int64_t>(workspaceBytesPerBlock(m_))}));
+  x_.resize(static_cast<size_t>(passRows * d_));
+  c_.resize(static_cast<size_t>(passRows * m_));
+  codes_.resize(static_cast<size_t>(passRows * m_));
+  if (init != nullptr) init_.resize(static_cast<size_t>(passRows * m_));
+  const size_t slots = static_cast<size_t>(solvers * 3 * m_);
+  values_.resize(slots);
+  products_.resize(slots);
+  nonzeros_.resize(slots);
+  coef_.resize(slots);
+  iterations_.resize(static_cast<size_t>(passRows));
+  objective_.resize(static_cast<size_t>(passRows));
+  gap_.resize(static_cast<size_t>(passRows));
+  kkt_.resize(static_cast<size_t>(passRows));
+  converged_.resize(static_cast<size_t>(passRows));
+  for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
+    const int64_t count = std::min(perPass, rows - row0);
+    upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
+    if (init != nullptr) upload(init_.data(), init + row0 * m_, static_cast<size_t>(count * m_));
+    multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
+    SolveArgs args{gram_.data(), c_.data(), x_.data(), init != nullptr ? init_.data() : nullptr,
+                   dictionary_.data(), count, m_, d_, config_.lambda, 1.0 / lipschitz_, config_.tol,
+                   config_.gapTol, config_.maxIter, config_.nonNegative, values_.data(), products_.data(),
+                   nonzeros_.data(), coef_.data(), codes_.data(), iterations_.data(), objective_.data(),
+                   gap_.data(), kkt_.data(), converged_.data()};
+    const unsigned blocks = static_cast<unsigned>(std::min(count, solvers));
+    solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
+    SAEKIT_CUDA_LAUNCHED();
+    download(codes + row0 * m_, codes_.data(), static_cast<size_t>(count * m_));
+    download(results.iterations.data() + row0, iterations_.data(), static_cast<size_t>(count));
+    download(results.objective.data() + row0, objective_.data(), static_cast<size_t>(count));
+    download(results.gap.data() + row0, gap_.data(), static_cast<size_t>(count));
+    download(results.kkt.data() + row0, kkt_.data(), static_cast<size_t>(count));
+    download(results.converged.data() + row0, converged_.data(), static_cast<size_t>(count));
+  }
+}
+
+}  // namespace
+}  // namespace cuda
+
+std::unique_ptr<FistaBackend> createCudaFista(const FistaConfig& config, const float* dictionary) {
+  cuda::requireCuda("a FistaCoder");
+  return std::make_unique<cuda::CudaFista>(config, dictionary);
+}
+
+}  // namespace saekit
