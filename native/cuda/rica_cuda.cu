@@ -303,12 +303,12 @@ RicaStats CudaRica::evaluate(const float* weights, int64_t rows, float* gradient
   float* y = codes_.data();
   float* r = residual_.data();
   float* g = codeGradient_.data();
-  const float* v = directions_.data();
   const float epsilon = config_.epsilon;
   const float lambda = config_.lambda;
   const unsigned rowBlocks = static_cast<unsigned>(n);
 
-  prepareDirections(weights);
+  prepareDirections(weights);  // may allocate directions_: its pointer is taken after
+  const float* v = directions_.data();
   multiply(x, false, v, true, n, d, k, y, false, stream_);
   penaltyRowsKernel<<<rowBlocks, kThreads, 0, stream_>>>(y, k, epsilon, std::sqrt(epsilon), rowPenalty_.data(),
                                                          rowActive_.data());

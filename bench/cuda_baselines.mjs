@@ -1,0 +1,107 @@
+// @ts-check
+// `node bench/cuda_baselines.mjs`: RICA's cost and gradient and FistaCoder's encode on the GPU
+// next to the same calls on the CPU of the same machine (all its cores), in one run. Each time
+// is the median of --repeats calls from the call to the resolved result, so it includes copying
+// the inputs to the GPU and the results back.
+//
+//   node bench/cuda_baselines.mjs [--repeats N] [--out bench/results]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { backends, FistaCoder, Rica } from '../dist/index.js';
+import { Random } from '../dist/random.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** @param {number[]} values */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** @param {number} rows @param {number} cols @param {number} seed */
+function gaussian(rows, cols, seed) {
+  const random = new Random(seed);
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = random.normal();
+  return { rows, cols, data };
+}
+
+/** @param {() => Promise<unknown>} call @param {number} repeats */
+async function timeCalls(call, repeats) {
+  await call();  // warm-up: allocations, module loading
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await call();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** @param {{ n: number, d: number, k: number }} shape @param {number} repeats */
+async function rica(shape, repeats) {
+  const x = gaussian(shape.n, shape.d, 1);
+  /** @type {Record<string, number>} */
+  const result = {};
+  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+    const model = new Rica({ dIn: shape.d, dHidden: shape.k, lambda: 0.1, seed: 1, device });
+    result[device] = await timeCalls(() => model.objective(x), repeats);
+    model.dispose();
+  }
+  return result;
+}
+
+/** @param {{ rows: number, d: number, m: number, lambda: number }} shape @param {number} repeats */
+async function fista(shape, repeats) {
+  const dictionary = gaussian(shape.m, shape.d, 2);
+  for (let j = 0; j < shape.m; j++) {
+    const row = dictionary.data.subarray(j * shape.d, (j + 1) * shape.d);
+    const norm = Math.hypot(...row);
+    for (let i = 0; i < shape.d; i++) row[i] /= norm;
+  }
+  const x = gaussian(shape.rows, shape.d, 3);
+  /** @type {Record<string, number>} */
+  const result = { l0: 0 };
+  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+    const coder = new FistaCoder({ dictionary, lambda: shape.lambda, device });
+    result[device] = await timeCalls(async () => {
+      const r = await coder.encode(x);
+      if (device === 'cpu') {
+        let nnz = 0;
+        for (let i = 0; i < r.codes.data.length; i++) nnz += r.codes.data[i] !== 0 ? 1 : 0;
+        result.l0 = nnz / shape.rows;
+      }
+    }, repeats);
+    coder.dispose();
+  }
+  return result;
+}
+
+const { values } = parseArgs({
+  options: { repeats: { type: 'string', default: '5' }, out: { type: 'string', default: join(here, 'results') } },
+});
+const repeats = Number(values.repeats);
+const cuda = backends().find((b) => b.name === 'cuda');
+if (!cuda?.available) {
+  console.log(`CUDA is not available here (${cuda?.reason ?? 'not built'}): nothing to compare`);
+  process.exit(0);
+}
+console.log(`RICA and FistaCoder, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.gpu}`);
+const rows = [];
+for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }]) {
+  const t = await rica(shape, repeats);
+  rows.push({ what: 'rica cost+gradient', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
+  console.log(`RICA cost+gradient N ${shape.n} d ${shape.d} k ${shape.k}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
+}
+// Larger dictionaries take the CPU minutes per call (8192 atoms, d 768: over 200 s on 16 cores).
+for (const shape of [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }]) {
+  const t = await fista(shape, repeats);
+  rows.push({ what: 'fista encode', ...shape, l0: t.l0, cpuMs: t.cpu, cudaMs: t.cuda });
+  console.log(`FistaCoder.encode ${shape.rows} rows, ${shape.m} atoms, d ${shape.d}, L0 ${t.l0.toFixed(1)}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
+}
+mkdirSync(values.out, { recursive: true });
+writeFileSync(join(values.out, 'cuda_baselines.json'), JSON.stringify({ gpu: cuda.gpu, cpu: cpus()[0]?.model, threads: availableParallelism(), date: new Date().toISOString(), rows }, null, 2));
