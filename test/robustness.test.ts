@@ -19,7 +19,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
 describe('a process killed in the middle of save()', () => {
-  it('always leaves a checkpoint that loads, and it is exactly one of the saved versions', { timeout: 240_000 }, async () => {
+  it('always leaves a checkpoint that loads, and it is exactly one of the saved versions', { timeout: 240_000 * scale }, async () => {
     const dir = join(work, 'ckpt');
     const batch = { rows: 16, cols: 8, data: Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)) };
     // The weights after n steps, for comparison (training is deterministic).
@@ -34,7 +34,7 @@ describe('a process killed in the middle of save()', () => {
     };
     let kills = 0;
     let acknowledged = 0; // the newest save a child reported complete, over all rounds
-    for (let round = 0; round < 25; round++) {
+    for (let round = 0; round < 25 * scale; round++) {
       const child = spawn(process.execPath, [join(root, 'test', 'fuzz', 'save_child.mjs'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
       child.stdout.on('data', (chunk: Buffer) => {
         const match = [...chunk.toString().matchAll(/saved (\d+)/g)].at(-1);
@@ -55,7 +55,7 @@ describe('a process killed in the middle of save()', () => {
       acknowledged = loaded.stepsTaken;
       loaded.dispose();
     }
-    expect(kills).toBe(25);
+    expect(kills).toBe(25 * scale);
     reference.dispose();
   });
 });
@@ -79,9 +79,11 @@ describe('worker threads', () => {
 
 // Sanitizers quarantine freed memory, so resident memory says nothing about leaks there.
 const sanitized = process.env.SAEKIT_SANITIZED === '1';
+// `npm run soak` (SAEKIT_SOAK=1): the same checks at ten times the size, with the same bounds.
+const scale = process.env.SAEKIT_SOAK === '1' ? 10 : 1;
 
 describe.skipIf(sanitized)('memory over long runs', () => {
-  it('thousands of steps and encodes, and hundreds of models disposed or dropped, keep resident memory bounded', { timeout: 240_000 }, async () => {
+  it('thousands of steps and encodes, and hundreds of models disposed or dropped, keep resident memory bounded', { timeout: 240_000 * scale }, async () => {
     expect((globalThis as { gc?: unknown }).gc, 'vitest runs with --expose-gc').toBeDefined();
     const resident = () => {
       gc();
@@ -98,8 +100,8 @@ describe.skipIf(sanitized)('memory over long runs', () => {
     }
     const start = resident();
 
-    await warm.fit(toy.batches(256), { steps: 3000 });
-    for (let i = 0; i < 500; i++) {
+    await warm.fit(toy.batches(256), { steps: 3000 * scale });
+    for (let i = 0; i < 500 * scale; i++) {
       await warm.encode(x, { format: i % 2 ? 'sparse' : 'dense' });
       await warm.reconstruct(x);
     }
@@ -124,11 +126,11 @@ describe.skipIf(sanitized)('memory over long runs', () => {
     };
     await models(100);
     const afterFirstRound = resident();
-    await models(300);
+    await models(300 * scale);
     const end = resident();
     console.log(
-      `resident memory: ${start.toFixed(0)} MB at start, ${afterTraining.toFixed(0)} MB after 3,000 steps and 1,000 encodes; ` +
-        `${afterFirstRound.toFixed(0)} MB after 100 models, ${end.toFixed(0)} MB after 300 more`,
+      `resident memory: ${start.toFixed(0)} MB at start, ${afterTraining.toFixed(0)} MB after ${3000 * scale} steps and ${1000 * scale} encodes; ` +
+        `${afterFirstRound.toFixed(0)} MB after 100 models, ${end.toFixed(0)} MB after ${300 * scale} more`,
     );
     expect(afterTraining - start).toBeLessThan(32);
     expect(end - afterFirstRound).toBeLessThan(48);

@@ -386,7 +386,7 @@ bool CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
 
 bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const {
   // One thread copies about 10 GB/s, a batch of a large SAE is tens of MB, and the GPU waits.
-  constexpr size_t kPiece = size_t{1} << 20;
+  constexpr size_t kPiece = size_t{128} << 10;  // a 2 MB chunk is 16 pieces: every core of a GPU host
   const size_t pieces = std::max<size_t>(
       1, std::min<size_t>((bytes + kPiece - 1) / kPiece, static_cast<size_t>(4 * pool_.size())));
   const size_t per = ((bytes + pieces - 1) / pieces + 63) / 64 * 64;  // whole floats
