@@ -4,31 +4,41 @@
 
 namespace saekit::cpu {
 
-int64_t topkExtract(const float* pre, const float* bias, int64_t n, int64_t k, int32_t* indices, float* values,
-                    TopkScratch& scratch) {
+int64_t topkExtract(const Kernels& kernels, const float* pre, const float* bias, int64_t n, int64_t k,
+                    int32_t* indices, float* values, TopkScratch& scratch) {
   if (k <= 0 || n == 0) return 0;
-  scratch.order.resize(static_cast<size_t>(n));
-  scratch.values.resize(static_cast<size_t>(n));
-  int32_t* order = scratch.order.data();
-  float* z = scratch.values.data();
+  const int64_t capacity = std::min(k, n);
+  scratch.heap.resize(static_cast<size_t>(capacity));
+  TopkCandidate* heap = scratch.heap.data();
+  // better(a, b): a ranks before b (larger, or equal at a lower index). As the heap's order,
+  // it keeps the candidate that ranks last on top.
+  const auto better = [](const TopkCandidate& a, const TopkCandidate& b) {
+    return a.value > b.value || (a.value == b.value && a.index < b.index);
+  };
+  int64_t size = 0;
+  // Only positive values are kept; once the heap is full, only a value above its worst can
+  // enter (an equal value comes later in the row, so at a higher index, and ranks after it).
+  float threshold = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
-    z[j] = pre[j] + bias[j];
-    order[j] = static_cast<int32_t>(j);
-  }
-  const auto larger = [z](int32_t a, int32_t b) { return z[a] > z[b] || (z[a] == z[b] && a < b); };
-  const int64_t take = std::min(k, n);
-  if (take < n) std::nth_element(order, order + take, order + n, larger);
-  std::sort(order, order + take);
-  int64_t count = 0;
-  for (int64_t i = 0; i < take; ++i) {
-    const int32_t j = order[i];
-    if (z[j] > 0.0f) {
-      indices[count] = j;
-      values[count] = z[j];
-      ++count;
+    j += kernels.firstAbove(pre + j, bias + j, n - j, threshold);
+    if (j >= n) break;
+    const TopkCandidate candidate{pre[j] + bias[j], static_cast<int32_t>(j)};
+    if (size < capacity) {
+      heap[size++] = candidate;
+      std::push_heap(heap, heap + size, better);
+    } else {
+      std::pop_heap(heap, heap + size, better);
+      heap[size - 1] = candidate;
+      std::push_heap(heap, heap + size, better);
     }
+    if (size == capacity) threshold = heap[0].value;
   }
-  return count;
+  std::sort(heap, heap + size, [](const TopkCandidate& a, const TopkCandidate& b) { return a.index < b.index; });
+  for (int64_t i = 0; i < size; ++i) {
+    indices[i] = heap[i].index;
+    values[i] = heap[i].value;
+  }
+  return size;
 }
 
 float keepLargest(int32_t* indices, float* values, int64_t* rowEnd, int64_t rows, int64_t keep, Buffer<float>& scratch) {

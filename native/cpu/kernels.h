@@ -56,6 +56,8 @@ struct Kernels {
   void (*reluBias)(float* row, const float* bias, int64_t n);
   // Index of the first value that is NaN or infinite, or n if there is none.
   int64_t (*firstNonFinite)(const float* x, int64_t n);
+  // Index of the first j with pre[j] + bias[j] > threshold, or n if there is none.
+  int64_t (*firstAbove)(const float* pre, const float* bias, int64_t n, float threshold);
   // out[j] = sum over e < count of coef[e] * rows[index[e] * ld + j], for j < n: a sparse
   // vector times a dense matrix. The sums stay in registers across all `count` rows.
   void (*combineRows)(const float* rows, int64_t ld, const int32_t* index, const float* coef,

@@ -148,6 +148,18 @@ void reluBias(float* __restrict row, const float* __restrict bias, int64_t n) {
   }
 }
 
+int64_t firstAbove(const float* __restrict pre, const float* __restrict bias, int64_t n, float threshold) {
+  const Vec t = splat(threshold);
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    if (anyLane(load(pre + j) + load(bias + j) > t)) break;
+  }
+  for (; j < n; ++j) {
+    if (pre[j] + bias[j] > threshold) return j;
+  }
+  return n;
+}
+
 int64_t firstNonFinite(const float* x, int64_t n) {
   // x - x is 0 for finite x and NaN for NaN or infinity, so one comparison per lane.
   int64_t i = 0;
@@ -327,5 +339,5 @@ saekit::cpu::FistaStepResult fistaStep(const saekit::cpu::FistaStep& s, const do
 
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, reluExtract, reluBias,
-    firstNonFinite, combineRows, fistaStep,
+    firstNonFinite, firstAbove, combineRows, fistaStep,
 };

@@ -213,7 +213,7 @@ size_t CpuSae::bytesHeld() const {
     total += block.indices.bytes() + block.values.bytes() + block.rowEnd.bytes();
   }
   total += lastFired_.bytes() + thresholdBias_.bytes() + selectScratch_.bytes();
-  for (const auto& scratch : topkScratch_) total += scratch.order.bytes() + scratch.values.bytes();
+  for (const auto& scratch : topkScratch_) total += scratch.bytes();
   total += csrRowStart_.bytes() + csrIndices_.bytes() + csrValues_.bytes() + csrGrad_.bytes() +
            cscStart_.bytes() + cscFill_.bytes() + cscEntry_.bytes() + cscRow_.bytes() +
            outputGrad_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() + partials_.bytes() +
@@ -260,7 +260,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
            codes.values.resize(static_cast<size_t>(count + m_));
            int32_t* indices = codes.indices.data() + count;
            float* values = codes.values.data() + count;
-           const int64_t found = topk ? topkExtract(c + r * ldc, bias, m_, config_.k, indices, values, topkScratch_[thread])
+           const int64_t found = topk ? topkExtract(kernels_, c + r * ldc, bias, m_, config_.k, indices, values, topkScratch_[thread])
                                       : kernels_.reluExtract(c + r * ldc, extractBias, m_, indices, values);
            if (thresholded) {
              for (int64_t e = 0; e < found; ++e) values[e] += threshold_;
@@ -313,7 +313,7 @@ void CpuSae::extractAux(BlockCodes& codes, const float* c, int64_t ldc, int64_t 
     codes.indices.resize(static_cast<size_t>(count + deadCount));
     codes.values.resize(static_cast<size_t>(count + deadCount));
     int32_t* indices = codes.indices.data() + count;
-    const int64_t found = topkExtract(pre, deadBias_.data(), deadCount, config_.auxK, indices, codes.values.data() + count,
+    const int64_t found = topkExtract(kernels_, pre, deadBias_.data(), deadCount, config_.auxK, indices, codes.values.data() + count,
                                       topkScratch_[thread]);
     for (int64_t e = 0; e < found; ++e) indices[e] = deadFeatures_[indices[e]];
     count += found;

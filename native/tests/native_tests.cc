@@ -2,6 +2,7 @@
 // the matrix product against a plain double-precision loop for awkward shapes, the vector
 // kernels against scalar formulas, and the thread pool's contract. Built by CMakeLists.txt
 // and run with ctest; exits non-zero on the first failing check.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../core/ziggurat.h"
+#include "../cpu/activation.h"
 #include "../cpu/gemm.h"
 #include "../cpu/kernels.h"
 
@@ -133,6 +135,44 @@ void testVectorKernels(const Kernels& k) {
       CHECK(k.firstNonFinite(v.data(), n) == bad, "%s firstNonFinite n=%lld bad=%lld", k.name, (long long)n, (long long)bad);
     }
     CHECK(k.firstNonFinite(x.data(), n) == n, "%s firstNonFinite clean n=%lld", k.name, (long long)n);
+
+    // firstAbove at thresholds that put the first hit in the vector body, in the tail, and
+    // nowhere; the scan must not read past n (the sentinel past it is above every threshold).
+    for (const float threshold : {-10.0f, 0.0f, 0.5f, 1.5f, 100.0f}) {
+      std::vector<float> pre = x, bias = y;
+      pre[n] = 1000.0f;
+      int64_t expected = n;
+      for (int64_t j = 0; j < n; ++j) {
+        if (pre[j] + bias[j] > threshold) {
+          expected = j;
+          break;
+        }
+      }
+      CHECK(k.firstAbove(pre.data(), bias.data(), n, threshold) == expected, "%s firstAbove n=%lld threshold %g", k.name,
+            (long long)n, threshold);
+    }
+
+    // topkExtract against sorting the whole row, with ties: values on a coarse grid.
+    for (const int64_t kk : {int64_t{1}, int64_t{3}, n / 2 + 1, n + 2}) {
+      std::vector<float> pre(n + 1), bias(n + 1, 0.0f);
+      for (int64_t j = 0; j < n; ++j) pre[j] = std::round(x[j] * 4.0f) / 4.0f;
+      std::vector<int64_t> order(n);
+      for (int64_t j = 0; j < n; ++j) order[j] = j;
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return pre[a] > pre[b]; });
+      std::vector<int64_t> expected;
+      for (int64_t i = 0; i < std::min(kk, n); ++i) {
+        if (pre[order[i]] > 0.0f) expected.push_back(order[i]);
+      }
+      std::sort(expected.begin(), expected.end());
+      TopkScratch scratch;
+      std::vector<int32_t> topIndices(n + 1, -1);
+      std::vector<float> topValues(n + 1, -1.0f);
+      const int64_t found = topkExtract(k, pre.data(), bias.data(), n, kk, topIndices.data(), topValues.data(), scratch);
+      bool same = found == static_cast<int64_t>(expected.size());
+      for (int64_t i = 0; same && i < found; ++i) same = topIndices[i] == expected[i] && topValues[i] == pre[expected[i]];
+      CHECK(same, "%s topkExtract n=%lld k=%lld: %lld found, %zu expected", k.name, (long long)n, (long long)kk,
+            (long long)found, expected.size());
+    }
 
     std::vector<float> p = x, m = y, v(n + 1, 0.5f), g = randomVector(n + 1, 30 + n);
     for (auto& vi : v) vi = std::fabs(vi);
