@@ -19,6 +19,7 @@ namespace {
 #define SAEKIT_MR 6
 #define SAEKIT_NR_VECTORS 2
 #define SAEKIT_ANY_LANE(m) (_mm256_movemask_ps(_mm256_castsi256_ps(__m256i(m))) != 0)
+#define SAEKIT_SPLAT(x) _mm256_set1_ps(x)
 #define SAEKIT_ANY_LANE_D(m) (_mm256_movemask_pd(_mm256_castsi256_pd(__m256i(m))) != 0)
 #include "kernels_impl.h"
 }  // namespace

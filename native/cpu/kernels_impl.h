@@ -23,7 +23,17 @@ inline Vec load(const float* p) {
 
 inline void store(float* p, Vec v) { __builtin_memcpy(p, &v, sizeof v); }
 
-inline Vec splat(float x) { return Vec{} + x; }
+// Every lane set to x. An instruction set may name its broadcast (SAEKIT_SPLAT): GCC turns
+// the portable `Vec{} + x` into a scalar add and a register shuffle (without -ffast-math it
+// must keep the addition: 0 + x is not x for x = -0), which in the microkernel's inner loop
+// competes with the FMAs for their port, where a broadcast load does not.
+inline Vec splat(float x) {
+#ifdef SAEKIT_SPLAT
+  return Vec(SAEKIT_SPLAT(x));
+#else
+  return Vec{} + x;
+#endif
+}
 
 inline float sumLanes(Vec v) {
   float s = 0.0f;
