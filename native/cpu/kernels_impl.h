@@ -60,6 +60,13 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
   for (int i = 0; i < kMr; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < kNrVectors; ++v) acc[i][v] = Vec{};
+  // C's tile is usually out of cache (a row block of C outgrows L2): fetching its lines while
+  // the k loop runs keeps the stores at the end from stalling on them.
+#pragma GCC unroll 16
+  for (int i = 0; i < kMr; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + kNr - 1, 1);
+  }
   for (int64_t k = 0; k < kc; ++k) {
     Vec bv[kNrVectors];
 #pragma GCC unroll 4
