@@ -376,11 +376,11 @@ void CpuSae::decodeRows(const int64_t* rowStart, const int32_t* indices, const f
   pool_.run(static_cast<size_t>(ceilDiv(rows, kRowChunk)), [&](size_t task, int) {
     const int64_t r1 = std::min(rows, static_cast<int64_t>(task + 1) * kRowChunk);
     for (int64_t r = static_cast<int64_t>(task) * kRowChunk; r < r1; ++r) {
+      // The sum over the row's units in registers, four decoder rows at a time (a row of
+      // axpys would load and store the output once per unit), then b_dec.
       float* row = out + r * d_;
-      std::memcpy(row, bDec, static_cast<size_t>(d_) * sizeof(float));
-      for (int64_t e = rowStart[r]; e < rowStart[r + 1]; ++e) {
-        kernels_.axpy(values[e], dec + static_cast<int64_t>(indices[e]) * d_, row, d_);
-      }
+      kernels_.combineRows(dec, d_, indices + rowStart[r], values + rowStart[r], rowStart[r + 1] - rowStart[r], row, d_);
+      kernels_.axpy(1.0f, bDec, row, d_);
     }
   });
 }
@@ -668,10 +668,8 @@ double CpuSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {
     for (int64_t r = static_cast<int64_t>(task) * kRowChunk; r < r1; ++r) {
       float* a = auxGrad_.data() + r * d_;
       const float* g = outputGrad_.data() + r * d_;
-      std::memset(a, 0, static_cast<size_t>(d_) * sizeof(float));
-      for (int64_t e = auxRowStart_[r]; e < auxRowStart_[r + 1]; ++e) {
-        kernels_.axpy(csrValues_[e], dec + static_cast<int64_t>(csrIndices_[e]) * d_, a, d_);
-      }
+      kernels_.combineRows(dec, d_, csrIndices_.data() + auxRowStart_[r], csrValues_.data() + auxRowStart_[r],
+                           auxRowStart_[r + 1] - auxRowStart_[r], a, d_);
       // AuxK's reconstruction minus the residual it targets: ehat - e = ehat + err.
       double error = 0.0;
       for (int64_t i = 0; i < d_; ++i) {
