@@ -472,29 +472,46 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
   const AdamStep adamStep{config_.beta1, config_.beta2, config_.eps,
                           static_cast<float>(lr / bc1),
                           static_cast<float>(std::sqrt(bc2))};
-  featureRows_.resize(static_cast<size_t>(pool_.size() * 2 * d_));
+  // Per thread: the feature's two gradient rows, a row for AuxK's part, and its units'
+  // activations and gradients (a feature has at most one main and one AuxK unit per row).
+  const int64_t perThread = 3 * d_ + 4 * rows;
+  featureRows_.resize(static_cast<size_t>(pool_.size() * perThread));
   biasGrad_.resize(static_cast<size_t>(m_));
   if (out != nullptr) {
     out->decoderWeights.resize(static_cast<size_t>(m_ * d_));
     out->encoderWeights.resize(config_.tied ? 0 : static_cast<size_t>(m_ * d_));
   }
   pool_.run(static_cast<size_t>(featureChunks), [&](size_t task, int thread) {
-    float* gDec = featureRows_.data() + static_cast<int64_t>(thread) * 2 * d_;
+    float* gDec = featureRows_.data() + static_cast<int64_t>(thread) * perThread;
     float* gEnc = gDec + d_;
+    float* auxPart = gEnc + d_;
+    float* unitValues = auxPart + d_;
+    float* unitGrads = unitValues + 2 * rows;
     float* partial = partials_.data() + (rowChunks + static_cast<int64_t>(task)) * d_;
     const int64_t j1 = std::min(m_, static_cast<int64_t>(task + 1) * kFeatureChunk);
     for (int64_t j = static_cast<int64_t>(task) * kFeatureChunk; j < j1; ++j) {
-      std::memset(gDec, 0, static_cast<size_t>(d_) * sizeof(float));
-      std::memset(gEnc, 0, static_cast<size_t>(d_) * sizeof(float));
+      // Sums over the feature's units (rows in order; its main units come before its AuxK
+      // ones), four rows per pass in registers: decoder row += activation * dLoss/dxhat of the
+      // unit's row (AuxK's for its units), encoder row += dLoss/dpre * x.
+      const int64_t first = cscStart_[j];
+      const int64_t count = cscStart_[j + 1] - first;
+      const int32_t* unitRows = cscRow_.data() + first;
       float gBias = 0.0f;
-      for (int64_t slot = cscStart_[j]; slot < cscStart_[j + 1]; ++slot) {
-        const int64_t e = cscEntry_[slot];
-        const int64_t r = cscRow_[slot];
-        const float* gradRows = e < nnz ? outputGrad_.data() : auxGrad_.data();
-        kernels_.axpy(csrValues_[e], gradRows + r * d_, gDec, d_);
-        kernels_.axpy(csrGrad_[e], x + r * d_, gEnc, d_);
+      int64_t mainUnits = 0;
+      for (int64_t u = 0; u < count; ++u) {
+        const int64_t e = cscEntry_[first + u];
+        mainUnits += e < nnz;
+        unitValues[u] = csrValues_[e];
+        unitGrads[u] = csrGrad_[e];
         gBias += csrGrad_[e];
       }
+      kernels_.combineRows(outputGrad_.data(), d_, unitRows, unitValues, mainUnits, gDec, d_);
+      if (count > mainUnits) {
+        kernels_.combineRows(auxGrad_.data(), d_, unitRows + mainUnits, unitValues + mainUnits, count - mainUnits,
+                             auxPart, d_);
+        kernels_.axpy(1.0f, auxPart, gDec, d_);
+      }
+      kernels_.combineRows(x, d_, unitRows, unitGrads, count, gEnc, d_);
       // The encoder saw x - b_dec: that shifts its gradient and feeds b_dec's.
       const float* encRow = enc + j * d_;
       if (gBias != 0.0f && config_.applyBDecToInput) {
