@@ -18,7 +18,8 @@ const calls = process.env.SAEKIT_SOAK === '1' ? 50_000 : 5000;
 describe('fuzzing the public API', () => {
   it.each([1, 2])(`seed %i: ${calls.toLocaleString('en')} calls, each succeeds or throws an Error with a message, and the process survives`, { timeout: 60 * calls }, (seed) => {
     const log = join(work, `calls-${seed}.log`);
-    const run = spawnSync(process.execPath, [join(root, 'test', 'fuzz', 'fuzz_worker.mjs'), String(seed), String(calls), log], { encoding: 'utf8', timeout: 56 * calls });
+    // In a scratch directory: a fuzzed save('abc') or saveNpy('3') writes relative to it.
+    const run = spawnSync(process.execPath, [join(root, 'test', 'fuzz', 'fuzz_worker.mjs'), String(seed), String(calls), log], { encoding: 'utf8', timeout: 56 * calls, cwd: work });
     if (run.status !== 0) {
       const lines = readFileSync(log, 'utf8').trim().split('\n');
       throw new Error(`the fuzz process died (status ${run.status}, signal ${run.signal}) during: ${lines.at(-1)}\n${run.stderr.slice(-2000)}`);
