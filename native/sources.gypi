@@ -4,6 +4,7 @@
   "variables": {
     "saekit_core_sources": [
       "native/core/checks.cc",
+      "native/core/fista_lipschitz.cc",
       "native/core/memory.cc",
       "native/core/sae_resample.cc",
       "native/core/thread_pool.cc",

@@ -26,6 +26,7 @@
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/fista.h"
+#include "../core/fista_lipschitz.h"
 #include "../core/memory.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
@@ -53,9 +54,6 @@ namespace {
 
 // L is the power iteration's estimate times (1 + margin): the estimate approaches the largest
 // eigenvalue from below, and float rounding of G moves it by about 1e-7.
-constexpr double kLipschitzMargin = 1e-6;
-constexpr int64_t kPowerMaxIterations = 5000;
-constexpr double kPowerTolerance = 1e-11;  // relative change of the estimate between iterations
 constexpr int64_t kAtomChunk = 32;         // atoms per task when updating the statistics
 constexpr int64_t kMaxRowsPerBlock = 48;   // rows per GEMM block, and per solve task
 constexpr double kUnusedAtom = 1e-6;       // scikit-learn's (and SPAMS's) A_kk threshold
@@ -291,44 +289,17 @@ void CpuFista::prepare() {
   atomNorms_.resize(static_cast<size_t>(m_));
   for (int64_t j = 0; j < m_; ++j) atomNorms_[j] = std::sqrt(std::max(static_cast<double>(gram_[j * m_ + j]), 0.0));
   const double largest = largestEigenvalue();
-  // An all-zero dictionary has gradient zero everywhere: any step converges.
-  lipschitz_ = largest > 0.0 ? largest * (1.0 + kLipschitzMargin) : 1.0;
+  lipschitz_ = lipschitzFromEigenvalue(largest);
   prepared_ = true;
 }
 
 double CpuFista::largestEigenvalue() {
   const int64_t n = std::min(m_, d_);
-  const double* h = smallGram_.data();
   if (eigenvector_.size() != static_cast<size_t>(n)) {
     eigenvector_.resize(static_cast<size_t>(n));
-    Rng rng(0x9e3779b97f4a7c15ULL);
-    for (int64_t i = 0; i < n; ++i) eigenvector_[i] = rng.normal();
+    powerIterationStart(eigenvector_.data(), n);
   }
-  double* v = eigenvector_.data();
-  double norm = 0.0;
-  for (int64_t i = 0; i < n; ++i) norm += v[i] * v[i];
-  if (!(norm > 0.0)) return 0.0;
-  for (int64_t i = 0; i < n; ++i) v[i] /= std::sqrt(norm);
-  Buffer<double> w(static_cast<size_t>(n));
-  double estimate = 0.0;
-  for (int64_t iteration = 0; iteration < kPowerMaxIterations; ++iteration) {
-    double rayleigh = 0.0, squared = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double* row = h + i * n;
-      double sum = 0.0;
-      for (int64_t j = 0; j < n; ++j) sum += row[j] * v[j];
-      w[i] = sum;
-      rayleigh += v[i] * sum;
-      squared += sum * sum;
-    }
-    if (!(squared > 0.0)) return 0.0;
-    const double inverse = 1.0 / std::sqrt(squared);
-    for (int64_t i = 0; i < n; ++i) v[i] = w[i] * inverse;
-    const bool settled = std::fabs(rayleigh - estimate) <= kPowerTolerance * rayleigh;
-    estimate = rayleigh;
-    if (settled) break;
-  }
-  return estimate;
+  return saekit::largestEigenvalue(smallGram_.data(), n, eigenvector_.data());
 }
 
 double CpuFista::lipschitz() {

@@ -22,6 +22,7 @@
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/fista.h"
+#include "../core/fista_lipschitz.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../cpu/kernels.h"
@@ -39,9 +40,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 // The CPU's power iteration (fista_cpu.cc): the same constants and start vector.
-constexpr double kLipschitzMargin = 1e-6;
-constexpr int64_t kPowerMaxIterations = 5000;
-constexpr double kPowerTolerance = 1e-11;
 // Rows per pass: bounds x, c and the codes to 256 MiB each.
 constexpr int64_t kPassRows = 8192;
 constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;
@@ -336,7 +334,6 @@ class CudaFista final : public FistaBackend {
 
  private:
   void prepare();
-  double largestEigenvalue(const Buffer<double>& matrix, int64_t n);
   template <class T>
   void upload(T* device, const T* host, size_t count);
   template <class T>
@@ -434,36 +431,6 @@ void CudaFista::download(T* host, const T* device, size_t count) {
   SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-// The CPU's power iteration, on the smaller Gram matrix read back in double.
-double CudaFista::largestEigenvalue(const Buffer<double>& h, int64_t n) {
-  Buffer<double> v(static_cast<size_t>(n)), w(static_cast<size_t>(n));
-  Rng rng(0x9e3779b97f4a7c15ULL);
-  for (int64_t i = 0; i < n; ++i) v[i] = rng.normal();
-  double norm = 0.0;
-  for (int64_t i = 0; i < n; ++i) norm += v[i] * v[i];
-  if (!(norm > 0.0)) return 0.0;
-  for (int64_t i = 0; i < n; ++i) v[i] /= std::sqrt(norm);
-  double estimate = 0.0;
-  for (int64_t iteration = 0; iteration < kPowerMaxIterations; ++iteration) {
-    double rayleigh = 0.0, squared = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double* row = h.data() + i * n;
-      double sum = 0.0;
-      for (int64_t j = 0; j < n; ++j) sum += row[j] * v[j];
-      w[i] = sum;
-      rayleigh += v[i] * sum;
-      squared += sum * sum;
-    }
-    if (!(squared > 0.0)) return 0.0;
-    const double inverse = 1.0 / std::sqrt(squared);
-    for (int64_t i = 0; i < n; ++i) v[i] = w[i] * inverse;
-    const bool settled = std::fabs(rayleigh - estimate) <= kPowerTolerance * rayleigh;
-    estimate = rayleigh;
-    if (settled) break;
-  }
-  return estimate;
-}
-
 void CudaFista::prepare() {
   if (prepared_) return;
   multiply(dictionary_.data(), false, dictionary_.data(), true, m_, d_, m_, gram_.data(), false, stream_);
@@ -478,8 +445,10 @@ void CudaFista::prepare() {
   download(readBack.data(), small, static_cast<size_t>(n * n));
   Buffer<double> h(static_cast<size_t>(n * n));
   for (int64_t i = 0; i < n * n; ++i) h[i] = readBack[i];
-  const double largest = largestEigenvalue(h, n);
-  lipschitz_ = largest > 0.0 ? largest * (1.0 + kLipschitzMargin) : 1.0;
+  // The CPU backend's power iteration, on the smaller Gram matrix read back in double.
+  Buffer<double> start(static_cast<size_t>(n));
+  powerIterationStart(start.data(), n);
+  lipschitz_ = lipschitzFromEigenvalue(largestEigenvalue(h.data(), n, start.data()));
   prepared_ = true;
 }
 
