@@ -15,7 +15,7 @@
 //   node bench/speed.mjs --device cuda [...]   the GPU benchmark, bench/cuda_speed.mjs
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -103,12 +103,39 @@ async function timeOurs(sae, batches) {
   return { msPerStep: median(times), l0: l0s.reduce((a, b) => a + b, 0) / l0s.length };
 }
 
+/**
+ * numpy's float32 product [batch, dIn] x [dIn, dHidden] (OpenBLAS) on the same number of
+ * threads: the reference rate for our encoder product, median ms of `steps` after a warm-up,
+ * or undefined where numpy cannot be imported.
+ * @param {number} rows @param {number} dIn @param {number} dHidden @param {number} threads
+ */
+function timeNumpyProduct(rows, dIn, dHidden, threads) {
+  if (args['no-numpy'] || !existsSync(torchPython)) return undefined;
+  const script = [
+    'import sys, time, numpy as np',
+    'r, d, m, steps = map(int, sys.argv[1:5])',
+    'rng = np.random.default_rng(1)',
+    'a = rng.standard_normal((r, d), dtype=np.float32); b = rng.standard_normal((d, m), dtype=np.float32)',
+    'a @ b',
+    'times = []',
+    'for _ in range(steps):',
+    '    t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)',
+    'times.sort(); print(times[len(times) // 2] * 1e3)',
+  ].join('\n');
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  const run = spawnSync(torchPython, ['-c', script, String(rows), String(dIn), String(dHidden), String(steps)], { encoding: 'utf8', env });
+  const ms = Number.parseFloat(run.stdout);
+  return run.status === 0 && Number.isFinite(ms) ? ms : undefined;
+}
+
 /** @param {SparseAutoencoder} sae @param {import('../dist/index.js').Matrix} batch */
 async function timeEncode(sae, batch) {
   const times = [];
   for (let i = 0; i < warmup + steps; i++) {
     const started = performance.now();
-    await sae.encode(batch);
+    // Sparse output: the product with its fused bias, ReLU and extraction, without allocating
+    // and filling a dense [batch, dHidden] result (100 MB at 1024 x 24576).
+    await sae.encode(batch, { format: 'sparse' });
     if (i >= warmup) times.push(performance.now() - started);
   }
   return median(times);
@@ -161,6 +188,20 @@ async function saeSpeed(withTorch, log) {
     const [dIn, dHidden, batchSize] = shape.split('x').map(Number);
     const toy = new ToyDataset({ dim: dIn, numFeatures: 2 * dIn, expectedActive: 10, seed: 1 });
     const batches = Array.from({ length: 4 }, () => toy.sample(batchSize).x);
+    const threads = availableParallelism();
+    const numpyMs = timeNumpyProduct(batchSize, dIn, dHidden, threads);
+    const productFlops = 2 * batchSize * dIn * dHidden;
+    if (numpyMs !== undefined) {
+      // The issue's floor: the dense product at OpenBLAS's rate plus the sparse half and Adam,
+      // which a throwaway probe ran in about 8 ms at 512x4096x1024 (shared/REFERENCES.md),
+      // scaled by the parameters Adam touches for other shapes.
+      const floorMs = numpyMs + 8 * (dIn * dHidden) / (512 * 4096);
+      log(
+        `${dIn}x${dHidden} batch ${batchSize}: numpy float32 product (OpenBLAS, ${threads} threads) ${numpyMs.toFixed(2)} ms = ` +
+          `${(productFlops / numpyMs / 1e6).toFixed(1)} GFLOP/s; the step's floor from it about ${floorMs.toFixed(1)} ms`,
+      );
+      results.push({ dIn, dHidden, batchSize, activation: 'numpy-product', threads, msPerProduct: numpyMs, floorMs });
+    }
     for (const tied of [false, true]) {
       const sae = await preparedModel(dIn, dHidden, tied, batches[0]);
       const torch = withTorch ? timeTorch(dIn, dHidden, batchSize, tied, sae, batches) : undefined;
@@ -181,13 +222,15 @@ async function saeSpeed(withTorch, log) {
       log(
         `${dIn}x${dHidden} batch ${batchSize} ${tied ? 'tied  ' : 'untied'} L0 ${ours.l0.toFixed(1).padStart(5)}: ` +
           `${ours.msPerStep.toFixed(2).padStart(7)} ms/step ${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s | ` +
-          `encoder product alone ${encodeMs.toFixed(2)} ms (step = ${record.stepOverEncode.toFixed(2)}x)` +
+          `encoder product alone ${encodeMs.toFixed(2)} ms (step = ${record.stepOverEncode.toFixed(2)}x` +
+          (numpyMs !== undefined ? `; ${((100 * numpyMs) / encodeMs).toFixed(0)}% of OpenBLAS's rate; step = ${(ours.msPerStep / (numpyMs + (8 * dIn * dHidden) / (512 * 4096))).toFixed(2)}x the floor` : '') +
+          ')' +
           (torch ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x faster` : ''),
       );
     }
     // TopK and BatchTopK at the L0 the ReLU run had: the selection is part of the epilogue, so
     // the step should cost about what the ReLU step costs.
-    const relu = results[results.length - 2];
+    const relu = /** @type {Record<string, any>} */ (results.filter((r) => r.activation === 'relu').at(-2));
     const k = Math.max(1, Math.round(relu.l0));
     for (const activation of /** @type {const} */ (['topk', 'batchtopk'])) {
       const sae = new SparseAutoencoder({ dIn, dHidden, activation, k, lr, seed: 1 });
@@ -204,6 +247,20 @@ async function saeSpeed(withTorch, log) {
 }
 
 /**
+ * numpy's product at the same shape as the reference for our encoder product, where it ran.
+ * @param {Record<string, any>[]} sae @param {Record<string, any>} r
+ */
+function productReference(sae, r) {
+  const numpy = sae.find((x) => x.activation === 'numpy-product' && x.dIn === r.dIn && x.dHidden === r.dHidden && x.batchSize === r.batchSize);
+  if (numpy === undefined) return { reference: null, ratio: null };
+  return {
+    reference: { name: 'numpy float32 product (OpenBLAS, same threads)', ms: numpy.msPerProduct },
+    ratio: numpy.msPerProduct / r.encodeMs,
+    note: `the step's floor (OpenBLAS product + 8 ms of sparse work and Adam, scaled): ${numpy.floorMs.toFixed(1)} ms`,
+  };
+}
+
+/**
  * The report's table rows, one per operation and shape.
  * @param {{ sae?: Record<string, any>[], fista?: Record<string, any>, rica?: Record<string, any>, toy?: Record<string, any> }} raw
  * @param {{ torch: boolean }} ran
@@ -213,7 +270,7 @@ function speedRows(raw, ran) {
   /** @type {import('./quality/results.mjs').SpeedRow[]} */
   const rows = [];
   const denseStep = '10·B·d·m, the flops of the dense step (DESIGN.md)';
-  for (const r of raw.sae ?? []) {
+  for (const r of (raw.sae ?? []).filter((x) => x.activation !== 'numpy-product')) {
     const shape = `d ${r.dIn}, m ${r.dHidden}, batch ${r.batchSize}, L0 ${r.l0.toFixed(1)}, ${r.threads} threads`;
     const flops = 10 * r.batchSize * r.dIn * r.dHidden;
     const name = r.activation === 'relu' ? `SAE training step, ReLU ${r.tied ? 'tied' : 'untied'}` : `SAE training step, ${r.activation === 'topk' ? 'TopK' : 'BatchTopK'} k ${r.k}`;
@@ -226,7 +283,8 @@ function speedRows(raw, ran) {
     if (r.activation === 'relu' && !r.tied) {
       rows.push({
         operation: 'SAE encoder product alone (encode)', shape, ms: r.encodeMs, samplesPerSecond: (r.batchSize / r.encodeMs) * 1000,
-        gflops: (2 * r.batchSize * r.dIn * r.dHidden) / r.encodeMs / 1e6, flops: '2·B·d·m', reference: null, ratio: null,
+        gflops: (2 * r.batchSize * r.dIn * r.dHidden) / r.encodeMs / 1e6, flops: '2·B·d·m',
+        ...productReference(raw.sae ?? [], r),
       });
     }
   }
