@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 
 import * as ref from './reference.js';
-import { cpuKernelSets, randomProblem, relativeError } from './fixtures.js';
+import type { NativeSae } from '../lib/native.js';
+import { cpuKernelSets, randomProblem, referenceParams, relativeError } from './fixtures.js';
 
 const cases = cpuKernelSets.flatMap((cpuKernels) => [false, true].map((tied) => ({ cpuKernels, tied })));
 
@@ -62,6 +63,29 @@ describe.each(cases)('encode / decode / reconstruct ($cpuKernels kernels, tied: 
     const sparse = await sae.encode(empty, { format: 'sparse' });
     expect(Array.from(sparse.indptr)).toEqual([0]);
     expect((await sae.reconstruct(empty)).data.length).toBe(0);
+    sae.dispose();
+  });
+});
+
+// The encoder is kept packed for the matrix product between calls; every way its rows change
+// (a training step, resampling, setting parameters) must reach the next product.
+describe('encode follows every change to the encoder', () => {
+  it.each([false, true])('after training steps, resampling and setting parameters (tied: %s)', async (tied) => {
+    const { sae, x } = randomProblem({ dIn: 24, dHidden: 40, rows: 64 }, { tied, seed: 21 }, 1e-3);
+    const check = async (when: string) => {
+      const expected = ref.forward(referenceParams(sae), x.data, x.rows, 0);
+      const codes = await sae.encode(x);
+      expect(relativeError(codes.data, expected.h), when).toBeLessThan(1e-5);
+    };
+    await sae.trainStep(x);
+    await sae.trainStep(x);
+    await check('after two training steps');
+    const native = (sae as unknown as { usable(): NativeSae }).usable();
+    expect(await native.resample(Int32Array.from([0, 7, 39]), x.data, x.rows, 5)).toBe(3);
+    await check('after resampling');
+    const rows = sae.decoderWeights();
+    sae._setParameter(tied ? 'decoderWeights' : 'encoderWeights', rows.data.map((v, i) => (i % 3 === 0 ? -v : v)));
+    await check('after setting the weights');
     sae.dispose();
   });
 });

@@ -85,6 +85,16 @@ void packB(const Kernels& kernels, ThreadPool& pool, const float* b, int64_t ldb
   });
 }
 
+void packRow(PackedB& b, int64_t j, const float* values) {
+  const int64_t panel = j / b.nr;
+  const int64_t lane = j % b.nr;
+  for (int64_t k0 = 0; k0 < b.k; k0 += kKc) {
+    const int64_t kc = std::min(kKc, b.k - k0);
+    float* dst = b.data.data() + panelOffset(b, k0, panel) + lane;
+    for (int64_t kk = 0; kk < kc; ++kk) dst[kk * b.nr] = values[k0 + kk];
+  }
+}
+
 RowBlocking chooseRowBlocking(int64_t rows, int threads, int mr) {
   if (rows <= 0) return {mr, 0};
   int64_t count = ceilDiv(rows, kMcTarget);

@@ -32,6 +32,10 @@ enum class Layout {
 void packB(const Kernels& kernels, ThreadPool& pool, const float* b, int64_t ldb, Layout layout,
            int64_t n, int64_t k, PackedB& out);
 
+// Writes `values` (k floats) as column j of a B packed with Layout::RowsAreColumnsOfC: a
+// packed matrix follows updates to single rows of B without all of B being packed again.
+void packRow(PackedB& b, int64_t j, const float* values);
+
 struct RowBlocking {
   int64_t size;   // rows per block, a multiple of mr except for the last block
   int64_t count;

@@ -111,6 +111,11 @@ class CpuSae final : public SaeBackend {
   // Encoder product, bias, activation and extraction of the active units into csr*_. In
   // training BatchTopK selects over the batch; at inference it applies its threshold.
   void encodeToCsr(const float* x, int64_t rows, bool training);
+  void packEncoder() {
+    if (packedCurrent_) return;
+    packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
+    packedCurrent_ = true;
+  }
   // BatchTopK: keeps the k * rows largest active units of the batch and tracks the threshold.
   void keepBatchTopK(int64_t rows);
   // AuxK: a row block's units among dead features (epilogue), then their place after the
@@ -143,6 +148,9 @@ class CpuSae final : public SaeBackend {
   AdamState decoderBias_;  // [d]
   int64_t steps_ = 0;
   float parameterBound_ = -1.0f;  // < 0: unknown, rescan
+  // packed_ holds the encoder rows as they are: training repacks each row as Adam updates it,
+  // so only writes from outside (setParameter, resample) make the next product pack them all.
+  bool packedCurrent_ = false;
   float threshold_ = -1.0f;     // BatchTopK inference threshold
   float pendingBatchMinimum_ = -1.0f;  // this step's contribution to it, applied with the update
   int64_t samplesSeen_ = 0;
@@ -226,7 +234,7 @@ void CpuSae::checkFinite(const float* x, int64_t count, int64_t cols, const char
 }
 
 void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
-  packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
+  packEncoder();
   const RowBlocking blocking = chooseRowBlocking(rows, pool_.size(), kernels_.mr);
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
   if (topkScratch_.size() < static_cast<size_t>(pool_.size())) topkScratch_.resize(pool_.size());
@@ -544,6 +552,8 @@ StepStats CpuSae::step(const float* x, int64_t rows, SaeGradients* out, const St
         kernels_.adam(encoder_.value.data() + j * d_, encoder_.m.data() + j * d_,
                       encoder_.v.data() + j * d_, gEnc, d_, adamStep);
       }
+      // Each thread writes only its features' columns of packed_.
+      packRow(packed_, j, enc + j * d_);
     }
   });
 
@@ -724,7 +734,7 @@ void CpuSae::encode(const float* x, int64_t rows, float* codes) {
     }
     return;
   }
-  packB(kernels_, pool_, encoderRows(), d_, Layout::RowsAreColumnsOfC, m_, d_, packed_);
+  packEncoder();
   const float* bias = encoderBias_.value.data();
   gemm(kernels_, pool_, gemmScratch_, OperandA{x, d_, false, inputShift()}, rows, packed_, codes, m_,
        chooseRowBlocking(rows, pool_.size(), kernels_.mr),
@@ -810,6 +820,7 @@ int64_t CpuSae::resample(const int32_t* features, int64_t count, const float* x,
   for (int64_t j = 0; j < m_; ++j) squaredNorms[j] = kernels_.dot(enc + j * d_, enc + j * d_, d_);
   const float encoderScale = resampleEncoderScale(squaredNorms.data(), m_, features, count);
   parameterBound_ = -1.0f;
+  packedCurrent_ = false;  // the rows change below
   const size_t rowBytes = static_cast<size_t>(d_) * sizeof(float);
   int64_t done = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -881,6 +892,7 @@ void CpuSae::setParameter(SaeParam which, SaeSlot slot, const float* values) {
   const int64_t bad = kernels_.firstNonFinite(values, count);
   if (bad < count) throwNonFinite("values", values[bad], bad, 0);
   parameterBound_ = -1.0f;
+  packedCurrent_ = false;
   if (which == SaeParam::EncoderWeights && config_.tied) {
     throwError("ERR_TIED", "A tied SparseAutoencoder has no separate encoder weights; set the decoder weights");
   }
