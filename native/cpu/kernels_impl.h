@@ -30,6 +30,8 @@ inline void store(float* p, Vec v) { __builtin_memcpy(p, &v, sizeof v); }
 inline Vec splat(float x) {
 #ifdef SAEKIT_SPLAT
   return Vec(SAEKIT_SPLAT(x));
+#elif SAEKIT_VECTOR_BYTES == 16
+  return Vec{x, x, x, x};
 #else
   return Vec{} + x;
 #endif
