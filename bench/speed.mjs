@@ -222,7 +222,7 @@ async function saeSpeed(withTorch, log) {
       log(
         `${dIn}x${dHidden} batch ${batchSize} ${tied ? 'tied  ' : 'untied'} L0 ${ours.l0.toFixed(1).padStart(5)}: ` +
           `${ours.msPerStep.toFixed(2).padStart(7)} ms/step ${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(9)} samples/s | ` +
-          `encoder product alone ${encodeMs.toFixed(2)} ms (step = ${record.stepOverEncode.toFixed(2)}x` +
+          `encoder product alone ${encodeMs.toFixed(2)} ms = ${(productFlops / encodeMs / 1e6).toFixed(1)} GFLOP/s (step = ${record.stepOverEncode.toFixed(2)}x` +
           (numpyMs !== undefined ? `; ${((100 * numpyMs) / encodeMs).toFixed(0)}% of OpenBLAS's rate; step = ${(ours.msPerStep / (numpyMs + (8 * dIn * dHidden) / (512 * 4096))).toFixed(2)}x the floor` : '') +
           ')' +
           (torch ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x faster` : ''),
