@@ -94,6 +94,24 @@ describe('TopK encoding', () => {
 });
 
 describe('BatchTopK', () => {
+  it('selects what extracting every positive value would, with the extraction prefilter set and when a batch falls below it', async () => {
+    const { sae, x, params } = randomProblem({ dIn: 13, dHidden: 31, rows: 6 }, { activation: 'batchtopk', k: 4, l1Coeff: 0.01, seed: 21 });
+    const expectReference = async (batch: typeof x, what: string) => {
+      const native = await sae._gradients(batch);
+      const expected = ref.gradients(params, batch.data, batch.rows, 0.01);
+      expect(native.l0, what).toBe(ref.forward(params, batch.data, batch.rows, 0.01).l0);
+      expect(relativeError(native.decoderWeights, expected.wDec), what).toBeLessThan(1e-5);
+      expect(relativeError(native.encoderBias, expected.bEnc), what).toBeLessThan(1e-5);
+    };
+    // The first call sets the prefilter from what it kept; the next ones extract with it.
+    for (let i = 0; i < 3; i++) await expectReference(x, `call ${i + 1}`);
+    // A batch with large activations raises the prefilter above most of x's values: x then
+    // has fewer than k * rows values above it, and the extraction must fall back.
+    await expectReference({ ...x, data: x.data.map((v) => 30 * v) }, 'large batch');
+    await expectReference(x, 'after the large batch');
+    sae.dispose();
+  });
+
   it('keeps k * rows units over the batch in training, and uses the tracked threshold at inference', async () => {
     const sae = new SparseAutoencoder({ dIn: 16, dHidden: 64, activation: 'batchtopk', k: 3, lr: 1e-3, thresholdStartStep: 2, seed: 5 });
     const batch = randomMatrix(40, 16, 8);

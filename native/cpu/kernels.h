@@ -48,10 +48,11 @@ struct Kernels {
   void (*axpy)(float alpha, const float* x, float* y, int64_t n);
   void (*adam)(float* param, float* m, float* v, const float* grad, int64_t n,
                const AdamStep& step);
-  // For each j < n with pre[j] + bias[j] > 0, appends j and that value to indices/values
-  // (which must have room for n entries). Returns how many were appended.
-  int64_t (*reluExtract)(const float* pre, const float* bias, int64_t n, int32_t* indices,
-                         float* values);
+  // For each j < n with pre[j] + bias[j] > above, appends j and that value to indices/values
+  // (which must have room for n entries). Returns how many were appended. above = 0 is the
+  // ReLU's extraction.
+  int64_t (*extractAbove)(const float* pre, const float* bias, int64_t n, float above, int32_t* indices,
+                          float* values);
   // row[j] = max(row[j] + bias[j], 0)
   void (*reluBias)(float* row, const float* bias, int64_t n);
   // Index of the first value that is NaN or infinite, or n if there is none.

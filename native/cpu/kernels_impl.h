@@ -133,16 +133,17 @@ void adam(float* __restrict param, float* __restrict m, float* __restrict v,
   }
 }
 
-int64_t reluExtract(const float* __restrict pre, const float* __restrict bias, int64_t n,
-                    int32_t* __restrict indices, float* __restrict values) {
+int64_t extractAbove(const float* __restrict pre, const float* __restrict bias, int64_t n, float above,
+                     int32_t* __restrict indices, float* __restrict values) {
+  const Vec threshold = splat(above);
   int64_t count = 0;
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes) {
     const Vec z = load(pre + j) + load(bias + j);
-    if (!anyLane(z > Vec{})) continue;
+    if (!anyLane(z > threshold)) continue;
 #pragma GCC unroll 16
     for (int l = 0; l < kLanes; ++l) {
-      if (z[l] > 0.0f) {
+      if (z[l] > above) {
         indices[count] = static_cast<int32_t>(j + l);
         values[count] = z[l];
         ++count;
@@ -151,7 +152,7 @@ int64_t reluExtract(const float* __restrict pre, const float* __restrict bias, i
   }
   for (; j < n; ++j) {
     const float z = pre[j] + bias[j];
-    if (z > 0.0f) {
+    if (z > above) {
       indices[count] = static_cast<int32_t>(j);
       values[count] = z;
       ++count;
@@ -357,6 +358,6 @@ saekit::cpu::FistaStepResult fistaStep(const saekit::cpu::FistaStep& s, const do
 }
 
 const saekit::cpu::Kernels kTable = {
-    SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, reluExtract, reluBias,
+    SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
     firstNonFinite, firstAbove, combineRows, fistaStep,
 };

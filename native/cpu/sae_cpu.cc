@@ -152,6 +152,10 @@ class CpuSae final : public SaeBackend {
   // so only writes from outside (setParameter, resample) make the next product pack them all.
   bool packedCurrent_ = false;
   float threshold_ = -1.0f;     // BatchTopK inference threshold
+  // BatchTopK in training: extraction keeps only values above this (half the smallest value
+  // the last step kept), so a batch with half its units positive is not extracted in full;
+  // encodeToCsr falls back to every positive value when that leaves too few. 0: no prefilter.
+  float batchPrefilter_ = 0.0f;
   float pendingBatchMinimum_ = -1.0f;  // this step's contribution to it, applied with the update
   int64_t samplesSeen_ = 0;
   Buffer<int64_t> lastFired_;   // [m]: samplesSeen_ when each feature last fired, -1 never
@@ -247,6 +251,8 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     for (int64_t j = 0; j < m_; ++j) thresholdBias_[j] = bias[j] - threshold_;
   }
   const float* extractBias = thresholded ? thresholdBias_.data() : bias;
+  const bool batchTopK = training && config_.activation == Activation::BatchTopK;
+  const float above = batchTopK ? batchPrefilter_ : 0.0f;
   const bool aux = training && !deadFeatures_.empty();
   const int64_t deadCount = static_cast<int64_t>(deadFeatures_.size());
   if (aux) {
@@ -269,7 +275,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
            int32_t* indices = codes.indices.data() + count;
            float* values = codes.values.data() + count;
            const int64_t found = topk ? topkExtract(kernels_, c + r * ldc, bias, m_, config_.k, indices, values, topkScratch_[thread])
-                                      : kernels_.reluExtract(c + r * ldc, extractBias, m_, indices, values);
+                                      : kernels_.extractAbove(c + r * ldc, extractBias, m_, above, indices, values);
            if (thresholded) {
              for (int64_t e = 0; e < found; ++e) values[e] += threshold_;
            }
@@ -303,7 +309,17 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     std::memcpy(csrIndices_.data() + blockStart[b], codes.indices.data(), n * sizeof(int32_t));
     std::memcpy(csrValues_.data() + blockStart[b], codes.values.data(), n * sizeof(float));
   });
-  if (training && config_.activation == Activation::BatchTopK) keepBatchTopK(rows);
+  if (batchTopK) {
+    // With at least k * rows values above the prefilter, the batch's k * rows largest are all
+    // among them (and ties keep their order), so the selection is the one every positive
+    // value would give; with fewer, extract again without it.
+    if (above > 0.0f && nnz < config_.k * rows) {
+      batchPrefilter_ = 0.0f;
+      encodeToCsr(x, rows, training);
+      return;
+    }
+    keepBatchTopK(rows);
+  }
   appendAuxCodes(aux ? blocking.count : 0, blocking.size, rows);
 }
 
@@ -358,7 +374,10 @@ void CpuSae::appendAuxCodes(int64_t blockCount, int64_t blockSize, int64_t rows)
 }
 
 void CpuSae::keepBatchTopK(int64_t rows) {
-  keepLargest(csrIndices_.data(), csrValues_.data(), csrRowStart_.data() + 1, rows, config_.k * rows, selectScratch_);
+  const int64_t candidates = csrRowStart_[rows];
+  const float smallestKept =
+      keepLargest(csrIndices_.data(), csrValues_.data(), csrRowStart_.data() + 1, rows, config_.k * rows, selectScratch_);
+  batchPrefilter_ = candidates > config_.k * rows ? 0.5f * smallestKept : 0.0f;
   // The inference threshold follows dictionary_learning's trainers/batch_top_k.py: an EMA of
   // the mean over rows of each row's smallest kept activation, from thresholdStartStep on.
   pendingBatchMinimum_ = -1.0f;

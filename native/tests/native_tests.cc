@@ -112,18 +112,21 @@ void testVectorKernels(const Kernels& k) {
     for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(z[i] - (y[i] + 0.75f * x[i])) < 1e-6, "%s axpy n=%lld", k.name, (long long)n);
     CHECK(z[n] == y[n], "%s axpy wrote past n=%lld", k.name, (long long)n);
 
-    std::vector<int32_t> indices(n + 1, -1);
-    std::vector<float> values(n + 1, -1.0f);
-    const int64_t count = k.reluExtract(x.data(), y.data(), n, indices.data(), values.data());
-    int64_t expectedCount = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      const float z2 = x[j] + y[j];
-      if (z2 > 0) {
-        CHECK(indices[expectedCount] == j && values[expectedCount] == z2, "%s reluExtract n=%lld", k.name, (long long)n);
-        ++expectedCount;
+    for (const float above : {0.0f, 0.4f, -0.3f}) {
+      std::vector<int32_t> indices(n + 1, -1);
+      std::vector<float> values(n + 1, -1.0f);
+      const int64_t count = k.extractAbove(x.data(), y.data(), n, above, indices.data(), values.data());
+      int64_t expectedCount = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const float z2 = x[j] + y[j];
+        if (z2 > above) {
+          CHECK(indices[expectedCount] == j && values[expectedCount] == z2, "%s extractAbove %g n=%lld", k.name, above,
+                (long long)n);
+          ++expectedCount;
+        }
       }
+      CHECK(count == expectedCount, "%s extractAbove %g count n=%lld", k.name, above, (long long)n);
     }
-    CHECK(count == expectedCount, "%s reluExtract count n=%lld", k.name, (long long)n);
 
     std::vector<float> row = x;
     k.reluBias(row.data(), y.data(), n);
