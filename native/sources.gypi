@@ -6,6 +6,7 @@
       "native/core/checks.cc",
       "native/core/fista_lipschitz.cc",
       "native/core/memory.cc",
+      "native/core/sae_guard.cc",
       "native/core/sae_resample.cc",
       "native/core/thread_pool.cc",
       "native/core/toy.cc",

@@ -21,6 +21,7 @@
 #include "../core/error.h"
 #include "../core/memory.h"
 #include "../core/sae.h"
+#include "../core/sae_guard.h"
 #include "../core/sae_resample.h"
 #include "../core/thread_pool.h"
 #include "activation.h"
@@ -641,8 +642,6 @@ float CpuSae::parameterBound() {
 
 void CpuSae::guardAgainstOverflow(const float* x, int64_t rows, int64_t nnz, int64_t total, const Buffer<double>& squared,
                                   const Buffer<double>& l1Sums, float l1, float lr) {
-  constexpr double kGradientLimit = 1e18;   // its square stays far inside float's range
-  constexpr double kParameterLimit = 1e30;
   const auto maxAbs = [](const float* v, int64_t n) {
     float best = 0.0f;
     for (int64_t i = 0; i < n; ++i) best = std::max(best, std::fabs(v[i]));
@@ -659,29 +658,15 @@ void CpuSae::guardAgainstOverflow(const float* x, int64_t rows, int64_t nnz, int
   const double encoderGrad = b * maxDpre * (maxX + maxP);
   const double decoderGrad = b * maxH * maxG + (config_.tied ? encoderGrad : 0.0);
   const double decoderBiasGrad = b * maxG + static_cast<double>(m_) * b * maxDpre * maxP;
-  // Adam moves a parameter by at most about lr (1 - b1) / sqrt(1 - b2) per step (for b1^2 < b2).
-  const double b1 = config_.beta1, b2 = config_.beta2;
-  const double adamStep = static_cast<double>(lr) * (1.0 - b1) / std::sqrt(1.0 - b2) / std::sqrt(std::max(1e-12, 1.0 - b1 * b1 / b2)) /
-                          (1.0 - std::pow(b1, static_cast<double>(steps_ + 1)));
+  const double adamStep = adamStepBound(config_, lr, steps_ + 1);
   const bool finite = std::isfinite(loss) && std::isfinite(maxG) && std::isfinite(maxDpre) && std::isfinite(maxH);
   if (finite && encoderGrad < kGradientLimit && decoderGrad < kGradientLimit && decoderBiasGrad < kGradientLimit &&
       maxP + adamStep < kParameterLimit) {
     parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
     return;
   }
-  const auto text = [](double v) -> std::string {
-    if (std::isnan(v)) return "NaN";
-    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.3g", v);
-    return buffer;
-  };
-  const std::string detail = "loss " + text(loss / b) + ", largest |dLoss/dxhat| " + text(maxG) + ", largest code " + text(maxH) +
-                             ", largest parameter " + text(maxP);
-  throwError("NON_FINITE", "Training step " + std::to_string(steps_ + 1) +
-                               " would make gradients or parameters overflow (" + detail +
-                               "); the model keeps the parameters of step " + std::to_string(steps_) +
-                               ". Lower the learning rate or check the scale of the data.");
+  throwStepOverflow(steps_, "loss " + describeMagnitude(loss / b) + ", largest |dLoss/dxhat| " + describeMagnitude(maxG) +
+                                ", largest code " + describeMagnitude(maxH) + ", largest parameter " + describeMagnitude(maxP));
 }
 
 double CpuSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {

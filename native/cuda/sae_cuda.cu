@@ -28,6 +28,7 @@
 #include "../core/buffer.h"
 #include "../core/error.h"
 #include "../core/sae.h"
+#include "../core/sae_guard.h"
 #include "../core/sae_resample.h"
 #include "../core/thread_pool.h"
 #include "../cpu/kernels.h"
@@ -463,8 +464,9 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
         }
         runEncoder(row0, count);
       },
-      true);
-  // Finds and names the first non-finite value (inference checked its input before it came here).
+      /*checkFloats=*/training);
+  // Training checks its batch while copying it (inference checked its input before it came
+  // here); this finds and names the first non-finite value.
   if (!finite) checkFinite(x, rows * d_, d_, "batch.data");
   clock_.mark("upload + encoder product", stream_);
   unsigned long long used = 0;
@@ -653,8 +655,6 @@ float CudaSae::parameterBound() {
 }
 
 void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
-  constexpr double kGradientLimit = 1e18;  // its square stays far inside float's range
-  constexpr double kParameterLimit = 1e30;
   const double maxP = parameterBound();
   magnitudes_.resize(1);
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
@@ -667,29 +667,14 @@ void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
   download(&bits, magnitudes_.data(), 1);
   float largestGradient;
   std::memcpy(&largestGradient, &bits, sizeof largestGradient);
-  const double b1 = config_.beta1, b2 = config_.beta2;
-  // Adam moves a parameter by at most about lr (1 - b1) / sqrt(1 - b2) per step (for b1^2 < b2).
-  const double adamStep = static_cast<double>(lr) * (1.0 - b1) / std::sqrt(1.0 - b2) /
-                          std::sqrt(std::max(1e-12, 1.0 - b1 * b1 / b2)) /
-                          (1.0 - std::pow(b1, static_cast<double>(steps_ + 1)));
+  const double adamStep = adamStepBound(config_, lr, steps_ + 1);
   if (std::isfinite(loss) && std::isfinite(largestGradient) && largestGradient < kGradientLimit &&
       maxP + adamStep < kParameterLimit) {
     parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
     return;
   }
-  const auto text = [](double v) -> std::string {
-    if (std::isnan(v)) return "NaN";
-    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.3g", v);
-    return buffer;
-  };
-  throwError("NON_FINITE", "Training step " + std::to_string(steps_ + 1) +
-                               " would make gradients or parameters overflow (loss " +
-                               text(loss / static_cast<double>(rows)) + ", largest gradient " +
-                               text(largestGradient) + ", largest parameter " + text(maxP) +
-                               "); the model keeps the parameters of step " + std::to_string(steps_) +
-                               ". Lower the learning rate or check the scale of the data.");
+  throwStepOverflow(steps_, "loss " + describeMagnitude(loss / static_cast<double>(rows)) + ", largest gradient " +
+                                describeMagnitude(largestGradient) + ", largest parameter " + describeMagnitude(maxP));
 }
 
 StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
