@@ -234,7 +234,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   trainStep(batch: Matrix): Promise<StepStats> {
     return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
-      const data = this.#reusableCopy(b.data);
+      const data = this.#scaledCopy(b.data);
       return (native) => {
         this.#initialiseDecoderBias(native, data, b.rows);
         return native.trainStep(data, b.rows).finally(() => this.#reuse(data));
@@ -332,7 +332,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       is.knownKeys('SparseAutoencoder.encode', opts, ['format']);
       const format = opts.format === undefined ? 'dense' : is.oneOf('options.format', opts.format, ['dense', 'sparse'] as const);
       const input = checkMatrix('x', x, { value: this.dIn, label: 'dIn' });
-      const data = this.#reusableCopy(input.data);
+      const data = this.#scaledCopy(input.data);
       const rows = input.rows;
       if (format === 'sparse') {
         return async (native) => ({ rows, cols: this.dHidden, ...(await native.encodeSparse(data, rows).finally(() => this.#reuse(data))) });
@@ -589,16 +589,13 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
     this.usable().setParameter(name, values, slot);
   }
 
-  #scaledCopy(values: Float32Array): Float32Array {
-    return scaleInPlace(values.slice(), this.#inputScale);
-  }
-
-  // trainStep's and encode's private copies of their input, kept for the next call once the
-  // native call is done with them: for a GPT-2-sized SAE a batch is 12 MB, and allocating (and
-  // zeroing) that on every call costs several times more than copying into a buffer we have.
+  // Calls copy their input when they are made (the caller may reuse its array at once), scaled
+  // by inputScale. trainStep and encode hand their copy back (#reuse) once the native call is
+  // done with it: for a GPT-2-sized SAE a batch is 12 MB, and allocating (and zeroing) that on
+  // every call costs several times more than copying into a buffer we have.
   #spareInputs: Float32Array[] = [];
 
-  #reusableCopy(values: Float32Array): Float32Array {
+  #scaledCopy(values: Float32Array): Float32Array {
     const index = this.#spareInputs.findIndex((spare) => spare.length === values.length);
     const copy = index >= 0 ? this.#spareInputs.splice(index, 1)[0]! : new Float32Array(values.length);
     copy.set(values);

@@ -163,7 +163,6 @@ class CpuSae final : public SaeBackend {
 
   PackedB packed_;
   std::vector<TopkScratch> topkScratch_;  // per thread
-  Buffer<float> thresholdBias_;           // b_enc - threshold, for BatchTopK inference
   Buffer<float> selectScratch_;
   GemmScratch gemmScratch_;
   std::vector<BlockCodes> blocks_;
@@ -225,7 +224,7 @@ size_t CpuSae::bytesHeld() const {
   for (const auto& block : blocks_) {
     total += block.indices.bytes() + block.values.bytes() + block.rowEnd.bytes();
   }
-  total += lastFired_.bytes() + thresholdBias_.bytes() + selectScratch_.bytes();
+  total += lastFired_.bytes() + selectScratch_.bytes();
   for (const auto& scratch : topkScratch_) total += scratch.bytes();
   total += csrRowStart_.bytes() + csrIndices_.bytes() + csrValues_.bytes() + csrGrad_.bytes() +
            cscStart_.bytes() + cscFill_.bytes() + cscEntry_.bytes() + cscRow_.bytes() +
@@ -244,16 +243,11 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(blocking.count);
   if (topkScratch_.size() < static_cast<size_t>(pool_.size())) topkScratch_.resize(pool_.size());
   const bool topk = config_.activation == Activation::TopK;
-  // BatchTopK at inference: units above the threshold, i.e. pre + (b_enc - threshold) > 0.
-  const bool thresholded = config_.activation == Activation::BatchTopK && !training && threshold_ > 0.0f;
   const float* bias = encoderBias_.value.data();
-  if (thresholded) {
-    thresholdBias_.resize(static_cast<size_t>(m_));
-    for (int64_t j = 0; j < m_; ++j) thresholdBias_[j] = bias[j] - threshold_;
-  }
-  const float* extractBias = thresholded ? thresholdBias_.data() : bias;
-  const bool batchTopK = training && config_.activation == Activation::BatchTopK;
-  const float above = batchTopK ? batchPrefilter_ : 0.0f;
+  // What extraction keeps values above: BatchTopK's threshold at inference, its prefilter in
+  // training, else the ReLU's 0.
+  const bool batchTopK = config_.activation == Activation::BatchTopK;
+  const float above = !batchTopK ? 0.0f : training ? batchPrefilter_ : std::max(threshold_, 0.0f);
   const bool aux = training && !deadFeatures_.empty();
   const int64_t deadCount = static_cast<int64_t>(deadFeatures_.size());
   if (aux) {
@@ -276,10 +270,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
            int32_t* indices = codes.indices.data() + count;
            float* values = codes.values.data() + count;
            const int64_t found = topk ? topkExtract(kernels_, c + r * ldc, bias, m_, config_.k, indices, values, topkScratch_[thread])
-                                      : kernels_.extractAbove(c + r * ldc, extractBias, m_, above, indices, values);
-           if (thresholded) {
-             for (int64_t e = 0; e < found; ++e) values[e] += threshold_;
-           }
+                                      : kernels_.extractAbove(c + r * ldc, bias, m_, above, indices, values);
            count += found;
            codes.rowEnd[r] = count;
          }
@@ -310,7 +301,7 @@ void CpuSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     std::memcpy(csrIndices_.data() + blockStart[b], codes.indices.data(), n * sizeof(int32_t));
     std::memcpy(csrValues_.data() + blockStart[b], codes.values.data(), n * sizeof(float));
   });
-  if (batchTopK) {
+  if (batchTopK && training) {
     // With at least k * rows values above the prefilter, the batch's k * rows largest are all
     // among them (and ties keep their order), so the selection is the one every positive
     // value would give; with fewer, extract again without it.
