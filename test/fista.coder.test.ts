@@ -115,6 +115,69 @@ describe.each([false, true])('lasso codes, nonNegative %s', (nonNegative) => {
   });
 });
 
+// Many more atoms than non-zeros: the solver iterates on working sets of 64 atoms chosen from
+// 600 (the tests above have too few atoms for that), so these fail if an atom outside the first
+// working set is never brought in, or if a step on a working set is too long for its curvature.
+describe.each([false, true])('working sets, nonNegative %s', (nonNegative) => {
+  const m = 600;
+  const d = 40;
+  const dictionary = randomDictionary(m, d, 21);
+  const x = randomMatrix(24, d, 22);
+  const lambda = 0.9;
+  const problem = lasso(dictionary, lambda, nonNegative);
+  const optimum = Array.from({ length: x.rows }, (_, r) => ref.coordinateDescent(problem, row(x, r)));
+  const best = optimum.map((z, r) => ref.objective(problem, row(x, r), z));
+
+  it('reach the lasso optimum over every atom', async () => {
+    const coder = new FistaCoder({ dictionary, lambda, nonNegative, tol: 1e-7, maxIter: 20_000 });
+    const result = await coder.encode(x);
+    expect(result.converged).toBe(true);
+    let active = 0;
+    for (let r = 0; r < x.rows; r++) {
+      const z = codesRow(result, r);
+      const { violation, scale } = ref.kkt(problem, row(x, r), z);
+      expect(violation / scale).toBeLessThanOrEqual(coder.tol + floatSlack);
+      expect(relativeError(z, optimum[r])).toBeLessThan(1e-4);
+      expect(Math.abs(result.rowObjectives[r] - best[r]) / best[r]).toBeLessThan(1e-8);
+      active += countNonZero(z);
+    }
+    // Supports of a few atoms: working sets far smaller than the dictionary.
+    expect(active / x.rows).toBeGreaterThan(3);
+    expect(2 * (active / x.rows)).toBeLessThan(64);
+    coder.dispose();
+  });
+
+  it('with tol 0, iterating longer keeps approaching the optimum over every atom', async () => {
+    for (const [maxIter, bound] of [[400, 1e-6], [3000, 1e-10]] as const) {
+      const coder = new FistaCoder({ dictionary, lambda, nonNegative, tol: 0, maxIter });
+      const result = await coder.encode(x);
+      expect(Array.from(result.rowIterations).every((i) => i === maxIter)).toBe(true);
+      for (let r = 0; r < x.rows; r++) expect((result.rowObjectives[r] - best[r]) / best[r]).toBeLessThan(bound);
+      coder.dispose();
+    }
+  });
+
+  it('never increase the objective from one iteration to the next', async () => {
+    const xs = randomMatrix(6, d, 23, 3);
+    let previous: Float64Array | undefined;
+    let decreases = 0;
+    for (let k = 0; k <= 60; k++) {
+      const coder = new FistaCoder({ dictionary, lambda: 0.3, nonNegative, maxIter: k, tol: 0 });
+      const result = await coder.encode(xs);
+      expect(result.rowIterations.every((i) => i === k)).toBe(true);
+      if (previous) {
+        for (let r = 0; r < xs.rows; r++) {
+          expect(result.rowObjectives[r]).toBeLessThanOrEqual(previous[r] * (1 + 1e-13));
+          if (result.rowObjectives[r] < previous[r] * (1 - 1e-6)) decreases++;
+        }
+      }
+      previous = result.rowObjectives;
+      coder.dispose();
+    }
+    expect(decreases).toBeGreaterThan(xs.rows * 20);
+  });
+});
+
 describe('the step size', () => {
   it.each([
     ['more atoms than dimensions (power iteration on D^T D)', 12, 8],

@@ -17,9 +17,14 @@
 // is at most tol * max(lambda, ||c||_inf) (||c||_inf is the smallest lambda whose solution
 // is z = 0, so the test is scale-free), or, when gapTol > 0, when the duality gap is at most
 // gapTol times the dual objective (which bounds (P(z) - P*) / P* by gapTol), or after maxIter
-// iterations. As the gap falls, atoms that the gap proves to be zero at the optimum are dropped
-// from the iteration (Gap Safe screening, Fercoq, Gramfort & Salmon 2015): the iterates are the
-// same, each iteration touches fewer atoms, and the stopping test is made over every atom.
+// iterations.
+//
+// The CPU iterates on working sets (Massias, Gramfort & Salmon 2018, "Celer"): the support and
+// the atoms nearest to violating their condition, about twice the support, the others held at
+// zero, with the step 1/L found by backtracking on that set (its L is a fraction of the L of
+// every atom), and the stopping test made over every atom after each set's subproblem (see
+// cpu/fista_cpu.cc). The CUDA coder iterates on every atom with the L of every atom. Both stop
+// on the same test, so they agree to the tolerance, not iterate for iterate.
 //
 // Dictionary learning (Mairal, Bach, Ponce & Sapiro 2009, as in scikit-learn's
 // MiniBatchDictionaryLearning): per batch, codes by the solver above (warm-started from the

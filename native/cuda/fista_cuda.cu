@@ -1,5 +1,5 @@
-// FistaCoder's lasso coding on the GPU: the algorithm of native/cpu/fista_cpu.cc (read its
-// solveRow first) without the Gap Safe screening, which only shortens the CPU's iterations.
+// FistaCoder's lasso coding on the GPU: the iteration of native/cpu/fista_cpu.cc (read its
+// solveRow first) on every atom with the step 1/L, without the CPU's working sets.
 //
 // G = D D^T and c = x D^T are FP32 products (cuda::multiply; G is symmetric bit for bit, as the
 // P(z) - P(x) identity needs, since fmaf(a, b, s) == fmaf(b, a, s)). L comes from the same
