@@ -69,6 +69,9 @@ constexpr double kSubproblemGapFraction = 0.01;
 // float G tells them apart), the working set's test is tightened by 4, down to this fraction.
 constexpr double kSmallestFactor = 1.0 / 4096.0;
 
+// Choosing a working set samples every kSampleStride-th atom for a threshold (see solveRow).
+constexpr int64_t kSampleStride = 8;
+
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Per-thread scratch for solving one row at a time. The iteration needs three iterates (the
@@ -98,9 +101,10 @@ struct RowWorkspace {
   Buffer<float> compactGram, previousGram;
   Buffer<uint8_t> filled, previousFilled;
   Buffer<int32_t> previousLocal;  // for each atom of W, its local index in the previous W or -1
-  // Choosing the next working set: the support's atoms are marked (all 0 between uses).
+  // Atoms of x's support, marked while counting the violators outside it (all 0 between uses).
   Buffer<uint8_t> marked;
   Buffer<RankedAtom> ranked;
+  Buffer<double> priority, sample;
   Buffer<int32_t> candidates;
   // The check over every atom: x as a dense row (all 0 between uses), x G, and the probe step's
   // scratch.
@@ -124,6 +128,8 @@ struct RowWorkspace {
     for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef, &probeCoef}) b->resize(n);
     for (Buffer<double>* b : {&fullScratch, &solutionValue}) b->resize(n);
     ranked.resize(n);
+    priority.resize(n);
+    sample.resize(n);
     const size_t compact = static_cast<size_t>(std::min(m / 2, kMaxWorkingSet));
     compactGram.resize(compact * compact);
     previousGram.resize(compact * compact);
@@ -141,7 +147,7 @@ struct RowWorkspace {
   size_t bytes() const {
     size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + previousAtoms.bytes() +
                    previousLocal.bytes() + compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
-                   previousFilled.bytes() + marked.bytes() + ranked.bytes() + candidates.bytes() +
+                   previousFilled.bytes() + marked.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
                    fullValues.bytes() + fullScratch.bytes() + fullProducts.bytes() + fullCoef.bytes() +
                    probeCoef.bytes() + probeIndex.bytes() + solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
@@ -224,7 +230,7 @@ class CpuFista final : public FistaBackend {
   Buffer<float> gram_;           // G [m, m]
   Buffer<double> smallGram_;     // D^T D [d, d] when d < m, else G: the same non-zero eigenvalues
   Buffer<double> eigenvector_;   // the power iteration's last vector, its next start
-  Buffer<double> atomNorms_;     // ||d_j||, for choosing working sets
+  Buffer<double> atomInverseNorms_;  // 1 / ||d_j|| (0 for a zero atom), for choosing working sets
   double largestAtomSquaredNorm_ = 0;  // max ||d_j||^2: L's start on a working set
   double lipschitz_ = 0;
   std::vector<RowWorkspace> workspaces_;  // per thread
@@ -277,7 +283,7 @@ CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
 
 size_t CpuFista::bytesHeld() const {
   size_t total = dictionary_.bytes() + packed_.data.bytes() + gemmScratch_.bytes() + gram_.bytes() +
-                 smallGram_.bytes() + eigenvector_.bytes() + atomNorms_.bytes() + statsA_.bytes() + statsB_.bytes() + redrawnAt_.bytes() +
+                 smallGram_.bytes() + eigenvector_.bytes() + atomInverseNorms_.bytes() + statsA_.bytes() + statsB_.bytes() + redrawnAt_.bytes() +
                  csrStart_.bytes() + csrIndex_.bytes() + csrValue_.bytes() + cscStart_.bytes() + cscFill_.bytes() +
                  cscRow_.bytes() + cscValue_.bytes() + atomIndex_.bytes() + atomCoef_.bytes() + atomSum_.bytes();
   for (const auto& ws : workspaces_) total += ws.bytes();
@@ -313,11 +319,11 @@ void CpuFista::prepare() {
   if (m_ <= d_) {
     for (int64_t i = 0; i < m_ * m_; ++i) smallGram_[i] = gram_[i];
   }
-  atomNorms_.resize(static_cast<size_t>(m_));
+  atomInverseNorms_.resize(static_cast<size_t>(m_));
   largestAtomSquaredNorm_ = 0.0;
   for (int64_t j = 0; j < m_; ++j) {
     const double squared = std::max(static_cast<double>(gram_[j * m_ + j]), 0.0);
-    atomNorms_[j] = std::sqrt(squared);
+    atomInverseNorms_[j] = squared > 0.0 ? 1.0 / std::sqrt(squared) : 0.0;
     largestAtomSquaredNorm_ = std::max(largestAtomSquaredNorm_, squared);
   }
   const double largest = largestEigenvalue();
@@ -482,41 +488,47 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   const auto chooseWorkingSet = [&](const Check& check) {
     const int64_t size = std::max(kInitialWorkingSet, 2 * xCount);
     if (2 * size > m || size > kMaxWorkingSet) return m;
-    uint8_t* marked = ws.marked.data();
-    for (int64_t e = 0; e < xCount; ++e) marked[xIndex[e]] = 1;
-    // The best `extra` atoms outside the support, in a heap whose top is the worst of them.
-    RankedAtom* heap = ws.ranked.data();
-    const auto better = [](const RankedAtom& a, const RankedAtom& b) {
-      return a.priority < b.priority || (a.priority == b.priority && a.atom < b.atom);
-    };
+    const int64_t extra = size - xCount;
+    // Each atom's priority; the support's (and zero atoms') are infinite: never chosen.
+    double* priority = ws.priority.data();
     const float* xG = ws.fullProducts.data();
     const double u = check.gap.scale;
-    const int64_t extra = size - xCount;
-    int64_t count = 0;
     for (int64_t j = 0; j < m; ++j) {
-      if (marked[j] || !(atomNorms_[j] > 0.0)) continue;
       const double g = static_cast<double>(xG[j]) - cFull[j];
-      const RankedAtom candidate{(lambda - u * (nonNegative ? -g : std::fabs(g))) / atomNorms_[j], static_cast<int32_t>(j)};
-      if (count < extra) {
-        heap[count++] = candidate;
-        std::push_heap(heap, heap + count, better);
-      } else if (better(candidate, heap[0])) {
-        // Replace the top and sift it down.
-        int64_t i = 0;
-        for (;;) {
-          int64_t child = 2 * i + 1;
-          if (child >= count) break;
-          if (child + 1 < count && better(heap[child], heap[child + 1])) ++child;
-          if (!better(candidate, heap[child])) break;
-          heap[i] = heap[child];
-          i = child;
-        }
-        heap[i] = candidate;
-      }
+      priority[j] = atomInverseNorms_[j] > 0.0 ? (lambda - u * (nonNegative ? -g : std::fabs(g))) * atomInverseNorms_[j]
+                                               : std::numeric_limits<double>::infinity();
     }
-    for (int64_t e = 0; e < xCount; ++e) marked[xIndex[e]] = 0;
+    for (int64_t e = 0; e < xCount; ++e) priority[xIndex[e]] = std::numeric_limits<double>::infinity();
+    // A threshold that about 1.5 extra atoms meet, from every kSampleStride-th atom's priority,
+    // so that the exact selection below sorts a few atoms, not m. Every atom at or below it
+    // is kept; if fewer than `extra` are, the threshold is dropped.
+    double threshold = std::numeric_limits<double>::infinity();
+    const int64_t samples = m / kSampleStride;
+    const int64_t rank = (3 * extra) / (2 * kSampleStride) + 2;
+    if (rank < samples) {
+      double* sample = ws.sample.data();
+      for (int64_t i = 0; i < samples; ++i) sample[i] = priority[i * kSampleStride];
+      std::nth_element(sample, sample + rank, sample + samples);
+      threshold = sample[rank];
+    }
+    RankedAtom* ranked = ws.ranked.data();
+    int64_t count = 0;
+    for (int pass = 0; pass < 2 && count < extra; ++pass) {
+      count = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        ranked[count] = RankedAtom{priority[j], static_cast<int32_t>(j)};
+        count += priority[j] <= threshold && priority[j] < std::numeric_limits<double>::infinity();
+      }
+      threshold = std::numeric_limits<double>::infinity();
+    }
+    if (count > extra) {
+      std::nth_element(ranked, ranked + extra, ranked + count, [](const RankedAtom& a, const RankedAtom& b) {
+        return a.priority < b.priority || (a.priority == b.priority && a.atom < b.atom);
+      });
+      count = extra;
+    }
     int32_t* candidates = ws.candidates.data();
-    for (int64_t e = 0; e < count; ++e) candidates[e] = heap[e].atom;
+    for (int64_t e = 0; e < count; ++e) candidates[e] = ranked[e].atom;
     std::sort(candidates, candidates + count);
     // Merge the support and the chosen atoms, both increasing.
     int32_t* atoms = ws.atoms.data();
