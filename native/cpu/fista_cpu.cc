@@ -27,6 +27,7 @@
 #include "../core/error.h"
 #include "../core/fista.h"
 #include "../core/fista_lipschitz.h"
+#include "../core/fista_momentum.h"
 #include "../core/memory.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
@@ -626,7 +627,10 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     };
 
     // x on W, and x G from the check.
-    int xs = 0, ps = 0, zs = 1;
+    FistaMomentum momentum;
+    int& xs = momentum.xs;
+    int& ps = momentum.ps;
+    int& zs = momentum.zs;
     {
       double* v = ws.values[xs].data();
       float* product = ws.products[xs].data();
@@ -648,8 +652,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     }
     IterateSums xSums = sums(xs);
 
-    FistaStep step{1.0, 0.0, 1.0 / curvature, lambda / curvature, lambda, nonNegative};
-    double t = 1.0;
+    FistaStep step{momentum.alpha, momentum.beta, 1.0 / curvature, lambda / curvature, lambda, nonNegative};
     double startGap = -1.0;
     int64_t steps = 0;
     bool solved = false;  // W met the (tightened) tolerance
@@ -704,27 +707,9 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       }
       const IterateSums zSums = sums(zs);
       const double change = halfway(zs, zG, xG) - halfway(xs, zG, xG) + lambda * (zSums.l1 - xSums.l1);
-      const double tNext = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
-      const bool restart = r.restart > 0.0;
-      if (change <= 0.0) {
-        // x_k = z_k: y = z + ((t - 1) / tNext) (z - x_{k-1}).
-        const double momentum = restart ? 0.0 : (t - 1.0) / tNext;
-        step.alpha = 1.0 + momentum;
-        step.beta = -momentum;
-        const int free = 3 - zs - xs;  // old p, or the unused slot while p == x
-        ps = xs;
-        xs = zs;
-        zs = free;
-        xSums = zSums;
-      } else {
-        // x_k = x_{k-1}: y = x + (t / tNext) (z - x).
-        const double toward = restart ? 0.0 : t / tNext;
-        step.alpha = 1.0 - toward;
-        step.beta = toward;
-        ps = zs;
-        zs = 3 - xs - ps;
-      }
-      t = restart ? 1.0 : tNext;
+      if (momentum.advance(change, r.restart > 0.0)) xSums = zSums;
+      step.alpha = momentum.alpha;
+      step.beta = momentum.beta;
     }
 
     // x back over every atom (local non-zeros are increasing, and so are W's atoms).

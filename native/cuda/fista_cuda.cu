@@ -23,6 +23,7 @@
 #include "../core/error.h"
 #include "../core/fista.h"
 #include "../core/fista_lipschitz.h"
+#include "../core/fista_momentum.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../cpu/kernels.h"
@@ -186,7 +187,10 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
     const double stopAt = a.tol * scale;
 
     // The start point, projected onto z >= 0 when nonNegative.
-    int xs = 0, ps = 0, zs = 1;
+    FistaMomentum momentum;
+    int& xs = momentum.xs;
+    int& ps = momentum.ps;
+    int& zs = momentum.zs;
     int64_t counts[3] = {0, 0, 0};
     for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
       const int64_t j = j0 + threadIdx.x;
@@ -201,9 +205,9 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
     combine(xs, counts[xs]);
     Sums xSums = sums(xs, counts[xs], c);
 
-    double alpha = 1.0, beta = 0.0;
+    const double& alpha = momentum.alpha;
+    const double& beta = momentum.beta;
     const double threshold = lambda * a.invL;
-    double t = 1.0;
     int32_t iterations = 0;
     bool converged = false;
     double violation = 0.0, largest = 0.0;
@@ -263,25 +267,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
       const double zPart = halfway(zs, counts[zs], ws.products(zs), ws.products(xs), c);
       const double xPart = halfway(xs, counts[xs], ws.products(zs), ws.products(xs), c);
       const double change = zPart - xPart + lambda * (zSums.l1 - xSums.l1);
-      const double tNext = 0.5 * (1.0 + sqrt(1.0 + 4.0 * t * t));
-      const bool restart = restartSum > 0.0;
-      if (change <= 0.0) {
-        const double momentum = restart ? 0.0 : (t - 1.0) / tNext;
-        alpha = 1.0 + momentum;
-        beta = -momentum;
-        const int free = 3 - zs - xs;
-        ps = xs;
-        xs = zs;
-        zs = free;
-        xSums = zSums;
-      } else {
-        const double toward = restart ? 0.0 : t / tNext;
-        alpha = 1.0 - toward;
-        beta = toward;
-        ps = zs;
-        zs = 3 - xs - ps;
-      }
-      t = restart ? 1.0 : tNext;
+      if (momentum.advance(change, restartSum > 0.0)) xSums = zSums;
     }
 
     // The codes, and the report from the explicit residual r = x - z D in double.
