@@ -459,10 +459,11 @@ describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?
   });
 });
 
-// FistaCoder: the same lasso solver (Gram form, step 1/L, monotone FISTA with restart, per-row
-// KKT stop) on the GPU, without the CPU's screening. The iterates differ by rounding (L, G and
-// c are formed by other products, reductions run in another order), so the comparisons are of
-// converged solutions: objectives to 1e-5, codes to 1e-3, and each device's KKT test.
+// FistaCoder: the same lasso problem and stopping test (Gram form, monotone FISTA with restart,
+// per-row KKT stop) on the GPU, on every atom with step 1/L, where the CPU iterates on working
+// sets with a backtracked step. The iterates differ (and L, G and c are formed by other products,
+// reductions run in another order), so the comparisons are of converged solutions: objectives
+// to 1e-5, codes to 1e-3, and each device's KKT test.
 const fistaShapes = [
   { m: 64, d: 24, rows: 16 },  // d < m: L from D^T D
   { m: 300, d: 130, rows: 37 },  // several tiles of atoms per block, tails everywhere
