@@ -102,8 +102,6 @@ struct RowWorkspace {
   Buffer<float> compactGram, previousGram;
   Buffer<uint8_t> filled, previousFilled;
   Buffer<int32_t> previousLocal;  // for each atom of W, its local index in the previous W or -1
-  // Atoms of x's support, marked while counting the violators outside it (all 0 between uses).
-  Buffer<uint8_t> marked;
   Buffer<RankedAtom> ranked;
   Buffer<double> priority, sample;
   Buffer<int32_t> candidates;
@@ -139,8 +137,6 @@ struct RowWorkspace {
     if (zeroedFor != n) {
       fullValues.resize(n);
       fullValues.zero();
-      marked.resize(n);
-      marked.zero();
       zeroedFor = n;
     }
     residual.resize(static_cast<size_t>(d));
@@ -148,7 +144,7 @@ struct RowWorkspace {
   size_t bytes() const {
     size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + previousAtoms.bytes() +
                    previousLocal.bytes() + compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
-                   previousFilled.bytes() + marked.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
+                   previousFilled.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
                    fullValues.bytes() + fullScratch.bytes() + fullProducts.bytes() + fullCoef.bytes() +
                    probeCoef.bytes() + probeIndex.bytes() + solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
@@ -472,16 +468,17 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     return Check{r.violation, r.largest, gapAt(s, r.largest)};
   };
 
-  // Atoms outside x's support that violate their condition, by the check just made.
+  // Atoms outside x's support that violate their condition, by the check just made: all
+  // violators less those in the support.
   const auto violatorsOutside = [&]() {
-    uint8_t* marked = ws.marked.data();
-    for (int64_t e = 0; e < xCount; ++e) marked[xIndex[e]] = 1;
+    const float* xG = ws.fullProducts.data();
+    const auto violates = [&](int64_t j) {
+      const double g = static_cast<double>(xG[j]) - cFull[j];
+      return (nonNegative ? -g : std::fabs(g)) > lambda;
+    };
     int64_t count = 0;
-    for (int64_t j = 0; j < m; ++j) {
-      const double g = static_cast<double>(ws.fullProducts[j]) - cFull[j];
-      if (!marked[j] && (nonNegative ? -g : std::fabs(g)) > lambda) ++count;
-    }
-    for (int64_t e = 0; e < xCount; ++e) marked[xIndex[e]] = 0;
+    for (int64_t j = 0; j < m; ++j) count += violates(j);
+    for (int64_t e = 0; e < xCount; ++e) count -= violates(xIndex[e]);
     return count;
   };
 

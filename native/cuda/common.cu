@@ -1,5 +1,6 @@
 #include "common.cuh"
 
+#include <limits>
 #include <string>
 
 #include "../core/error.h"
@@ -31,6 +32,26 @@ std::string describeDeviceMemory() {
     return "free GPU memory unknown";
   }
   return formatBytes(freeBytes) + " of " + formatBytes(totalBytes) + " free on " + props.name;
+}
+
+void checkFreeMemory(long double bytes, const std::string& what) {
+  size_t freeBytes = 0, totalBytes = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
+  if (bytes <= static_cast<long double>(freeBytes)) return;
+  const long double largest = static_cast<long double>(std::numeric_limits<size_t>::max() / 2);
+  throwOutOfMemory(bytes >= largest ? std::numeric_limits<size_t>::max() / 2 : static_cast<size_t>(bytes), what);
+}
+
+void copyAndWait(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (bytes > 0) SAEKIT_CUDA_CHECK(cudaMemcpyAsync(to, from, bytes, kind, stream));
+  SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void releaseStream(cudaStream_t stream) {
+  if (stream == nullptr) return;
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+  cudaGetLastError();
 }
 
 void throwOutOfMemory(size_t bytes, const std::string& what) {

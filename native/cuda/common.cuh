@@ -21,6 +21,10 @@ std::string describeDeviceMemory();
 // Throws CUDA_OOM, saying how much `what` needed and how much the GPU has free.
 [[noreturn]] void throwOutOfMemory(size_t bytes, const std::string& what);
 
+// Throws CUDA_OOM (as above) when `bytes` (in long double: sizes of absurd shapes overflow
+// size_t) exceed the current device's free memory; a model checks its lasting state up front.
+void checkFreeMemory(long double bytes, const std::string& what);
+
 #define SAEKIT_CUDA_CHECK(statement)                                                    \
   do {                                                                                  \
     const cudaError_t saekitStatus_ = (statement);                                      \
@@ -39,6 +43,14 @@ class DeviceScope {
  public:
   explicit DeviceScope(int device) { SAEKIT_CUDA_CHECK(cudaSetDevice(device)); }
 };
+
+// Copies `bytes` on `stream` (pageable host memory: the runtime stages it) and waits for the
+// stream, so the host array may be reused or read once this returns.
+void copyAndWait(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream);
+
+// For destructors: waits for `stream` and destroys it, ignoring errors (a destructor must not
+// throw, and at process exit the runtime may already be gone). Null is nothing to do.
+void releaseStream(cudaStream_t stream);
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -368,15 +368,8 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
   DeviceScope scope(device_);
   const long double stateBytes = 4.0L * (static_cast<long double>(m_) * d_ + static_cast<long double>(m_) * m_ +
                                          static_cast<long double>(std::min(m_, d_)) * std::min(m_, d_));
-  size_t freeBytes = 0, totalBytes = 0;
-  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
-  if (stateBytes > static_cast<long double>(freeBytes)) {
-    const size_t shown = stateBytes >= static_cast<long double>(std::numeric_limits<size_t>::max() / 2)
-                             ? std::numeric_limits<size_t>::max() / 2
-                             : static_cast<size_t>(stateBytes);
-    throwOutOfMemory(shown, "A FistaCoder with " + std::to_string(m_) + " atoms of dimension " + std::to_string(d_) +
-                                " (dictionary and Gram matrix)");
-  }
+  checkFreeMemory(stateBytes, "A FistaCoder with " + std::to_string(m_) + " atoms of dimension " + std::to_string(d_) +
+                                  " (dictionary and Gram matrix)");
   const size_t size = static_cast<size_t>(m_ * d_);
   hostDictionary_.resize(size);
   std::memcpy(hostDictionary_.data(), dictionary, size * sizeof(float));
@@ -388,11 +381,7 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
 
 CudaFista::~CudaFista() {
   cudaSetDevice(device_);
-  if (stream_ != nullptr) {
-    cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
-  }
-  cudaGetLastError();
+  releaseStream(stream_);
 }
 
 size_t CudaFista::bytesHeld() const {
@@ -403,18 +392,12 @@ size_t CudaFista::bytesHeld() const {
 
 template <class T>
 void CudaFista::upload(T* device, const T* host, size_t count) {
-  if (count > 0) {
-    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(device, host, count * sizeof(T), cudaMemcpyHostToDevice, stream_));
-  }
-  SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  copyAndWait(device, host, count * sizeof(T), cudaMemcpyHostToDevice, stream_);
 }
 
 template <class T>
 void CudaFista::download(T* host, const T* device, size_t count) {
-  if (count > 0) {
-    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_));
-  }
-  SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  copyAndWait(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_);
 }
 
 void CudaFista::prepare() {

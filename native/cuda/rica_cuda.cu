@@ -218,15 +218,8 @@ CudaRica::CudaRica(const RicaConfig& config)
   const size_t size = static_cast<size_t>(d_ * k_);
   // W, Adam's two moments, the gradient, V and the weights costGradient is asked about.
   const long double stateBytes = static_cast<long double>(size) * 6 * sizeof(float) + k_ * sizeof(float);
-  size_t freeBytes = 0, totalBytes = 0;
-  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
-  if (stateBytes > static_cast<long double>(freeBytes)) {
-    const size_t shown = stateBytes >= static_cast<long double>(std::numeric_limits<size_t>::max() / 2)
-                             ? std::numeric_limits<size_t>::max() / 2
-                             : static_cast<size_t>(stateBytes);
-    throwOutOfMemory(shown, "A Rica with dIn " + std::to_string(d_) + " and dHidden " + std::to_string(k_) +
-                                " (parameters and optimizer state)");
-  }
+  checkFreeMemory(stateBytes, "A Rica with dIn " + std::to_string(d_) + " and dHidden " + std::to_string(k_) +
+                                  " (parameters and optimizer state)");
   // Allocations first: if one throws, no stream has been created for the destructor (which
   // does not run) to miss.
   weights_.resize(size);
@@ -243,14 +236,9 @@ CudaRica::CudaRica(const RicaConfig& config)
 }
 
 CudaRica::~CudaRica() {
-  // Errors are ignored: a destructor must not throw, and at process exit the runtime may
-  // already be gone. The buffers free themselves after this body.
+  // The buffers free themselves after this body.
   cudaSetDevice(device_);
-  if (stream_ != nullptr) {
-    cudaStreamSynchronize(stream_);
-    cudaStreamDestroy(stream_);
-  }
-  cudaGetLastError();
+  releaseStream(stream_);
 }
 
 size_t CudaRica::bytesHeld() const {
@@ -267,18 +255,12 @@ void CudaRica::checkRows(int64_t rows) const {
   }
 }
 
-// Plain copies from pageable memory: the runtime stages them, and the host array may be reused
-// once the call returns.
 void CudaRica::upload(float* device, const float* host, int64_t count) {
-  if (count <= 0) return;
-  SAEKIT_CUDA_CHECK(
-      cudaMemcpyAsync(device, host, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice, stream_));
-  synchronize();
+  if (count > 0) copyAndWait(device, host, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice, stream_);
 }
 
 void CudaRica::download(void* host, const void* device, size_t bytes) const {
-  if (bytes > 0) SAEKIT_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_));
-  synchronize();
+  copyAndWait(host, device, bytes, cudaMemcpyDeviceToHost, stream_);
 }
 
 void CudaRica::prepareDirections(const float* weights) {

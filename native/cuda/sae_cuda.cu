@@ -288,12 +288,9 @@ CudaSae::CudaSae(const SaeConfig& config)
   const size_t weights = static_cast<size_t>(d_ * m_);
   const size_t stateBytes = sizeof(float) * (3 * weights * (config_.tied ? 1 : 2) + 3 * static_cast<size_t>(d_ + m_)) +
                             sizeof(int64_t) * static_cast<size_t>(m_);
-  size_t freeBytes = 0, totalBytes = 0;
-  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &totalBytes));
-  if (stateBytes > freeBytes) {
-    throwOutOfMemory(stateBytes, "A SparseAutoencoder with dIn " + std::to_string(d_) + " and dHidden " +
-                                     std::to_string(m_) + " (parameters and optimizer state)");
-  }
+  checkFreeMemory(static_cast<long double>(stateBytes), "A SparseAutoencoder with dIn " + std::to_string(d_) +
+                                                          " and dHidden " + std::to_string(m_) +
+                                                          " (parameters and optimizer state)");
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&copyStream_, cudaStreamNonBlocking));
   for (cudaEvent_t& event : staged_) SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
@@ -328,13 +325,11 @@ CudaSae::~CudaSae() {
   // Errors are ignored here: a destructor must not throw, and at process exit the runtime may
   // already be gone. The buffers free themselves after this body.
   cudaSetDevice(device_);
-  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
-  if (copyStream_ != nullptr) cudaStreamSynchronize(copyStream_);
+  releaseStream(stream_);
+  releaseStream(copyStream_);
   for (cudaEvent_t event : staged_) {
     if (event != nullptr) cudaEventDestroy(event);
   }
-  if (copyStream_ != nullptr) cudaStreamDestroy(copyStream_);
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
   cudaGetLastError();
 }
 
