@@ -645,7 +645,6 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       }
       ws.counts[xs] = xCount;
       for (int64_t b = 0; b < n; ++b) product[b] = ws.fullProducts[everyAtom ? b : atoms[b]];
-      ensureRows(ws.nonzeros[xs].data(), xCount);
     }
     IterateSums xSums = sums(xs);
 
