@@ -61,11 +61,15 @@ constexpr double kUnusedAtom = 1e-6;       // scikit-learn's (and SPAMS's) A_kk 
 // Working sets: the first is this many atoms (or twice the start point's support); each later
 // one twice the support. A working set larger than half the atoms, or than kMaxWorkingSet (the
 // compact G is its square), is every atom.
-constexpr int64_t kInitialWorkingSet = 64;
-constexpr int64_t kMaxWorkingSet = 1024;
 // A subproblem is solved until its duality gap is this fraction of its gap at the start (or it
 // meets the row's own tolerance): then every atom is checked and the working set renewed.
-constexpr double kSubproblemGapFraction = 0.01;
+// A small first W and subproblems solved far: the rows of G a subproblem gathers are most of
+// its cost, and a large W gathers rows for atoms the solution never keeps. Over 16-64 and
+// 0.0001-0.1 (callgrind, 1024 atoms in dimension 128 at L0 2, 35 and 76, and a dictionary learning step),
+// 16 and 0.001 took the fewest instructions and cache misses: a quarter fewer than 64 and 0.01.
+constexpr int64_t kInitialWorkingSet = 16;
+constexpr int64_t kMaxWorkingSet = 1024;
+constexpr double kSubproblemGapFraction = 0.001;
 // When a working set meets the tolerance but the check over every atom does not (the rounding of
 // float G tells them apart), the working set's test is tightened by 4, down to this fraction.
 constexpr double kSmallestFactor = 1.0 / 4096.0;
