@@ -109,11 +109,8 @@ struct RowWorkspace {
   Buffer<RankedAtom> ranked;
   Buffer<double> priority, sample;
   Buffer<int32_t> candidates;
-  // The check over every atom: x as a dense row (all 0 between uses), x G, and the probe step's
-  // scratch.
-  Buffer<double> fullValues, fullScratch;
-  Buffer<float> fullProducts, fullCoef, probeCoef;
-  Buffer<int32_t> probeIndex;
+  // The check over every atom: x's non-zeros in float, and x G.
+  Buffer<float> fullProducts, fullCoef;
   // x over every atom between subproblems, and the solution: global indices, increasing.
   Buffer<int32_t> solutionIndex;
   Buffer<double> solutionValue;
@@ -127,9 +124,9 @@ struct RowWorkspace {
       nonzeros[s].resize(n);
       coef[s].resize(n);
     }
-    for (Buffer<int32_t>* b : {&initIndex, &atoms, &previousAtoms, &previousLocal, &candidates, &probeIndex, &solutionIndex}) b->resize(n);
-    for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef, &probeCoef}) b->resize(n);
-    for (Buffer<double>* b : {&fullScratch, &solutionValue}) b->resize(n);
+    for (Buffer<int32_t>* b : {&initIndex, &atoms, &previousAtoms, &previousLocal, &candidates, &solutionIndex}) b->resize(n);
+    for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef}) b->resize(n);
+    solutionValue.resize(n);
     ranked.resize(n);
     priority.resize(n);
     sample.resize(n);
@@ -138,28 +135,19 @@ struct RowWorkspace {
     previousGram.resize(compact * compact);
     filled.resize(compact);
     previousFilled.resize(compact);
-    if (zeroedFor != n) {
-      fullValues.resize(n);
-      fullValues.zero();
-      zeroedFor = n;
-    }
     residual.resize(static_cast<size_t>(d));
   }
   size_t bytes() const {
     size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + previousAtoms.bytes() +
                    previousLocal.bytes() + compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
                    previousFilled.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
-                   fullValues.bytes() + fullScratch.bytes() + fullProducts.bytes() + fullCoef.bytes() +
-                   probeCoef.bytes() + probeIndex.bytes() + solutionIndex.bytes() + solutionValue.bytes();
+                   fullProducts.bytes() + fullCoef.bytes() + solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
     return total;
   }
   int64_t count() const { return solutionCount; }
   int32_t index(int64_t e) const { return solutionIndex[e]; }
   double value(int64_t e) const { return solutionValue[e]; }
-
- private:
-  size_t zeroedFor = 0;
 };
 
 struct RowOutcome {
@@ -453,11 +441,9 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     Gap gap;
   };
   const auto checkEveryAtom = [&]() {
-    double* full = ws.fullValues.data();
     IterateSums s;
     for (int64_t e = 0; e < xCount; ++e) {
       const int32_t j = xIndex[e];
-      full[j] = xValue[e];
       ws.fullCoef[e] = static_cast<float>(xValue[e]);
       s.dotC += xValue[e] * cFull[j];
       s.l1 += std::fabs(xValue[e]);
@@ -469,13 +455,18 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       for (int64_t i = 0; i < d_; i += 16) __builtin_prefetch(atom + i);
     }
     kernels_.combineRows(gram, m, xIndex, ws.fullCoef.data(), xCount, ws.fullProducts.data(), m);
-    for (int64_t e = 0; e < xCount; ++e) s.quadratic += xValue[e] * ws.fullProducts[xIndex[e]];
-    // A zero step: only the optimality of x is wanted from this pass.
-    const FistaStep probe{1.0, 0.0, 0.0, 0.0, lambda, nonNegative};
-    const FistaStepResult r = kernels_.fistaStep(probe, full, full, ws.fullProducts.data(), ws.fullProducts.data(), cFull,
-                                                 ws.fullScratch.data(), ws.probeIndex.data(), ws.probeCoef.data(), m);
-    for (int64_t e = 0; e < xCount; ++e) full[xIndex[e]] = 0.0;
-    return Check{r.violation, r.largest, gapAt(s, r.largest)};
+    // The violation over every atom: a zero code's is at most largest - lambda, and x's own
+    // atoms' (never below that bound) are computed one by one, not all m in a probe step.
+    const float* xG = ws.fullProducts.data();
+    const double largest = kernels_.largestGradient(xG, cFull, m, nonNegative);
+    double violation = std::max(largest - lambda, 0.0);
+    for (int64_t e = 0; e < xCount; ++e) {
+      const int32_t j = xIndex[e];
+      s.quadratic += xValue[e] * xG[j];
+      const double g = static_cast<double>(xG[j]) - cFull[j];
+      violation = std::max(violation, std::fabs(g + (xValue[e] > 0.0 ? lambda : -lambda)));
+    }
+    return Check{violation, largest, gapAt(s, largest)};
   };
 
   // Atoms outside x's support that violate their condition, by the check just made: all

@@ -71,6 +71,9 @@ struct Kernels {
   FistaStepResult (*fistaStep)(const FistaStep& step, const double* x, const double* p, const float* xG,
                                const float* pG, const float* c, double* z, int32_t* index, float* coef,
                                int64_t m);
+  // The larger of 0 and max over j < m of |g_j| (of -g_j when nonNegative), g = xG - c in
+  // double: what scales the dual point, and, less lambda, the KKT violation of every zero code.
+  double (*largestGradient)(const float* xG, const float* c, int64_t m, bool nonNegative);
 };
 
 // The best kernels this CPU runs. SAEKIT_SIMD=generic (or avx2) caps the choice, for

@@ -357,7 +357,30 @@ saekit::cpu::FistaStepResult fistaStep(const saekit::cpu::FistaStep& s, const do
                        : fistaStepFor<false>(s, x, p, xG, pG, c, z, index, coef, m);
 }
 
+template <bool NonNegative>
+double largestGradientFor(const float* __restrict xG, const float* __restrict c, int64_t m) {
+  VecD largest = VecD{};
+  int64_t j = 0;
+  for (; j + kLanesD <= m; j += kLanesD) {
+    const VecD g = loadWiden(xG + j) - loadWiden(c + j);
+    largest = maxD(largest, NonNegative ? -g : absD(g));
+  }
+  double result = 0.0;
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanesD; ++l) result = largest[l] > result ? largest[l] : result;
+  for (; j < m; ++j) {
+    const double g = static_cast<double>(xG[j]) - c[j];
+    const double big = NonNegative ? -g : __builtin_fabs(g);
+    result = big > result ? big : result;
+  }
+  return result;
+}
+
+double largestGradient(const float* xG, const float* c, int64_t m, bool nonNegative) {
+  return nonNegative ? largestGradientFor<true>(xG, c, m) : largestGradientFor<false>(xG, c, m);
+}
+
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
-    firstNonFinite, firstAbove, combineRows, fistaStep,
+    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient,
 };

@@ -261,6 +261,9 @@ void testFistaKernels(const Kernels& k) {
       CHECK(std::fabs(r.violation - violation) <= 1e-12 && std::fabs(r.largest - largest) <= 1e-12,
             "%s fistaStep optimality m=%lld nonNegative=%d", k.name, (long long)m, nonNegative);
       CHECK(std::fabs(r.restart - restart) <= 1e-9 * (1 + std::fabs(restart)), "%s fistaStep restart m=%lld", k.name, (long long)m);
+      // largestGradient: the same largest entry of g, exactly.
+      CHECK(k.largestGradient(xG.data(), c.data(), m, nonNegative == 1) == largest,
+            "%s largestGradient m=%lld nonNegative=%d", k.name, (long long)m, nonNegative);
     }
   }
 }
