@@ -621,18 +621,6 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       }
       return s;
     };
-    // sum over the non-zeros of `slot` of v_j ((zG_j + xG_j) / 2 - c_j)
-    const auto halfway = [&](int slot, const float* zG, const float* xG) {
-      const double* v = ws.values[slot].data();
-      const int32_t* index = ws.nonzeros[slot].data();
-      double total = 0.0;
-      for (int64_t e = 0; e < ws.counts[slot]; ++e) {
-        const int64_t j = index[e];
-        total += v[j] * (0.5 * (static_cast<double>(zG[j]) + xG[j]) - c[j]);
-      }
-      return total;
-    };
-
     // x on W, and x G from the check.
     FistaMomentum momentum;
     int& xs = momentum.xs;
@@ -692,27 +680,18 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       const float* xG = ws.products[xs].data();
       ensureRows(ws.nonzeros[zs].data(), ws.counts[zs]);
       kernels_.combineRows(rows, n, ws.nonzeros[zs].data(), ws.coef[zs].data(), ws.counts[zs], zG, n);
-      if (curvature < lipschitz_) {
+      const FistaStepSums t =
+          kernels_.fistaStepSums(step.alpha, step.beta, ws.values[xs].data(), ws.values[ps].data(), ws.values[zs].data(),
+                                 xG, ws.products[ps].data(), zG, c, n);
+      if (curvature < lipschitz_ && t.along > curvature * t.length) {
         // Backtracking: G's curvature along z - y must not exceed L.
-        const double* xv = ws.values[xs].data();
-        const double* pv = ws.values[ps].data();
-        const double* zv = ws.values[zs].data();
-        const float* pG = ws.products[ps].data();
-        double along = 0.0, length = 0.0;
-        for (int64_t b = 0; b < n; ++b) {
-          const double delta = zv[b] - (step.alpha * xv[b] + step.beta * pv[b]);
-          along += delta * (zG[b] - (step.alpha * xG[b] + step.beta * pG[b]));
-          length += delta * delta;
-        }
-        if (along > curvature * length) {
-          curvature = std::min(lipschitz_, std::max(2.0 * curvature, along / length));
-          step.invL = 1.0 / curvature;
-          step.threshold = lambda / curvature;
-          continue;
-        }
+        curvature = std::min(lipschitz_, std::max(2.0 * curvature, t.along / t.length));
+        step.invL = 1.0 / curvature;
+        step.threshold = lambda / curvature;
+        continue;
       }
-      const IterateSums zSums = sums(zs);
-      const double change = halfway(zs, zG, xG) - halfway(xs, zG, xG) + lambda * (zSums.l1 - xSums.l1);
+      const IterateSums zSums{t.zDotC, t.zQuadratic, t.zL1};
+      const double change = t.change + lambda * (zSums.l1 - xSums.l1);
       if (momentum.advance(change, r.restart > 0.0)) xSums = zSums;
       step.alpha = momentum.alpha;
       step.beta = momentum.beta;

@@ -35,6 +35,17 @@ struct FistaStepResult {
   double restart;    // sum over j of (y_j - z_j)(z_j - x_j): momentum against the step when > 0
 };
 
+// What FISTA needs of a step once z G is known, over the working set's n atoms (x, p and z dense
+// there, y = alpha x + beta p).
+struct FistaStepSums {
+  double along;     // (z - y) . (z G - y G): G's curvature along z - y, times ||z - y||^2
+  double length;    // ||z - y||^2
+  double zDotC;     // z . c
+  double zQuadratic;  // z . z G
+  double zL1;       // ||z||_1
+  double change;    // (z - x) . ((z G + x G) / 2 - c): P(z) - P(x) less lambda (||z||_1 - ||x||_1)
+};
+
 struct Kernels {
   const char* name;
   int mr;  // rows of the matrix-product register tile
@@ -74,6 +85,9 @@ struct Kernels {
   // The larger of 0 and max over j < m of |g_j| (of -g_j when nonNegative), g = xG - c in
   // double: what scales the dual point, and, less lambda, the KKT violation of every zero code.
   double (*largestGradient)(const float* xG, const float* c, int64_t m, bool nonNegative);
+  // FistaStepSums of z against x, p and y = alpha x + beta p, for j < n.
+  FistaStepSums (*fistaStepSums)(double alpha, double beta, const double* x, const double* p, const double* z,
+                                 const float* xG, const float* pG, const float* zG, const float* c, int64_t n);
 };
 
 // The best kernels this CPU runs. SAEKIT_SIMD=generic (or avx2) caps the choice, for

@@ -380,7 +380,47 @@ double largestGradient(const float* xG, const float* c, int64_t m, bool nonNegat
   return nonNegative ? largestGradientFor<true>(xG, c, m) : largestGradientFor<false>(xG, c, m);
 }
 
+saekit::cpu::FistaStepSums fistaStepSums(double alpha, double beta, const double* __restrict x,
+                                         const double* __restrict p, const double* __restrict z,
+                                         const float* __restrict xG, const float* __restrict pG,
+                                         const float* __restrict zG, const float* __restrict c, int64_t n) {
+  const VecD a = splatD(alpha), b = splatD(beta), half = splatD(0.5);
+  VecD along{}, length{}, dotC{}, quadratic{}, l1{}, change{};
+  int64_t j = 0;
+  for (; j + kLanesD <= n; j += kLanesD) {
+    const VecD xv = loadD(x + j), zv = loadD(z + j);
+    const VecD xg = loadWiden(xG + j), zg = loadWiden(zG + j), cv = loadWiden(c + j);
+    const VecD delta = zv - (a * xv + b * loadD(p + j));
+    along += delta * (zg - (a * xg + b * loadWiden(pG + j)));
+    length += delta * delta;
+    dotC += zv * cv;
+    quadratic += zv * zg;
+    l1 += absD(zv);
+    change += (zv - xv) * (half * (zg + xg) - cv);
+  }
+  saekit::cpu::FistaStepSums sums{0, 0, 0, 0, 0, 0};
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanesD; ++l) {
+    sums.along += along[l];
+    sums.length += length[l];
+    sums.zDotC += dotC[l];
+    sums.zQuadratic += quadratic[l];
+    sums.zL1 += l1[l];
+    sums.change += change[l];
+  }
+  for (; j < n; ++j) {
+    const double delta = z[j] - (alpha * x[j] + beta * p[j]);
+    sums.along += delta * (zG[j] - (alpha * xG[j] + beta * pG[j]));
+    sums.length += delta * delta;
+    sums.zDotC += z[j] * c[j];
+    sums.zQuadratic += z[j] * zG[j];
+    sums.zL1 += __builtin_fabs(z[j]);
+    sums.change += (z[j] - x[j]) * (0.5 * (static_cast<double>(zG[j]) + xG[j]) - c[j]);
+  }
+  return sums;
+}
+
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
-    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient,
+    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, fistaStepSums,
 };

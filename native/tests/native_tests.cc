@@ -264,6 +264,31 @@ void testFistaKernels(const Kernels& k) {
       // largestGradient: the same largest entry of g, exactly.
       CHECK(k.largestGradient(xG.data(), c.data(), m, nonNegative == 1) == largest,
             "%s largestGradient m=%lld nonNegative=%d", k.name, (long long)m, nonNegative);
+
+      // fistaStepSums of this z (zG arbitrary), against the sums in long double.
+      std::vector<float> zG(m);
+      for (int64_t j = 0; j < m; ++j) zG[j] = static_cast<float>(rng.normal());
+      const FistaStepSums t = k.fistaStepSums(step.alpha, step.beta, x.data(), p.data(), z.data(), xG.data(), pG.data(),
+                                              zG.data(), c.data(), m);
+      long double along = 0, length = 0, dotC = 0, quadratic = 0, l1 = 0, change = 0, scale = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        const long double delta = z[j] - (step.alpha * x[j] + step.beta * p[j]);
+        along += delta * (zG[j] - (step.alpha * xG[j] + step.beta * pG[j]));
+        length += delta * delta;
+        dotC += z[j] * c[j];
+        quadratic += z[j] * zG[j];
+        l1 += std::fabs(z[j]);
+        change += (z[j] - x[j]) * (0.5L * (static_cast<long double>(zG[j]) + xG[j]) - c[j]);
+        scale += std::fabs(delta) * (std::fabs(zG[j]) + std::fabs(xG[j]) + std::fabs(pG[j]) + std::fabs(c[j]) + 1) +
+                 (std::fabs(z[j]) + std::fabs(x[j])) * (std::fabs(zG[j]) + std::fabs(xG[j]) + std::fabs(c[j]) + 1);
+      }
+      const double tolerance = 1e-13 * static_cast<double>(scale + 1);
+      const std::pair<double, long double> pairs[] = {{t.along, along},          {t.length, length}, {t.zDotC, dotC},
+                                                      {t.zQuadratic, quadratic}, {t.zL1, l1},         {t.change, change}};
+      for (const auto& [got, expected] : pairs) {
+        CHECK(std::fabs(got - static_cast<double>(expected)) <= tolerance, "%s fistaStepSums m=%lld nonNegative=%d: %.17g vs %.17g",
+              k.name, (long long)m, nonNegative, got, static_cast<double>(expected));
+      }
     }
   }
 }
