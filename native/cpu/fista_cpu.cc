@@ -111,6 +111,7 @@ struct RowWorkspace {
   Buffer<int32_t> candidates;
   // The check over every atom: x's non-zeros in float, and x G.
   Buffer<float> fullProducts, fullCoef;
+  Buffer<float> zeros;  // [m], all 0
   // x over every atom between subproblems, and the solution: global indices, increasing.
   Buffer<int32_t> solutionIndex;
   Buffer<double> solutionValue;
@@ -127,6 +128,10 @@ struct RowWorkspace {
     for (Buffer<int32_t>* b : {&initIndex, &atoms, &previousAtoms, &previousLocal, &candidates, &solutionIndex}) b->resize(n);
     for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef}) b->resize(n);
     solutionValue.resize(n);
+    if (zeros.size() != n) {
+      zeros.resize(n);
+      zeros.zero();
+    }
     ranked.resize(n);
     priority.resize(n);
     sample.resize(n);
@@ -141,7 +146,7 @@ struct RowWorkspace {
     size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + previousAtoms.bytes() +
                    previousLocal.bytes() + compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
                    previousFilled.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
-                   fullProducts.bytes() + fullCoef.bytes() + solutionIndex.bytes() + solutionValue.bytes();
+                   fullProducts.bytes() + fullCoef.bytes() + zeros.bytes() + solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
     return total;
   }
@@ -399,9 +404,10 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   const bool nonNegative = config_.nonNegative;
   const float* gram = gram_.data();
 
-    double squaredNorm = 0.0, cInf = 0.0;
+  double squaredNorm = 0.0;
   for (int64_t i = 0; i < d_; ++i) squaredNorm += static_cast<double>(xRow[i]) * xRow[i];
-  for (int64_t j = 0; j < m; ++j) cInf = std::max(cInf, static_cast<double>(std::fabs(cFull[j])));
+  // ||c||_inf, the largest gradient at z = 0 (where z G is all zeros).
+  const double cInf = kernels_.largestGradient(ws.zeros.data(), cFull, m, false);
   const double scale = std::max(lambda, cInf);
   const double stopAt = config_.tol * scale;
   const double gapTol = config_.gapTol;
@@ -725,12 +731,8 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   double* r = ws.residual.data();
   for (int64_t i = 0; i < d_; ++i) r[i] = xRow[i];
   double l1 = 0.0;
-  for (int64_t e = 0; e < xCount; ++e) {
-    const double value = xValue[e];
-    const float* atom = dictionary_.data() + static_cast<int64_t>(xIndex[e]) * d_;
-    for (int64_t i = 0; i < d_; ++i) r[i] -= value * atom[i];
-    l1 += std::fabs(value);
-  }
+  for (int64_t e = 0; e < xCount; ++e) l1 += std::fabs(xValue[e]);
+  kernels_.subtractRows(dictionary_.data(), d_, xIndex, xValue, xCount, r, d_);
   double residualSquared = 0.0, residualDotX = 0.0;
   for (int64_t i = 0; i < d_; ++i) {
     residualSquared += r[i] * r[i];

@@ -85,6 +85,10 @@ struct Kernels {
   // The larger of 0 and max over j < m of |g_j| (of -g_j when nonNegative), g = xG - c in
   // double: what scales the dual point, and, less lambda, the KKT violation of every zero code.
   double (*largestGradient)(const float* xG, const float* c, int64_t m, bool nonNegative);
+  // out[j] -= sum over e < count of values[e] * rows[index[e] * ld + j], for j < n, in double
+  // (e in order): the residual x - z D of a sparse z, to double precision.
+  void (*subtractRows)(const float* rows, int64_t ld, const int32_t* index, const double* values, int64_t count,
+                       double* out, int64_t n);
   // FistaStepSums of z against x, p and y = alpha x + beta p, for j < n.
   FistaStepSums (*fistaStepSums)(double alpha, double beta, const double* x, const double* p, const double* z,
                                  const float* xG, const float* pG, const float* zG, const float* c, int64_t n);

@@ -420,7 +420,19 @@ saekit::cpu::FistaStepSums fistaStepSums(double alpha, double beta, const double
   return sums;
 }
 
+void subtractRows(const float* rows, int64_t ld, const int32_t* __restrict index, const double* __restrict values,
+                  int64_t count, double* __restrict out, int64_t n) {
+  for (int64_t e = 0; e < count; ++e) {
+    const float* row = rows + static_cast<int64_t>(index[e]) * ld;
+    const double value = values[e];
+    const VecD v = splatD(value);
+    int64_t j = 0;
+    for (; j + kLanesD <= n; j += kLanesD) storeD(out + j, loadD(out + j) - v * loadWiden(row + j));
+    for (; j < n; ++j) out[j] -= value * row[j];
+  }
+}
+
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
-    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, fistaStepSums,
+    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, subtractRows, fistaStepSums,
 };

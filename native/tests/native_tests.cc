@@ -215,6 +215,29 @@ void testFistaKernels(const Kernels& k) {
     }
   }
 
+  // subtractRows: the same sparse product in double, subtracted, against a long-double sum.
+  for (int64_t n = 0; n <= 21; ++n) {
+    for (int64_t count : {0, 1, 2, 5}) {
+      std::vector<int32_t> index(count);
+      std::vector<double> values(count);
+      for (int64_t e = 0; e < count; ++e) {
+        index[e] = static_cast<int32_t>((5 * e + n) % 20);
+        values[e] = 0.37 * (e + 1) - 0.8;
+      }
+      std::vector<double> out(n + 1, -3.0);
+      for (int64_t j = 0; j < n; ++j) out[j] = 0.1 * j - 1.0;
+      const std::vector<double> before = out;
+      k.subtractRows(matrix.data(), ld, index.data(), values.data(), count, out.data(), n);
+      for (int64_t j = 0; j < n; ++j) {
+        long double expected = before[j];
+        for (int64_t e = 0; e < count; ++e) expected -= static_cast<long double>(values[e]) * matrix[index[e] * ld + j];
+        CHECK(std::fabs(out[j] - static_cast<double>(expected)) <= 1e-14, "%s subtractRows n=%lld count=%lld j=%lld", k.name,
+              (long long)n, (long long)count, (long long)j);
+      }
+      CHECK(out[n] == -3.0, "%s subtractRows wrote past n=%lld", k.name, (long long)n);
+    }
+  }
+
   // fistaStep: the proximal step and the optimality measures, against the formulas.
   for (int nonNegative = 0; nonNegative < 2; ++nonNegative) {
     for (int64_t m = 0; m <= 37; ++m) {
