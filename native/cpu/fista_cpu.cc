@@ -498,19 +498,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     double* priority = ws.priority.data();
     const float* xG = ws.fullProducts.data();
     const double u = check.gap.scale;
-    const double* inverseNorms = atomInverseNorms_.data();
-    // One loop per sign rule, free of branches, so that it vectorises.
-    const auto fillPriorities = [&](auto violation) {
-      for (int64_t j = 0; j < m; ++j) {
-        const double value = (lambda - u * violation(static_cast<double>(xG[j]) - cFull[j])) * inverseNorms[j];
-        priority[j] = value + (inverseNorms[j] > 0.0 ? 0.0 : std::numeric_limits<double>::infinity());
-      }
-    };
-    if (nonNegative) {
-      fillPriorities([](double g) { return -g; });
-    } else {
-      fillPriorities([](double g) { return std::fabs(g); });
-    }
+    kernels_.workingSetPriorities(xG, cFull, atomInverseNorms_.data(), u, lambda, nonNegative, priority, m);
     for (int64_t e = 0; e < xCount; ++e) priority[xIndex[e]] = std::numeric_limits<double>::infinity();
     // A threshold that about 1.5 extra atoms meet, from every kSampleStride-th atom's priority,
     // so that the exact selection below sorts a few atoms, not m. Every atom at or below it

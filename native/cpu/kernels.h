@@ -85,6 +85,11 @@ struct Kernels {
   // The larger of 0 and max over j < m of |g_j| (of -g_j when nonNegative), g = xG - c in
   // double: what scales the dual point, and, less lambda, the KKT violation of every zero code.
   double (*largestGradient)(const float* xG, const float* c, int64_t m, bool nonNegative);
+  // priority[j] = (lambda - u v_j) inverseNorms[j], v_j = |g_j| (-g_j when nonNegative), g = xG - c in
+  // double, for j < m: how near atom j is to violating its condition in the Gap Safe order (smaller:
+  // nearer), for choosing working sets; infinite where inverseNorms[j] is 0 (a zero atom).
+  void (*workingSetPriorities)(const float* xG, const float* c, const double* inverseNorms, double u, double lambda,
+                               bool nonNegative, double* priority, int64_t m);
   // out[j] -= sum over e < count of values[e] * rows[index[e] * ld + j], for j < n, in double
   // (e in order): the residual x - z D of a sparse z, to double precision.
   void (*subtractRows)(const float* rows, int64_t ld, const int32_t* index, const double* values, int64_t count,

@@ -420,6 +420,33 @@ saekit::cpu::FistaStepSums fistaStepSums(double alpha, double beta, const double
   return sums;
 }
 
+template <bool NonNegative>
+void workingSetPrioritiesFor(const float* __restrict xG, const float* __restrict c, const double* __restrict inverseNorms,
+                             double u, double lambda, double* __restrict priority, int64_t m) {
+  const VecD uv = splatD(u), lambdaV = splatD(lambda), infinity = splatD(__builtin_inf());
+  int64_t j = 0;
+  for (; j + kLanesD <= m; j += kLanesD) {
+    const VecD g = loadWiden(xG + j) - loadWiden(c + j);
+    const VecD inverse = loadD(inverseNorms + j);
+    const VecD value = (lambdaV - uv * (NonNegative ? -g : absD(g))) * inverse;
+    storeD(priority + j, inverse > VecD{} ? value : infinity);
+  }
+  for (; j < m; ++j) {
+    const double g = static_cast<double>(xG[j]) - c[j];
+    priority[j] = inverseNorms[j] > 0.0 ? (lambda - u * (NonNegative ? -g : __builtin_fabs(g))) * inverseNorms[j]
+                                        : __builtin_inf();
+  }
+}
+
+void workingSetPriorities(const float* xG, const float* c, const double* inverseNorms, double u, double lambda,
+                          bool nonNegative, double* priority, int64_t m) {
+  if (nonNegative) {
+    workingSetPrioritiesFor<true>(xG, c, inverseNorms, u, lambda, priority, m);
+  } else {
+    workingSetPrioritiesFor<false>(xG, c, inverseNorms, u, lambda, priority, m);
+  }
+}
+
 void subtractRows(const float* rows, int64_t ld, const int32_t* __restrict index, const double* __restrict values,
                   int64_t count, double* __restrict out, int64_t n) {
   for (int64_t e = 0; e < count; ++e) {
@@ -434,5 +461,6 @@ void subtractRows(const float* rows, int64_t ld, const int32_t* __restrict index
 
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
-    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, subtractRows, fistaStepSums,
+    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, workingSetPriorities, subtractRows,
+    fistaStepSums,
 };

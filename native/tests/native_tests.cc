@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -287,6 +288,24 @@ void testFistaKernels(const Kernels& k) {
       // largestGradient: the same largest entry of g, exactly.
       CHECK(k.largestGradient(xG.data(), c.data(), m, nonNegative == 1) == largest,
             "%s largestGradient m=%lld nonNegative=%d", k.name, (long long)m, nonNegative);
+
+      // workingSetPriorities: the Gap Safe order, infinite for zero atoms.
+      std::vector<double> inverseNorms(m), priority(m + 1, -7.0);
+      for (int64_t j = 0; j < m; ++j) inverseNorms[j] = j % 5 == 3 ? 0.0 : 0.5 + rng.uniform();
+      const double u = 0.7;
+      k.workingSetPriorities(xG.data(), c.data(), inverseNorms.data(), u, step.lambda, nonNegative == 1, priority.data(), m);
+      for (int64_t j = 0; j < m; ++j) {
+        const double g = double(xG[j]) - c[j];
+        const double expected = (step.lambda - u * (nonNegative ? -g : std::fabs(g))) * inverseNorms[j];
+        if (inverseNorms[j] == 0.0) {
+          CHECK(priority[j] == std::numeric_limits<double>::infinity(), "%s workingSetPriorities zero atom m=%lld", k.name,
+                (long long)m);
+        } else {
+          CHECK(std::fabs(priority[j] - expected) <= 1e-15 * (1 + std::fabs(expected)), "%s workingSetPriorities m=%lld j=%lld",
+                k.name, (long long)m, (long long)j);
+        }
+      }
+      CHECK(priority[m] == -7.0, "%s workingSetPriorities wrote past m=%lld", k.name, (long long)m);
 
       // fistaStepSums of this z (zG arbitrary), against the sums in long double.
       std::vector<float> zG(m);
