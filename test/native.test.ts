@@ -50,7 +50,7 @@ describe('the native addon', () => {
       if (name && /%ymm/.test(fn)) withYmm.set(name, (withYmm.get(name) ?? 0) + 1);
     }
     const kernels = ['microkernel', 'dot', 'axpy', 'adam', 'extractAbove', 'reluBias', 'firstNonFinite', 'firstAbove', 'combineRows', 'fistaStep', 'largestGradient', 'workingSetPriorities',
-      'subtractRows', 'fistaStepSums'];
+      'indicesAtOrBelow', 'subtractRows', 'fistaStepSums'];
     for (const [name, copies] of withYmm) {
       expect(name, `${name} uses ymm registers`).toMatch(new RegExp(`^_ZN6saekit3cpu12_GLOBAL__N_1\\d+(${kernels.join('|')})E`));
       expect(copies).toBe(1);

@@ -517,10 +517,9 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     for (int pass = 0; pass < 2 && count < extra; ++pass) {
       // Finite, so that the support's infinite priorities never pass.
       const double limit = std::min(threshold, std::numeric_limits<double>::max());
-      count = 0;
-      for (int64_t j = 0; j < m; ++j) {
-        if (priority[j] <= limit) ranked[count++] = RankedAtom{priority[j], static_cast<int32_t>(j)};
-      }
+      int32_t* chosen = ws.candidates.data();
+      count = kernels_.indicesAtOrBelow(priority, limit, chosen, m);
+      for (int64_t e = 0; e < count; ++e) ranked[e] = RankedAtom{priority[chosen[e]], chosen[e]};
       threshold = std::numeric_limits<double>::infinity();
     }
     if (count > extra) {

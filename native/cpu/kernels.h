@@ -90,6 +90,8 @@ struct Kernels {
   // nearer), for choosing working sets; infinite where inverseNorms[j] is 0 (a zero atom).
   void (*workingSetPriorities)(const float* xG, const float* c, const double* inverseNorms, double u, double lambda,
                                bool nonNegative, double* priority, int64_t m);
+  // Appends to index every j < n with values[j] <= limit, increasing; returns how many.
+  int64_t (*indicesAtOrBelow)(const double* values, double limit, int32_t* index, int64_t n);
   // out[j] -= sum over e < count of values[e] * rows[index[e] * ld + j], for j < n, in double
   // (e in order): the residual x - z D of a sparse z, to double precision.
   void (*subtractRows)(const float* rows, int64_t ld, const int32_t* index, const double* values, int64_t count,

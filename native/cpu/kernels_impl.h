@@ -447,6 +447,24 @@ void workingSetPriorities(const float* xG, const float* c, const double* inverse
   }
 }
 
+int64_t indicesAtOrBelow(const double* __restrict values, double limit, int32_t* __restrict index, int64_t n) {
+  const VecD limitV = splatD(limit);
+  int64_t count = 0;
+  int64_t j = 0;
+  for (; j + kLanesD <= n; j += kLanesD) {
+    const VecD v = loadD(values + j);
+    if (!anyLaneD(v <= limitV)) continue;  // most blocks: few values are kept
+#pragma GCC unroll 8
+    for (int l = 0; l < kLanesD; ++l) {
+      if (v[l] <= limit) index[count++] = static_cast<int32_t>(j + l);
+    }
+  }
+  for (; j < n; ++j) {
+    if (values[j] <= limit) index[count++] = static_cast<int32_t>(j);
+  }
+  return count;
+}
+
 void subtractRows(const float* rows, int64_t ld, const int32_t* __restrict index, const double* __restrict values,
                   int64_t count, double* __restrict out, int64_t n) {
   for (int64_t e = 0; e < count; ++e) {
@@ -461,6 +479,6 @@ void subtractRows(const float* rows, int64_t ld, const int32_t* __restrict index
 
 const saekit::cpu::Kernels kTable = {
     SAEKIT_KERNELS_NAME, kMr, kNr, microkernel, dot, axpy, adam, extractAbove, reluBias,
-    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, workingSetPriorities, subtractRows,
-    fistaStepSums,
+    firstNonFinite, firstAbove, combineRows, fistaStep, largestGradient, workingSetPriorities, indicesAtOrBelow,
+    subtractRows, fistaStepSums,
 };

@@ -307,6 +307,21 @@ void testFistaKernels(const Kernels& k) {
       }
       CHECK(priority[m] == -7.0, "%s workingSetPriorities wrote past m=%lld", k.name, (long long)m);
 
+      // indicesAtOrBelow: every j whose priority is at most a limit (ties included), in order.
+      for (const double limit : {-1e300, 0.0, 0.3, 1e300}) {
+        std::vector<int32_t> chosen(m + 1, -9);
+        if (m > 2) priority[m / 2] = limit;  // a tie
+        const int64_t count = k.indicesAtOrBelow(priority.data(), limit, chosen.data(), m);
+        int64_t expected = 0;
+        for (int64_t j = 0; j < m; ++j) {
+          if (priority[j] > limit) continue;
+          CHECK(expected < count && chosen[expected] == j, "%s indicesAtOrBelow m=%lld limit=%g j=%lld", k.name, (long long)m,
+                limit, (long long)j);
+          ++expected;
+        }
+        CHECK(count == expected && chosen[count] == -9, "%s indicesAtOrBelow count m=%lld limit=%g", k.name, (long long)m, limit);
+      }
+
       // fistaStepSums of this z (zG arbitrary), against the sums in long double.
       std::vector<float> zG(m);
       for (int64_t j = 0; j < m; ++j) zG[j] = static_cast<float>(rng.normal());
