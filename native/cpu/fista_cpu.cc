@@ -106,6 +106,10 @@ struct RowWorkspace {
   Buffer<float> compactGram, previousGram;
   Buffer<uint8_t> filled, previousFilled;
   Buffer<int32_t> previousLocal;  // for each atom of W, its local index in the previous W or -1
+  // W's local atoms that the previous W held too (with their local index there), and the rest
+  // (with their global index): a row carried over copies the first and gathers the second.
+  Buffer<int32_t> carriedLocal, carriedFrom, freshLocal, freshAtom;
+  int64_t carriedCount = 0, freshCount = 0;
   Buffer<RankedAtom> ranked;
   Buffer<double> priority, sample;
   Buffer<int32_t> candidates;
@@ -125,7 +129,10 @@ struct RowWorkspace {
       nonzeros[s].resize(n);
       coef[s].resize(n);
     }
-    for (Buffer<int32_t>* b : {&initIndex, &atoms, &previousAtoms, &previousLocal, &candidates, &solutionIndex}) b->resize(n);
+    for (Buffer<int32_t>* b : {&initIndex, &atoms, &previousAtoms, &previousLocal, &carriedLocal, &carriedFrom, &freshLocal, &freshAtom,
+                               &candidates, &solutionIndex}) {
+      b->resize(n);
+    }
     for (Buffer<float>* b : {&initValue, &compactC, &fullProducts, &fullCoef}) b->resize(n);
     solutionValue.resize(n);
     if (zeros.size() != n) {
@@ -144,7 +151,8 @@ struct RowWorkspace {
   }
   size_t bytes() const {
     size_t total = initIndex.bytes() + initValue.bytes() + residual.bytes() + atoms.bytes() + previousAtoms.bytes() +
-                   previousLocal.bytes() + compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
+                   previousLocal.bytes() + carriedLocal.bytes() + carriedFrom.bytes() + freshLocal.bytes() + freshAtom.bytes() +
+                   compactC.bytes() + compactGram.bytes() + previousGram.bytes() + filled.bytes() +
                    previousFilled.bytes() + ranked.bytes() + priority.bytes() + sample.bytes() + candidates.bytes() +
                    fullProducts.bytes() + fullCoef.bytes() + zeros.bytes() + solutionIndex.bytes() + solutionValue.bytes();
     for (int s = 0; s < 3; ++s) total += values[s].bytes() + products[s].bytes() + nonzeros[s].bytes() + coef[s].bytes();
@@ -576,25 +584,34 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       std::memset(ws.filled.data(), 0, static_cast<size_t>(n));
       c = ws.compactC.data();
       rows = ws.compactGram.data();
+      ws.carriedCount = ws.freshCount = 0;
       for (int64_t a = 0, p = 0; a < n; ++a) {
         while (p < previousCount && ws.previousAtoms[p] < atoms[a]) ++p;
-        ws.previousLocal[a] = p < previousCount && ws.previousAtoms[p] == atoms[a] ? static_cast<int32_t>(p) : -1;
+        const bool held = p < previousCount && ws.previousAtoms[p] == atoms[a];
+        ws.previousLocal[a] = held ? static_cast<int32_t>(p) : -1;
+        if (held) {
+          ws.carriedLocal[ws.carriedCount] = static_cast<int32_t>(a);
+          ws.carriedFrom[ws.carriedCount++] = static_cast<int32_t>(p);
+        } else {
+          ws.freshLocal[ws.freshCount] = static_cast<int32_t>(a);
+          ws.freshAtom[ws.freshCount++] = atoms[a];
+        }
       }
     }
     // Rows of the compact G for these local atoms: from the previous W's row where it made one
     // (its entries for atoms of both), else from G.
     const auto ensureRows = [&](const int32_t* index, int64_t count) {
       if (everyAtom) return;
-      const int32_t* previousLocal = ws.previousLocal.data();
       for (int64_t e = 0; e < count; ++e) {
         const int32_t a = index[e];
         if (ws.filled[a]) continue;
         const float* source = gram + static_cast<int64_t>(atoms[a]) * m;
         float* target = ws.compactGram.data() + static_cast<int64_t>(a) * n;
-        const int32_t old = previousLocal[a];
+        const int32_t old = ws.previousLocal[a];
         if (old >= 0 && ws.previousFilled[old]) {
           const float* carried = ws.previousGram.data() + static_cast<int64_t>(old) * previousCount;
-          for (int64_t b = 0; b < n; ++b) target[b] = previousLocal[b] >= 0 ? carried[previousLocal[b]] : source[atoms[b]];
+          for (int64_t k = 0; k < ws.carriedCount; ++k) target[ws.carriedLocal[k]] = carried[ws.carriedFrom[k]];
+          for (int64_t k = 0; k < ws.freshCount; ++k) target[ws.freshLocal[k]] = source[ws.freshAtom[k]];
         } else {
           for (int64_t b = 0; b < n; ++b) target[b] = source[atoms[b]];
         }
