@@ -453,6 +453,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   struct Check {
     double violation, largest;
     Gap gap;
+    IterateSums sums;  // x's, which a subproblem on x starts from
   };
   const auto checkEveryAtom = [&]() {
     IterateSums s;
@@ -480,7 +481,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       const double g = static_cast<double>(xG[j]) - cFull[j];
       violation = std::max(violation, std::fabs(g + (xValue[e] > 0.0 ? lambda : -lambda)));
     }
-    return Check{violation, largest, gapAt(s, largest)};
+    return Check{violation, largest, gapAt(s, largest), s};
   };
 
   // Atoms outside x's support that violate their condition, by the check just made: all
@@ -618,19 +619,6 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
         ws.filled[a] = 1;
       }
     };
-    const auto sums = [&](int slot) {
-      IterateSums s;
-      const double* v = ws.values[slot].data();
-      const float* product = ws.products[slot].data();
-      const int32_t* index = ws.nonzeros[slot].data();
-      for (int64_t e = 0; e < ws.counts[slot]; ++e) {
-        const int64_t j = index[e];
-        s.dotC += v[j] * c[j];
-        s.quadratic += v[j] * product[j];
-        s.l1 += std::fabs(v[j]);
-      }
-      return s;
-    };
     // x on W, and x G from the check.
     FistaMomentum momentum;
     int& xs = momentum.xs;
@@ -654,7 +642,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       ws.counts[xs] = xCount;
       for (int64_t b = 0; b < n; ++b) product[b] = ws.fullProducts[everyAtom ? b : atoms[b]];
     }
-    IterateSums xSums = sums(xs);
+    IterateSums xSums = check.sums;
 
     FistaStep step{momentum.alpha, momentum.beta, 1.0 / curvature, lambda / curvature, lambda, nonNegative};
     double startGap = -1.0;
@@ -670,7 +658,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       const Gap gap = gapAt(xSums, r.largest);
       if (everyAtom) {
         // W is every atom: its test is the row's.
-        check = Check{r.violation, r.largest, gap};
+        check = Check{r.violation, r.largest, gap, xSums};
         if (met(r.violation, gap, 1.0)) {
           converged = true;
           break;
