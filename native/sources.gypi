@@ -12,6 +12,7 @@
       "native/core/toy.cc",
       "native/cpu/activation.cc",
       "native/cpu/fista_cpu.cc",
+      "native/cpu/fista_learning.cc",
       "native/cpu/gemm.cc",
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",

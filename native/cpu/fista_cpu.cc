@@ -29,8 +29,8 @@
 #include "../core/fista_lipschitz.h"
 #include "../core/fista_momentum.h"
 #include "../core/memory.h"
-#include "../core/rng.h"
 #include "../core/thread_pool.h"
+#include "fista_learning.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "model_support.h"
@@ -55,9 +55,7 @@ namespace {
 
 // L is the power iteration's estimate times (1 + margin): the estimate approaches the largest
 // eigenvalue from below, and float rounding of G moves it by about 1e-7.
-constexpr int64_t kAtomChunk = 32;         // atoms per task when updating the statistics
 constexpr int64_t kMaxRowsPerBlock = 48;   // rows per GEMM block, and per solve task
-constexpr double kUnusedAtom = 1e-6;       // scikit-learn's (and SPAMS's) A_kk threshold
 // Working sets: the first is this many atoms (or twice the start point's support); each later
 // one twice the support. A working set larger than half the atoms, or than kMaxWorkingSet (the
 // compact G is its square), is every atom.
@@ -187,7 +185,7 @@ class CpuFista final : public FistaBackend {
 
   const FistaConfig& config() const override { return config_; }
   const char* device() const override { return "cpu"; }
-  int64_t stepsTaken() const override { return steps_; }
+  int64_t stepsTaken() const override { return learning_ ? learning_->steps() : 0; }
   size_t bytesHeld() const override;
   double lipschitz() override;
   void encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) override;
@@ -201,11 +199,6 @@ class CpuFista final : public FistaBackend {
     Buffer<float> values;
     Buffer<int64_t> rowEnd;  // end offset of each row of the block
   };
-  struct KeptCodes {
-    Buffer<int32_t> indices;
-    Buffer<float> values;
-    int64_t step = -1;  // the step whose dictionary gave them; -1 when none are kept
-  };
 
   void checkFinite(const float* values, int64_t count, int64_t cols, const char* name);
   void prepare();
@@ -215,9 +208,6 @@ class CpuFista final : public FistaBackend {
   void solveRows(const float* x, int64_t rows, const RowBlocking& blocking, Init&& initFor, Emit&& emit);
   RowOutcome solveRow(const float* xRow, const float* c, RowWorkspace& ws) const;
   void gatherCodes(const RowBlocking& blocking, int64_t rows);
-  void updateStatistics(const float* x, int64_t rows);
-  int64_t updateAtoms(const float* x, int64_t rows);
-  void redrawAtom(int64_t k, const float* x, int64_t rows, Rng& rng);
 
   FistaConfig config_;
   int64_t d_;
@@ -237,24 +227,11 @@ class CpuFista final : public FistaBackend {
   double lipschitz_ = 0;
   std::vector<RowWorkspace> workspaces_;  // per thread
 
-  // Dictionary learning.
-  int64_t steps_ = 0;
-  Buffer<float> statsA_;        // A [m, m]
-  Buffer<float> statsB_;        // B [m, d]: row k is sum of z_k x
-  Buffer<int64_t> redrawnAt_;   // [m] the step in which each atom was last redrawn, or -1
-  std::vector<KeptCodes> kept_;  // by row id
+  // Dictionary learning (config.learning).
+  std::unique_ptr<DictionaryLearning> learning_;
   std::vector<BlockCodes> blocks_;
   std::vector<RowOutcome> outcomes_;
-  Buffer<int64_t> csrStart_;    // the batch's codes by row
-  Buffer<int32_t> csrIndex_;
-  Buffer<float> csrValue_;
-  Buffer<int64_t> cscStart_;    // and by atom
-  Buffer<int64_t> cscFill_;
-  Buffer<int32_t> cscRow_;
-  Buffer<float> cscValue_;
-  Buffer<int32_t> atomIndex_;   // scratch for the atom update
-  Buffer<float> atomCoef_;
-  Buffer<float> atomSum_;
+  SparseCodes batchCodes_;
 };
 
 CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
@@ -273,23 +250,14 @@ CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)
     randomUnitRows(pool_, dictionary_.data(), m_, d_, config_.seed);
   }
   gram_.resize(static_cast<size_t>(m_ * m_));
-  if (config_.learning) {
-    statsA_.resize(static_cast<size_t>(m_ * m_));
-    statsB_.resize(static_cast<size_t>(m_ * d_));
-    statsA_.zero();
-    statsB_.zero();
-    redrawnAt_.resize(static_cast<size_t>(m_));
-    std::fill(redrawnAt_.data(), redrawnAt_.data() + m_, int64_t{-1});
-  }
+  if (config_.learning) learning_ = std::make_unique<DictionaryLearning>(m_, d_, config_.seed);
 }
 
 size_t CpuFista::bytesHeld() const {
   size_t total = dictionary_.bytes() + packed_.data.bytes() + gemmScratch_.bytes() + gram_.bytes() +
-                 smallGram_.bytes() + eigenvector_.bytes() + atomInverseNorms_.bytes() + statsA_.bytes() + statsB_.bytes() + redrawnAt_.bytes() +
-                 csrStart_.bytes() + csrIndex_.bytes() + csrValue_.bytes() + cscStart_.bytes() + cscFill_.bytes() +
-                 cscRow_.bytes() + cscValue_.bytes() + atomIndex_.bytes() + atomCoef_.bytes() + atomSum_.bytes();
+                 smallGram_.bytes() + eigenvector_.bytes() + atomInverseNorms_.bytes() + batchCodes_.bytes();
+  if (learning_) total += learning_->bytes();
   for (const auto& ws : workspaces_) total += ws.bytes();
-  for (const auto& kept : kept_) total += kept.indices.bytes() + kept.values.bytes();
   for (const auto& block : blocks_) total += block.indices.bytes() + block.values.bytes() + block.rowEnd.bytes();
   total += outcomes_.capacity() * sizeof(RowOutcome);
   return total;
@@ -774,8 +742,7 @@ void CpuFista::encode(const float* x, int64_t rows, const float* init, float* co
 }
 
 void CpuFista::forgetCodes() {
-  kept_.clear();
-  kept_.shrink_to_fit();
+  if (learning_) learning_->forgetCodes();
 }
 
 void CpuFista::getDictionary(float* out) const {
@@ -783,17 +750,12 @@ void CpuFista::getDictionary(float* out) const {
 }
 
 FistaStepStats CpuFista::learnStep(const float* x, int64_t rows, const int32_t* rowIds) {
-  if (!config_.learning) throwError("ERR_NOT_LEARNING", "This FISTA model codes with a fixed dictionary and cannot learn");
+  if (!learning_) throwError("ERR_NOT_LEARNING", "This FISTA model codes with a fixed dictionary and cannot learn");
   checkFinite(x, rows * d_, d_, "batch.data");
-  if (rowIds != nullptr) {
-    for (int64_t r = 0; r < rows; ++r) {
-      if (rowIds[r] < 0) throwRangeError("Expected non-negative row ids but rowIds[" + std::to_string(r) + "] is " + std::to_string(rowIds[r]));
-    }
-  }
+  checkRowIds(rowIds, rows);
   prepare();
 
-  // Codes for the batch, each row starting from the codes it got last time (atoms redrawn
-  // since then are left out: their old coefficients say nothing about the new atom).
+  // Codes for the batch, each row starting from the codes it got last time.
   const RowBlocking blocking = solveBlocking(rows);
   if (blocks_.size() < static_cast<size_t>(blocking.count)) blocks_.resize(static_cast<size_t>(blocking.count));
   for (int64_t b = 0; b < blocking.count; ++b) {
@@ -805,16 +767,7 @@ FistaStepStats CpuFista::learnStep(const float* x, int64_t rows, const int32_t* 
   solveRows(
       x, rows, blocking,
       [&](int64_t row, RowWorkspace& ws) {
-        ws.initCount = 0;
-        if (rowIds == nullptr || static_cast<size_t>(rowIds[row]) >= kept_.size()) return;
-        const KeptCodes& kept = kept_[rowIds[row]];
-        if (kept.step < 0) return;
-        for (size_t e = 0; e < kept.indices.size(); ++e) {
-          const int32_t j = kept.indices[e];
-          if (redrawnAt_[j] >= kept.step) continue;
-          ws.initIndex[ws.initCount] = j;
-          ws.initValue[ws.initCount++] = kept.values[e];
-        }
+        ws.initCount = rowIds == nullptr ? 0 : learning_->warmStart(rowIds[row], ws.initIndex.data(), ws.initValue.data());
       },
       [&](int64_t row, int64_t block, const RowWorkspace& ws, const RowOutcome& outcome) {
         BlockCodes& codes = blocks_[block];
@@ -831,186 +784,38 @@ FistaStepStats CpuFista::learnStep(const float* x, int64_t rows, const int32_t* 
       });
   gatherCodes(blocking, rows);
 
-  FistaStepStats stats;
-  double loss = 0, squared = 0, l1 = 0, iterations = 0;
+  StepTotals totals;
   for (int64_t r = 0; r < rows; ++r) {
     const RowOutcome& o = outcomes_[r];
-    loss += o.objective;
-    squared += o.squaredError;
-    l1 += o.l1;
-    iterations += o.iterations;
-    stats.maxIterations = std::max<int64_t>(stats.maxIterations, o.iterations);
+    totals.add(o.objective, o.squaredError, o.l1, o.iterations);
   }
-  const double n = static_cast<double>(rows);
-  stats.loss = loss / n;
-  stats.mse = squared / (n * static_cast<double>(d_));
-  stats.l1 = l1 / n;
-  stats.l0 = static_cast<double>(csrStart_[rows]) / n;
-  stats.iterations = iterations / n;
-
-  if (rowIds != nullptr) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const size_t id = static_cast<size_t>(rowIds[r]);
-      if (id >= kept_.size()) kept_.resize(id + 1);
-      KeptCodes& kept = kept_[id];
-      const size_t count = static_cast<size_t>(csrStart_[r + 1] - csrStart_[r]);
-      kept.indices.resize(count);
-      kept.values.resize(count);
-      if (count > 0) {
-        std::memcpy(kept.indices.data(), csrIndex_.data() + csrStart_[r], count * sizeof(int32_t));
-        std::memcpy(kept.values.data(), csrValue_.data() + csrStart_[r], count * sizeof(float));
-      }
-      kept.step = steps_;
-    }
-  }
-
-  updateStatistics(x, rows);
-  stats.resampled = updateAtoms(x, rows);
+  FistaStepStats stats = totals.finish(rows, d_, batchCodes_.nonzeros(rows));
+  learning_->keepCodes(rowIds, rows, batchCodes_);
+  stats.resampled = learning_->update(pool_, kernels_, x, rows, batchCodes_, dictionary_.data());
   prepared_ = false;
-  ++steps_;
   return stats;
 }
 
 void CpuFista::gatherCodes(const RowBlocking& blocking, int64_t rows) {
-  csrStart_.resize(static_cast<size_t>(rows + 1));
-  csrStart_[0] = 0;
+  batchCodes_.start.resize(static_cast<size_t>(rows + 1));
+  batchCodes_.start[0] = 0;
   int64_t total = 0;
   for (int64_t b = 0; b < blocking.count; ++b) {
     const BlockCodes& codes = blocks_[b];
     const int64_t row0 = b * blocking.size;
-    for (size_t r = 0; r < codes.rowEnd.size(); ++r) csrStart_[row0 + r + 1] = total + codes.rowEnd[r];
+    for (size_t r = 0; r < codes.rowEnd.size(); ++r) batchCodes_.start[row0 + r + 1] = total + codes.rowEnd[r];
     total += static_cast<int64_t>(codes.indices.size());
   }
-  csrIndex_.resize(static_cast<size_t>(total));
-  csrValue_.resize(static_cast<size_t>(total));
+  batchCodes_.index.resize(static_cast<size_t>(total));
+  batchCodes_.value.resize(static_cast<size_t>(total));
   for (int64_t b = 0; b < blocking.count; ++b) {
     const BlockCodes& codes = blocks_[b];
     const size_t count = codes.indices.size();
     if (count == 0) continue;
-    const int64_t offset = csrStart_[b * blocking.size];
-    std::memcpy(csrIndex_.data() + offset, codes.indices.data(), count * sizeof(int32_t));
-    std::memcpy(csrValue_.data() + offset, codes.values.data(), count * sizeof(float));
+    const int64_t offset = batchCodes_.start[b * blocking.size];
+    std::memcpy(batchCodes_.index.data() + offset, codes.indices.data(), count * sizeof(int32_t));
+    std::memcpy(batchCodes_.value.data() + offset, codes.values.data(), count * sizeof(float));
   }
-}
-
-// A = beta A + Z^T Z / rows and B = beta B + Z^T X / rows, with scikit-learn's forgetting
-// factor beta (MiniBatchDictionaryLearning._update_inner_stats): past batches are weighted
-// down as (theta + 1 - rows) / (theta + 1), theta growing with the step.
-void CpuFista::updateStatistics(const float* x, int64_t rows) {
-  const double batch = static_cast<double>(rows);
-  const double step = static_cast<double>(steps_);
-  const double theta = step < batch - 1.0 ? (step + 1.0) * batch : batch * batch + step + 1.0 - batch;
-  const float beta = static_cast<float>((theta + 1.0 - batch) / (theta + 1.0));
-  const float weight = static_cast<float>(1.0 / batch);
-
-  // The batch's codes grouped by atom, rows in order within an atom.
-  const int64_t nnz = csrStart_[rows];
-  cscStart_.resize(static_cast<size_t>(m_ + 1));
-  cscFill_.resize(static_cast<size_t>(m_));
-  cscRow_.resize(static_cast<size_t>(nnz));
-  cscValue_.resize(static_cast<size_t>(nnz));
-  cscStart_.zero();
-  for (int64_t e = 0; e < nnz; ++e) ++cscStart_[csrIndex_[e] + 1];
-  for (int64_t k = 0; k < m_; ++k) {
-    cscStart_[k + 1] += cscStart_[k];
-    cscFill_[k] = cscStart_[k];
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t e = csrStart_[r]; e < csrStart_[r + 1]; ++e) {
-      const int64_t slot = cscFill_[csrIndex_[e]]++;
-      cscRow_[slot] = static_cast<int32_t>(r);
-      cscValue_[slot] = csrValue_[e];
-    }
-  }
-
-  pool_.run(static_cast<size_t>(ceilDiv(m_, kAtomChunk)), [&](size_t task, int) {
-    const int64_t k1 = std::min(m_, static_cast<int64_t>(task + 1) * kAtomChunk);
-    for (int64_t k = static_cast<int64_t>(task) * kAtomChunk; k < k1; ++k) {
-      float* a = statsA_.data() + k * m_;
-      float* b = statsB_.data() + k * d_;
-      for (int64_t j = 0; j < m_; ++j) a[j] *= beta;
-      for (int64_t i = 0; i < d_; ++i) b[i] *= beta;
-      for (int64_t slot = cscStart_[k]; slot < cscStart_[k + 1]; ++slot) {
-        const int64_t r = cscRow_[slot];
-        const float scaled = cscValue_[slot] * weight;
-        for (int64_t e = csrStart_[r]; e < csrStart_[r + 1]; ++e) a[csrIndex_[e]] += scaled * csrValue_[e];
-        kernels_.axpy(scaled, x + r * d_, b, d_);
-      }
-    }
-  });
-}
-
-// One pass of block coordinate descent over the atoms (Mairal et al. 2009, Algorithm 2):
-// d_k += (B_k - A_k D) / A_kk, then d_k / ||d_k||. Sequential: each atom's update sees the
-// atoms before it already updated. Returns the number of atoms redrawn.
-int64_t CpuFista::updateAtoms(const float* x, int64_t rows) {
-  double meanSquaredNorm = 0.0;
-  for (int64_t i = 0; i < rows * d_; ++i) meanSquaredNorm += static_cast<double>(x[i]) * x[i];
-  meanSquaredNorm /= static_cast<double>(rows);
-  const double unused = kUnusedAtom * meanSquaredNorm;
-  Rng rng(config_.seed * 0x9e3779b97f4a7c15ULL + 0x5eed0000ULL + static_cast<uint64_t>(steps_) * 0xbf58476d1ce4e5b9ULL);
-  atomIndex_.resize(static_cast<size_t>(m_));
-  atomCoef_.resize(static_cast<size_t>(m_));
-  atomSum_.resize(static_cast<size_t>(d_));
-  float* dict = dictionary_.data();
-  int64_t redrawn = 0;
-  for (int64_t k = 0; k < m_; ++k) {
-    const float* a = statsA_.data() + k * m_;
-    float* atom = dict + k * d_;
-    const double akk = a[k];
-    bool redraw = !(akk > unused);
-    if (!redraw) {
-      int64_t count = 0;
-      for (int64_t j = 0; j < m_; ++j) {
-        if (a[j] != 0.0f) {
-          atomIndex_[count] = static_cast<int32_t>(j);
-          atomCoef_[count++] = a[j];
-        }
-      }
-      kernels_.combineRows(dict, d_, atomIndex_.data(), atomCoef_.data(), count, atomSum_.data(), d_);
-      const float* b = statsB_.data() + k * d_;
-      const float inverse = static_cast<float>(1.0 / akk);
-      double norm = 0.0;
-      for (int64_t i = 0; i < d_; ++i) {
-        atom[i] += (b[i] - atomSum_[i]) * inverse;
-        norm += static_cast<double>(atom[i]) * atom[i];
-      }
-      if (norm > 0.0) {
-        const float scale = static_cast<float>(1.0 / std::sqrt(norm));
-        for (int64_t i = 0; i < d_; ++i) atom[i] *= scale;
-      } else {
-        redraw = true;
-      }
-    }
-    if (redraw) {
-      redrawAtom(k, x, rows, rng);
-      ++redrawn;
-    }
-  }
-  return redrawn;
-}
-
-// scikit-learn's replacement of an unused atom: a random row of the batch plus Gaussian noise
-// of 1% of that row's standard deviation (to keep the coding well conditioned), normalised.
-void CpuFista::redrawAtom(int64_t k, const float* x, int64_t rows, Rng& rng) {
-  const int64_t r = std::min<int64_t>(rows - 1, static_cast<int64_t>(rng.uniform() * static_cast<double>(rows)));
-  const float* source = x + r * d_;
-  double mean = 0.0, squares = 0.0;
-  for (int64_t i = 0; i < d_; ++i) mean += source[i];
-  mean /= static_cast<double>(d_);
-  for (int64_t i = 0; i < d_; ++i) squares += (source[i] - mean) * (source[i] - mean);
-  const double deviation = std::sqrt(squares / static_cast<double>(d_));
-  const double noise = 0.01 * (deviation > 0.0 ? deviation : 1.0);
-  float* atom = dictionary_.data() + k * d_;
-  double norm = 0.0;
-  for (int64_t i = 0; i < d_; ++i) {
-    const double value = source[i] + noise * rng.normal();
-    atom[i] = static_cast<float>(value);
-    norm += value * value;
-  }
-  const float scale = static_cast<float>(1.0 / std::sqrt(norm));
-  for (int64_t i = 0; i < d_; ++i) atom[i] *= scale;
-  redrawnAt_[k] = steps_;
 }
 
 }  // namespace
