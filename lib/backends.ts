@@ -30,14 +30,8 @@ export function backendAdvice(cause: BackendUnavailableCause | undefined): strin
   return advice[cause ?? 'error'] ?? advice.error;
 }
 
-/**
- * Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here and the
- * model has an implementation for it (`runsOnCuda`: the SparseAutoencoder and Rica so far).
- */
-export function requireBackend(device: Device, what: string, runsOnCuda = false): void {
-  if (device === 'cuda' && !runsOnCuda) {
-    throw new BackendUnavailableError(`Cannot create ${what} on device 'cuda': saekit implements it on the CPU only so far; use device: "cpu"`);
-  }
+/** Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here. */
+export function requireBackend(device: Device, what: string): void {
   const info = backends().find((b) => b.name === device);
   if (info?.available) return;
   const reason = info?.reason ?? 'unknown backend';

@@ -186,7 +186,7 @@ export class FistaCoder extends NativeModel<NativeFista> {
     is.integer('dictionary.cols', dictionary.cols, 1);
     const settings = checkSolverOptions(options);
     const nonNegative = options.nonNegative === undefined ? false : is.boolean('nonNegative', options.nonNegative);
-    requireBackend(settings.device, 'a FistaCoder', true);
+    requireBackend(settings.device, 'a FistaCoder');
     addon.checkFinite(dictionary.data, dictionary.cols, 'dictionary.data');
     const shape = { dIn: dictionary.cols, dHidden: dictionary.rows };
     const config = { ...nativeConfig(shape, settings, { nonNegative, learning: false, seed: 0 }), device: settings.device };

@@ -91,7 +91,7 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
 
   constructor(options: RicaOptions) {
     const o = checkOptions(options);
-    requireBackend(o.device, 'a Rica', true);
+    requireBackend(o.device, 'a Rica');
     super(
       'Rica',
       new addon.NativeRica({

@@ -172,7 +172,7 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
 
   constructor(options: SparseAutoencoderOptions) {
     const o = checkOptions(options);
-    requireBackend(o.device, 'a SparseAutoencoder', true);
+    requireBackend(o.device, 'a SparseAutoencoder');
     super(
       'SparseAutoencoder',
       new addon.NativeSparseAutoencoder({

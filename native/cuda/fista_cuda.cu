@@ -1,5 +1,8 @@
-// FistaCoder's lasso coding on the GPU: the iteration of native/cpu/fista_cpu.cc (read its
-// solveRow first) on every atom with the step 1/L, without the CPU's working sets.
+// FISTA on the GPU: the lasso coding of native/cpu/fista_cpu.cc (read its solveRow first) on
+// every atom with the step 1/L, without the CPU's working sets; and FistaDictionary's learning
+// step, which codes the batch here and leaves the rest (the statistics A and B and the pass over
+// the atoms, cpu/fista_learning.h) to the host code the CPU backend runs too: that pass is
+// sequential over the atoms, and the coding is most of a step's work.
 //
 // G = D D^T and c = x D^T are FP32 products (cuda::multiply; G is symmetric bit for bit, as the
 // P(z) - P(x) identity needs, since fmaf(a, b, s) == fmaf(b, a, s)). L comes from the same
@@ -24,8 +27,9 @@
 #include "../core/fista.h"
 #include "../core/fista_lipschitz.h"
 #include "../core/fista_momentum.h"
-#include "../core/rng.h"
+#include "../core/memory.h"
 #include "../core/thread_pool.h"
+#include "../cpu/fista_learning.h"
 #include "../cpu/kernels.h"
 #include "../cpu/model_support.h"
 #include "common.cuh"
@@ -306,20 +310,26 @@ class CudaFista final : public FistaBackend {
 
   const FistaConfig& config() const override { return config_; }
   const char* device() const override { return "cuda"; }
-  int64_t stepsTaken() const override { return 0; }
+  int64_t stepsTaken() const override { return learning_ ? learning_->steps() : 0; }
   size_t bytesHeld() const override;
   double lipschitz() override;
   void encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) override;
-  FistaStepStats learnStep(const float*, int64_t, const int32_t*) override {
-    throwError("UNSUPPORTED", "The CUDA backend codes with a fixed dictionary only (FistaCoder); learn with device 'cpu'");
+  FistaStepStats learnStep(const float* x, int64_t rows, const int32_t* rowIds) override;
+  void forgetCodes() override {
+    if (learning_) learning_->forgetCodes();
   }
-  void forgetCodes() override {}
   void getDictionary(float* out) const override {
     std::memcpy(out, hostDictionary_.data(), static_cast<size_t>(m_ * d_) * sizeof(float));
   }
 
  private:
   void prepare();
+  // Rows per pass of `rows`, and the device buffers sized for it.
+  int64_t reservePasses(int64_t rows, bool withInit);
+  // Solves rows [row0, row0 + count) of x (init: the same rows' start codes, or null) into
+  // codes [count, m] and the results' entries row0... .
+  void solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
+                 FistaRowResults& results);
   template <class T>
   void upload(T* device, const T* host, size_t count);
   template <class T>
@@ -335,6 +345,12 @@ class CudaFista final : public FistaBackend {
   Buffer<float> hostDictionary_;
   bool prepared_ = false;
   double lipschitz_ = 1.0;
+  std::unique_ptr<cpu::DictionaryLearning> learning_;  // config.learning
+  int64_t solvers_ = 1;  // blocks of solveRowsKernel, set by reservePasses
+  // learnStep's host side: a pass's start codes and codes [rows, m], and the batch's codes as CSR.
+  Buffer<float> passInit_;
+  Buffer<float> passCodes_;
+  cpu::SparseCodes batchCodes_;
 
   DeviceBuffer<float> dictionary_{"FISTA dictionary"};  // D [m, d]
   DeviceBuffer<float> gram_{"FISTA Gram matrix"};       // G [m, m]
@@ -360,23 +376,32 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
       m_(config.dHidden),
       pool_(config.threads),
       kernels_(cpu::requireKernels(config.cpuKernels)) {
-  if (config_.learning || dictionary == nullptr) {
-    throwError("UNSUPPORTED", "The CUDA backend codes with a fixed dictionary only (FistaCoder); learn with device 'cpu'");
-  }
   if (m_ > std::numeric_limits<int32_t>::max()) throwRangeError("The CUDA backend supports up to 2^31 - 1 atoms");
-  cpu::checkFiniteParallel(pool_, kernels_, dictionary, m_ * d_, d_, "dictionary.data");
+  if (dictionary != nullptr) cpu::checkFiniteParallel(pool_, kernels_, dictionary, m_ * d_, d_, "dictionary.data");
+  const long double m = static_cast<long double>(m_);
+  const long double d = static_cast<long double>(d_);
+  const std::string what = config_.learning ? "A FistaDictionary with dIn " + std::to_string(d_) + " and dHidden " +
+                                                  std::to_string(m_) + " (dictionary, Gram matrix and statistics)"
+                                            : "A FistaCoder with " + std::to_string(m_) + " atoms of dimension " +
+                                                  std::to_string(d_) + " (dictionary and Gram matrix)";
+  // The host holds the dictionary and, when learning, A and B; the GPU the dictionary and G.
+  const long double hostBytes = 4.0L * (m * d + (config_.learning ? m * m + m * d : 0.0L));
+  checkMemory(hostBytes >= 1.8e19L ? UINT64_MAX : static_cast<uint64_t>(hostBytes), what);
   DeviceScope scope(device_);
-  const long double stateBytes = 4.0L * (static_cast<long double>(m_) * d_ + static_cast<long double>(m_) * m_ +
-                                         static_cast<long double>(std::min(m_, d_)) * std::min(m_, d_));
-  checkFreeMemory(stateBytes, "A FistaCoder with " + std::to_string(m_) + " atoms of dimension " + std::to_string(d_) +
-                                  " (dictionary and Gram matrix)");
+  const long double small = static_cast<long double>(std::min(m_, d_));
+  checkFreeMemory(4.0L * (m * d + m * m + small * small), what);
   const size_t size = static_cast<size_t>(m_ * d_);
   hostDictionary_.resize(size);
-  std::memcpy(hostDictionary_.data(), dictionary, size * sizeof(float));
+  if (dictionary != nullptr) {
+    std::memcpy(hostDictionary_.data(), dictionary, size * sizeof(float));
+  } else {
+    cpu::randomUnitRows(pool_, hostDictionary_.data(), m_, d_, config_.seed);
+  }
+  if (config_.learning) learning_ = std::make_unique<cpu::DictionaryLearning>(m_, d_, config_.seed);
   dictionary_.resize(size);
   gram_.resize(static_cast<size_t>(m_ * m_));
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  upload(dictionary_.data(), dictionary, size);
+  upload(dictionary_.data(), hostDictionary_.data(), size);
 }
 
 CudaFista::~CudaFista() {
@@ -387,7 +412,8 @@ CudaFista::~CudaFista() {
 size_t CudaFista::bytesHeld() const {
   return hostDictionary_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
          c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() + products_.bytes() + nonzeros_.bytes() +
-         coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes();
+         coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes() +
+         passInit_.bytes() + passCodes_.bytes() + batchCodes_.bytes() + (learning_ ? learning_->bytes() : 0);
 }
 
 template <class T>
@@ -427,22 +453,16 @@ double CudaFista::lipschitz() {
   return lipschitz_;
 }
 
-void CudaFista::encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) {
-  cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "x.data");
-  if (init != nullptr) cpu::checkFiniteParallel(pool_, kernels_, init, rows * m_, m_, "options.init.data");
-  results.resize(rows);
-  if (rows <= 0) return;
-  DeviceScope scope(device_);
-  prepare();
+int64_t CudaFista::reservePasses(int64_t rows, bool withInit) {
   const int64_t perPass = std::max<int64_t>(1, std::min(kPassRows, kDenseChunkFloats / std::max(d_, m_)));
   const int64_t passRows = std::min(perPass, rows);
-  const int64_t solvers = std::max<int64_t>(
+  solvers_ = std::max<int64_t>(
       1, std::min({passRows, kMaxSolvers, kWorkspaceBytes / static_cast<int64_t>(workspaceBytesPerBlock(m_))}));
   x_.resize(static_cast<size_t>(passRows * d_));
   c_.resize(static_cast<size_t>(passRows * m_));
   codes_.resize(static_cast<size_t>(passRows * m_));
-  if (init != nullptr) init_.resize(static_cast<size_t>(passRows * m_));
-  const size_t slots = static_cast<size_t>(solvers * 3 * m_);
+  if (withInit) init_.resize(static_cast<size_t>(passRows * m_));
+  const size_t slots = static_cast<size_t>(solvers_ * 3 * m_);
   values_.resize(slots);
   products_.resize(slots);
   nonzeros_.resize(slots);
@@ -452,33 +472,109 @@ void CudaFista::encode(const float* x, int64_t rows, const float* init, float* c
   gap_.resize(static_cast<size_t>(passRows));
   kkt_.resize(static_cast<size_t>(passRows));
   converged_.resize(static_cast<size_t>(passRows));
+  return perPass;
+}
+
+void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
+                          FistaRowResults& results) {
+  upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
+  if (init != nullptr) upload(init_.data(), init, static_cast<size_t>(count * m_));
+  multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
+  SolveArgs args{gram_.data(), c_.data(), x_.data(), init != nullptr ? init_.data() : nullptr,
+                 dictionary_.data(), count, m_, d_, config_.lambda, 1.0 / lipschitz_, config_.tol,
+                 config_.gapTol, config_.maxIter, config_.nonNegative, values_.data(), products_.data(),
+                 nonzeros_.data(), coef_.data(), codes_.data(), iterations_.data(), objective_.data(),
+                 gap_.data(), kkt_.data(), converged_.data()};
+  const unsigned blocks = static_cast<unsigned>(std::min(count, solvers_));
+  solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
+  SAEKIT_CUDA_LAUNCHED();
+  download(codes, codes_.data(), static_cast<size_t>(count * m_));
+  download(results.iterations.data() + row0, iterations_.data(), static_cast<size_t>(count));
+  download(results.objective.data() + row0, objective_.data(), static_cast<size_t>(count));
+  download(results.gap.data() + row0, gap_.data(), static_cast<size_t>(count));
+  download(results.kkt.data() + row0, kkt_.data(), static_cast<size_t>(count));
+  download(results.converged.data() + row0, converged_.data(), static_cast<size_t>(count));
+}
+
+void CudaFista::encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) {
+  cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "x.data");
+  if (init != nullptr) cpu::checkFiniteParallel(pool_, kernels_, init, rows * m_, m_, "options.init.data");
+  results.resize(rows);
+  if (rows <= 0) return;
+  DeviceScope scope(device_);
+  prepare();
+  const int64_t perPass = reservePasses(rows, init != nullptr);
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
-    upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
-    if (init != nullptr) upload(init_.data(), init + row0 * m_, static_cast<size_t>(count * m_));
-    multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
-    SolveArgs args{gram_.data(), c_.data(), x_.data(), init != nullptr ? init_.data() : nullptr,
-                   dictionary_.data(), count, m_, d_, config_.lambda, 1.0 / lipschitz_, config_.tol,
-                   config_.gapTol, config_.maxIter, config_.nonNegative, values_.data(), products_.data(),
-                   nonzeros_.data(), coef_.data(), codes_.data(), iterations_.data(), objective_.data(),
-                   gap_.data(), kkt_.data(), converged_.data()};
-    const unsigned blocks = static_cast<unsigned>(std::min(count, solvers));
-    solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
-    SAEKIT_CUDA_LAUNCHED();
-    download(codes + row0 * m_, codes_.data(), static_cast<size_t>(count * m_));
-    download(results.iterations.data() + row0, iterations_.data(), static_cast<size_t>(count));
-    download(results.objective.data() + row0, objective_.data(), static_cast<size_t>(count));
-    download(results.gap.data() + row0, gap_.data(), static_cast<size_t>(count));
-    download(results.kkt.data() + row0, kkt_.data(), static_cast<size_t>(count));
-    download(results.converged.data() + row0, converged_.data(), static_cast<size_t>(count));
+    solvePass(x, row0, count, init != nullptr ? init + row0 * m_ : nullptr, codes + row0 * m_, results);
   }
+}
+
+FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t* rowIds) {
+  if (!learning_) throwError("ERR_NOT_LEARNING", "This FISTA model codes with a fixed dictionary and cannot learn");
+  cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "batch.data");
+  cpu::checkRowIds(rowIds, rows);
+  DeviceScope scope(device_);
+  prepare();
+
+  // Codes for the batch, each row starting from the codes it got last time (dense on the way
+  // to the GPU and back, a pass at a time), gathered into CSR rows with the row's totals.
+  FistaRowResults results;
+  results.resize(rows);
+  const int64_t perPass = reservePasses(rows, rowIds != nullptr);
+  const size_t passFloats = static_cast<size_t>(std::min(perPass, rows) * m_);
+  passCodes_.resize(passFloats);
+  if (rowIds != nullptr) passInit_.resize(passFloats);
+  Buffer<int32_t> startIndex(rowIds != nullptr ? static_cast<size_t>(m_) : 0);
+  Buffer<float> startValue(rowIds != nullptr ? static_cast<size_t>(m_) : 0);
+  batchCodes_.start.resize(static_cast<size_t>(rows + 1));
+  batchCodes_.start[0] = 0;
+  batchCodes_.index.clear();
+  batchCodes_.value.clear();
+  cpu::StepTotals totals;
+  for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
+    const int64_t count = std::min(perPass, rows - row0);
+    if (rowIds != nullptr) {
+      std::memset(passInit_.data(), 0, static_cast<size_t>(count * m_) * sizeof(float));
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = learning_->warmStart(rowIds[row0 + r], startIndex.data(), startValue.data());
+        float* start = passInit_.data() + r * m_;
+        for (int64_t e = 0; e < n; ++e) start[startIndex[e]] = startValue[e];
+      }
+    }
+    solvePass(x, row0, count, rowIds != nullptr ? passInit_.data() : nullptr, passCodes_.data(), results);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t row = row0 + r;
+      const float* z = passCodes_.data() + r * m_;
+      double l1 = 0.0;
+      for (int64_t j = 0; j < m_; ++j) {
+        if (z[j] == 0.0f) continue;
+        const size_t at = batchCodes_.index.size();
+        batchCodes_.index.resize(at + 1);
+        batchCodes_.value.resize(at + 1);
+        batchCodes_.index[at] = static_cast<int32_t>(j);
+        batchCodes_.value[at] = z[j];
+        l1 += std::fabs(static_cast<double>(z[j]));
+      }
+      batchCodes_.start[row + 1] = static_cast<int64_t>(batchCodes_.index.size());
+      // The kernel reports P(z) = 0.5 ||x - z D||^2 + lambda ||z||_1 from the explicit residual.
+      const double objective = results.objective[row];
+      totals.add(objective, std::max(2.0 * (objective - config_.lambda * l1), 0.0), l1, results.iterations[row]);
+    }
+  }
+  FistaStepStats stats = totals.finish(rows, d_, batchCodes_.nonzeros(rows));
+  learning_->keepCodes(rowIds, rows, batchCodes_);
+  stats.resampled = learning_->update(pool_, kernels_, x, rows, batchCodes_, hostDictionary_.data());
+  upload(dictionary_.data(), hostDictionary_.data(), static_cast<size_t>(m_ * d_));
+  prepared_ = false;
+  return stats;
 }
 
 }  // namespace
 }  // namespace cuda
 
 std::unique_ptr<FistaBackend> createCudaFista(const FistaConfig& config, const float* dictionary) {
-  cuda::requireCuda("a FistaCoder");
+  cuda::requireCuda(config.learning ? "a FistaDictionary" : "a FistaCoder");
   return std::make_unique<cuda::CudaFista>(config, dictionary);
 }
 
