@@ -101,6 +101,7 @@ function nativeConfig(
     tol: s.tol,
     gapTol: s.gapTol,
     threads: s.threads,
+    device: s.device,
     ...extra,
     ...(cpuKernelsForNextModel !== undefined ? { cpuKernels: cpuKernelsForNextModel } : {}),
   };
@@ -189,8 +190,7 @@ export class FistaCoder extends NativeModel<NativeFista> {
     requireBackend(settings.device, 'a FistaCoder');
     addon.checkFinite(dictionary.data, dictionary.cols, 'dictionary.data');
     const shape = { dIn: dictionary.cols, dHidden: dictionary.rows };
-    const config = { ...nativeConfig(shape, settings, { nonNegative, learning: false, seed: 0 }), device: settings.device };
-    super('FistaCoder', new addon.NativeFista(config, dictionary.data));
+    super('FistaCoder', new addon.NativeFista(nativeConfig(shape, settings, { nonNegative, learning: false, seed: 0 }), dictionary.data));
     this.dIn = shape.dIn;
     this.dHidden = shape.dHidden;
     this.lambda = settings.lambda;

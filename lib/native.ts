@@ -129,7 +129,7 @@ export interface NativeFistaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
-  /** 'cpu' when absent; 'cuda' for coders only (learning false). */
+  /** 'cpu' when absent. */
   device?: 'cpu' | 'cuda';
 }
 

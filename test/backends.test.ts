@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { backendAdvice } from '../lib/backends.js';
 import { backends, BackendUnavailableError, FistaCoder, FistaDictionary, Rica, SparseAutoencoder } from '../lib/index.js';
+import { addon } from '../lib/native.js';
 
 const cuda = backends().find((b) => b.name === 'cuda')!;
 
@@ -67,5 +68,38 @@ describe("device 'cuda' where CUDA cannot run", () => {
     for (const cause of ['not-built', 'no-driver', 'driver-too-old', 'no-device', 'unsupported-gpu'] as const) {
       expect(backendAdvice(cause)).toMatch(/or use device: "cpu"$/);
     }
+  });
+});
+
+describe("device 'cuda' reaches the native model", () => {
+  // With a GPU the parity tests see where models run; this checks, on any machine, that each
+  // model hands its device to the native constructor (a model that dropped it would run on the
+  // CPU while reporting 'cuda'). The addon's constructor is replaced by one that records its
+  // configuration, and backends() says CUDA is available.
+  const identity = { rows: 2, cols: 2, data: new Float32Array([1, 0, 0, 1]) };
+  it.each([
+    ['SparseAutoencoder', 'NativeSparseAutoencoder', () => new SparseAutoencoder({ dIn: 4, dHidden: 8, l1Coeff: 0.1, device: 'cuda' })],
+    ['Rica', 'NativeRica', () => new Rica({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+    ['FistaCoder', 'NativeFista', () => new FistaCoder({ dictionary: identity, lambda: 0.1, device: 'cuda' })],
+    ['FistaDictionary', 'NativeFista', () => new FistaDictionary({ dIn: 4, dHidden: 4, lambda: 0.1, device: 'cuda' })],
+  ] as const)('%s passes device: "cuda" to %s', (_, constructorName, create) => {
+    const native = addon as unknown as Record<string, unknown>;
+    const saved = { construct: native[constructorName], backends: native.backends };
+    let config: { device?: string } | undefined;
+    native[constructorName] = function record(options: { device?: string }) {
+      config = options;
+      throw new Error('recorded');
+    };
+    native.backends = () => [
+      { name: 'cpu', built: true, available: true },
+      { name: 'cuda', built: true, available: true, gpu: 'test double' },
+    ];
+    try {
+      expect(create).toThrow('recorded');
+    } finally {
+      native[constructorName] = saved.construct;
+      native.backends = saved.backends;
+    }
+    expect(config?.device).toBe('cuda');
   });
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, ToyDataset, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
-import type { NativeRica, NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
+import type { NativeFista, NativeRica, NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
 import { Random } from '../lib/random.js';
 import { randomMatrix, randomProblem, relativeError } from './fixtures.js';
 import { lasso, randomDictionary, row } from './fista_fixtures.js';
@@ -483,6 +483,7 @@ describe.skipIf(!cuda.available)(`FistaCoder on CUDA agrees with the CPU (${cuda
       const cpu = new FistaCoder(options);
       const gpu = new FistaCoder({ ...options, device: 'cuda' });
       expect(gpu.device).toBe('cuda');
+      expect((gpu as unknown as { usable(): NativeFista }).usable().device).toBe('cuda');
       expectNear(`${where}: L`, await gpu.lipschitz(), await cpu.lipschitz(), 1e-5);
       const [a, b] = [await cpu.encode(x), await gpu.encode(x)];
       expect(a.converged && b.converged, `${where}: converged`).toBe(true);
@@ -568,6 +569,7 @@ describe.skipIf(!cuda.available)(`FistaDictionary on CUDA agrees with the CPU ($
     const options = { dIn: 24, dHidden: 64, lambda: 0.1, seed: 7 };
     const [cpu, gpu] = [new FistaDictionary(options), new FistaDictionary({ ...options, device: 'cuda' })];
     expect(gpu.device).toBe('cuda');
+    expect((gpu as unknown as { usable(): NativeFista }).usable().device).toBe('cuda');
     expect(Array.from(gpu.dictionary().data)).toEqual(Array.from(cpu.dictionary().data));
     cpu.dispose();
     gpu.dispose();

@@ -66,7 +66,8 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
 #ifdef SAEKIT_WITH_CUDA
       adopt(createCudaFista(config, dictionary));
 #else
-      throwError("BACKEND_UNAVAILABLE", "Cannot create a FistaCoder on device 'cuda': this build has no CUDA backend");
+      throwError("BACKEND_UNAVAILABLE", std::string("Cannot create a ") + (config.learning ? "FistaDictionary" : "FistaCoder") +
+                                            " on device 'cuda': this build has no CUDA backend");
 #endif
     } else {
       adopt(createCpuFista(config, dictionary));
