@@ -1,8 +1,9 @@
 // @ts-check
-// `node bench/cuda_baselines.mjs`: RICA's cost and gradient and FistaCoder's encode on the GPU
-// next to the same calls on the CPU of the same machine (all its cores), in one run. Each time
-// is the median of --repeats calls from the call to the resolved result, so it includes copying
-// the inputs to the GPU and the results back.
+// `node bench/cuda_baselines.mjs`: RICA's cost and gradient, FistaCoder's encode and a
+// FistaDictionary learning step on the GPU next to the same calls on the CPU of the same machine
+// (all its cores), in one run. Each time is the median of --repeats calls from the call to the
+// resolved result, so it includes copying the inputs to the GPU and the results back (and, for
+// the learning step, the host's update of the atoms).
 //
 //   node bench/cuda_baselines.mjs [--repeats N] [--out bench/results]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { backends, FistaCoder, Rica } from '../dist/index.js';
+import { backends, FistaCoder, FistaDictionary, Rica } from '../dist/index.js';
 import { Random } from '../dist/random.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -81,6 +82,21 @@ async function fista(shape, repeats) {
   return result;
 }
 
+/** @param {{ rows: number, d: number, m: number, lambda: number }} shape @param {number} repeats */
+async function learning(shape, repeats) {
+  const x = gaussian(shape.rows, shape.d, 4);
+  /** @type {Record<string, number>} */
+  const result = {};
+  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+    const model = new FistaDictionary({ dIn: shape.d, dHidden: shape.m, lambda: shape.lambda, seed: 1, device });
+    // One step per call on the same batch, given as an iterable: no row ids, so every solve
+    // starts from zero.
+    result[device] = await timeCalls(() => model.fit([x], { steps: 1 }), repeats);
+    model.dispose();
+  }
+  return result;
+}
+
 const { values } = parseArgs({
   options: { repeats: { type: 'string', default: '5' }, out: { type: 'string', default: join(here, 'results') } },
 });
@@ -90,7 +106,7 @@ if (!cuda?.available) {
   console.log(`CUDA is not available here (${cuda?.reason ?? 'not built'}): nothing to compare`);
   process.exit(0);
 }
-console.log(`RICA and FistaCoder, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.gpu}`);
+console.log(`RICA, FistaCoder and FistaDictionary, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.gpu}`);
 const rows = [];
 for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }]) {
   const t = await rica(shape, repeats);
@@ -102,6 +118,11 @@ for (const shape of [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }]) {
   const t = await fista(shape, repeats);
   rows.push({ what: 'fista encode', ...shape, l0: t.l0, cpuMs: t.cpu, cudaMs: t.cuda });
   console.log(`FistaCoder.encode ${shape.rows} rows, ${shape.m} atoms, d ${shape.d}, L0 ${t.l0.toFixed(1)}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
+}
+for (const shape of [{ rows: 1024, d: 128, m: 1024, lambda: 0.1 }]) {
+  const t = await learning(shape, repeats);
+  rows.push({ what: 'fista dictionary step', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
+  console.log(`FistaDictionary step of ${shape.rows} rows, ${shape.m} atoms, d ${shape.d}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
 }
 mkdirSync(values.out, { recursive: true });
 writeFileSync(join(values.out, 'cuda_baselines.json'), JSON.stringify({ gpu: cuda.gpu, cpu: cpus()[0]?.model, threads: availableParallelism(), date: new Date().toISOString(), rows }, null, 2));
