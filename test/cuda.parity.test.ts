@@ -67,8 +67,11 @@ function expectNear(what: string, actual: number, expected: number, tol: number)
   expect(error, `${what}: ${actual} vs ${expected} (cpu)`).toBeLessThanOrEqual(tol);
 }
 
-/** Rows whose float64 pre-activations keep `gap` from every decision of the activation. */
-function inputsAwayFromDecisions(params: ref.Params, rows: number, gap: number, seed: number): Matrix {
+/**
+ * Rows whose float64 pre-activations keep `gap` from every decision of the activation (and,
+ * given AuxK's dead features and k, from AuxK's choice among their positive values).
+ */
+function inputsAwayFromDecisions(params: ref.Params, rows: number, gap: number, seed: number, auxk?: { dead: boolean[]; k: number }): Matrix {
   const { d, m } = params;
   const k = params.k ?? 0;
   const random = new Random(seed);
@@ -79,6 +82,10 @@ function inputsAwayFromDecisions(params: ref.Params, rows: number, gap: number, 
         for (let i = 0; i < d; i++) x[r * d + i] = random.normal();
         const pre = Array.from(ref.preActivations(params, x.subarray(r * d, (r + 1) * d), 1));
         let ok = pre.every((v) => Math.abs(v) > gap);
+        if (ok && auxk !== undefined) {
+          const dead = pre.filter((v, j) => auxk.dead[j] && v > 0).sort((a, b) => b - a);
+          ok = dead.length <= auxk.k || dead[auxk.k - 1] - dead[auxk.k] > gap;
+        }
         if (ok && params.activation === 'topk' && k < m) {
           const sorted = pre.sort((a, b) => b - a);
           ok = sorted[k - 1] - sorted[k] > gap;
@@ -277,12 +284,6 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     gpu.dispose();
   });
 
-  it('refuses AuxK, which it does not implement, with a clear error', () => {
-    expect(() => new SparseAutoencoder({ dIn: 8, dHidden: 16, activation: 'topk', k: 2, auxk: { k: 4 }, device: 'cuda' } as never)).toThrow(
-      expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringMatching(/^The CUDA backend does not implement AuxK yet/) }),
-    );
-  });
-
   it('reports the GPU memory it holds (to V8 as external memory)', async () => {
     const sae = new SparseAutoencoder({ dIn: 512, dHidden: 4096, l1Coeff: 0.1, device: 'cuda' });
     // Parameters and two Adam moments of two 512 x 4096 matrices: 48 MiB, then scratch.
@@ -307,6 +308,69 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     expect((error as Error).message).toMatch(
       /^CUDA out of memory: A SparseAutoencoder with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
     );
+  });
+});
+
+// AuxK: the dead features are chosen by setting both models' firing state (as
+// test/sae.auxk.test.ts does), and the inputs keep clear of AuxK's choice too. The AuxK term,
+// every gradient, three training steps and the firing bookkeeping (AuxK's units are not
+// firing) agree as the plain model's do.
+const auxkCases = (['fp32', 'tf32'] as const).flatMap((precision) => [
+  { label: 'topk', shape: { dIn: 21, dHidden: 45, rows: 10 }, options: { activation: 'topk', k: 5 }, auxk: 4, precision },
+  { label: 'batchtopk, tied', shape: { dIn: 16, dHidden: 40, rows: 8 }, options: { activation: 'batchtopk', k: 3, thresholdStartStep: 0, tied: true }, auxk: 3, precision },
+  { label: 'relu, encoder sees x', shape: { dIn: 40, dHidden: 300, rows: 40 }, options: { applyBDecToInput: false }, auxk: 8, precision },
+] as const);
+
+describe.skipIf(!cuda.available)(`AuxK on CUDA agrees with the CPU (${cuda.gpu ?? 'no GPU'})`, () => {
+  describe.each(auxkCases)('$label, auxk $auxk, $precision', (c) => {
+    const tol = tolerance[c.precision];
+    const options = { ...c.options, auxk: { k: c.auxk, coefficient: 0.5, deadWindow: 100 }, eps: 0.1, lr: 1e-4 } as Partial<SparseAutoencoderOptions>;
+    const where = `AuxK ${c.label} (precision ${c.precision}, ${JSON.stringify(c.shape)}, options ${JSON.stringify(options)})`;
+    // 1000 samples seen; every fourth feature (from 1) last fired at sample 0, the others at
+    // 1000: the window of 100 outlasts three steps of these batches.
+    const dead = Array.from({ length: c.shape.dHidden }, (_, j) => j % 4 === 1);
+    const setup = () => {
+      const { sae: cpu, params } = randomProblem(c.shape, { ...options, seed: c.shape.dIn });
+      const gpu = cudaTwin(cpu, options, c.precision);
+      const lastFired = Float64Array.from(dead, (isDead) => (isDead ? 0 : 1000));
+      for (const model of [cpu, gpu]) native(model).setTrainingState(1000, lastFired, -1);
+      const x = inputsAwayFromDecisions(params, c.shape.rows, margin[c.precision], c.shape.dHidden, { dead, k: c.auxk });
+      return { cpu, gpu, x };
+    };
+
+    it('computes the same AuxK term and gradients', async () => {
+      const { cpu, gpu, x } = setup();
+      const [a, b] = [await cpu._gradients(x), await gpu._gradients(x)];
+      expect(a.auxLoss, `${where}: the CPU's AuxK term`).toBeGreaterThan(0);
+      expectNear(`${where}: auxLoss`, b.auxLoss, a.auxLoss, tol);
+      expectNear(`${where}: loss`, b.loss, a.loss, tol);
+      expect(b.l0, `${where}: l0`).toBe(a.l0);
+      expectClose(`${where}: decoderWeights gradient`, b.decoderWeights, a.decoderWeights, tol);
+      expectClose(`${where}: encoderBias gradient`, b.encoderBias, a.encoderBias, tol);
+      expectClose(`${where}: decoderBias gradient`, b.decoderBias, a.decoderBias, tol);
+      if (!cpu.tied) expectClose(`${where}: encoderWeights gradient`, b.encoderWeights!, a.encoderWeights!, tol);
+      cpu.dispose();
+      gpu.dispose();
+    });
+
+    it('takes the same training steps, counting only the main units as firing', async () => {
+      const { cpu, gpu, x } = setup();
+      for (let step = 0; step < 3; step++) {
+        const [a, b] = [await cpu.trainStep(x), await gpu.trainStep(x)];
+        expectNear(`${where}: step ${step} loss`, b.loss, a.loss, tol);
+        expectNear(`${where}: step ${step} auxLoss`, b.auxLoss, a.auxLoss, tol);
+      }
+      for (const name of parameterNames) {
+        for (const slot of slots) {
+          expectClose(`${where}: ${name} ${slot} after 3 steps`, native(gpu).getParameter(name, slot), native(cpu).getParameter(name, slot), tol);
+        }
+      }
+      const [stateA, stateB] = [native(cpu).getTrainingState(), native(gpu).getTrainingState()];
+      expect(stateB.samplesSeen).toBe(1000 + 3 * c.shape.rows);
+      expect(Array.from(stateB.lastFired), `${where}: lastFired`).toEqual(Array.from(stateA.lastFired));
+      cpu.dispose();
+      gpu.dispose();
+    });
   });
 });
 

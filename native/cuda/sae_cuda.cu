@@ -7,6 +7,8 @@
 // arrived, so copying overlaps computing (gemm.cuh: bias and ReLU fused, active units
 // compacted into a pool). The pool becomes a CSR (sparse.cuh), TopK/BatchTopK select from it
 // (activation.cuh), and the rest of the step runs over the active units (sae_kernels.cuh).
+// AuxK's units are chosen from the same CSR before that selection and appended after the main
+// units, so the per-feature pass handles both.
 // The host waits for the GPU a few times per step, to learn sizes (the number of active
 // units) and at the end for the statistics.
 //
@@ -184,10 +186,21 @@ class CudaSae final : public SaeBackend {
   // The encoder on rows [row0, row0 + count) of the (shifted) input in x_ / shifted_.
   void runEncoder(int64_t row0, int64_t count);
   // x (host) through the encoder into csr_ (nnz_ units); training selects BatchTopK over the
-  // batch, inference applies its threshold.
+  // batch, inference applies its threshold. Training with AuxK appends AuxK's units (auxNnz_,
+  // rows in auxRowStart_) after the main ones.
   void encodeToCsr(const float* x, int64_t rows, bool training);
+  // Copies the units of `from` whose flags_ are set to `to` (in order) and returns their count.
+  int64_t gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to);
   // Replaces csr_ by its units whose flag_ is set.
   void keepFlagged(int64_t rows);
+  // AuxK's units, from csr_ before TopK / BatchTopK selects from it (every positive
+  // pre-activation is there): per row the auxK largest among dead features, into aux_.
+  void selectAuxUnits(int64_t rows);
+  // csr_'s main units followed by aux_'s, in one CSR whose row starts are the main ones.
+  void appendAuxUnits(int64_t rows);
+  // AuxK's term of the loss (per row), its dLoss/dpre at AuxK's units and auxGrad_, from this
+  // step's dLoss/dxhat and its row-chunk sums in partials_ (cpu/sae_cpu.cc's auxiliaryLoss).
+  double auxiliaryLoss(int64_t rows, int64_t rowChunks);
   // BatchTopK's inference threshold, from the units training kept.
   void trackThreshold(int64_t rows);
   StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides);
@@ -241,6 +254,13 @@ class CudaSae final : public SaeBackend {
   Csr csr_;
   Csr selected_;
   int64_t nnz_ = 0;
+  // AuxK: dead features, their units (rowStart 0-based; appended to csr_ at nnz_), dLoss/dxhat
+  // of AuxK's reconstruction [rows, d], and each row's AuxK error.
+  DeviceBuffer<uint8_t> deadFeatures_{"AuxK dead features"};
+  Csr aux_;
+  int64_t auxNnz_ = 0;
+  DeviceBuffer<float> auxGrad_{"AuxK dLoss/dxhat"};
+  DeviceBuffer<double> rowAuxError_{"AuxK row errors"};
   DeviceBuffer<int64_t> rowCount_{"row counts"};
   DeviceBuffer<uint8_t> flags_{"selection flags"};
   SelectScratch select_;
@@ -276,10 +296,6 @@ CudaSae::CudaSae(const SaeConfig& config)
   if ((config_.activation == Activation::TopK || config_.activation == Activation::BatchTopK) && config_.k < 1) {
     throwRangeError("TopK and BatchTopK need k >= 1");
   }
-  if (config_.auxK > 0) {
-    throwError("UNSUPPORTED", "The CUDA backend does not implement AuxK yet; train with auxk on device 'cpu', or "
-                              "without auxk on 'cuda' (dead features can be resampled instead)");
-  }
   if (d_ > kMaxDIn) {
     throwRangeError("The CUDA backend supports dIn up to " + std::to_string(kMaxDIn) + " but received " +
                     std::to_string(d_));
@@ -301,7 +317,7 @@ CudaSae::CudaSae(const SaeConfig& config)
   decoderBias_.allocate(static_cast<size_t>(d_), stream_);
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(encoderBias_.value.data(), 0, static_cast<size_t>(m_) * sizeof(float), stream_));
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(decoderBias_.value.data(), 0, static_cast<size_t>(d_) * sizeof(float), stream_));
-  sums_.resize(2);
+  sums_.resize(3);
   scalar_.resize(1);
   poolUsed_.resize(1);
 
@@ -342,7 +358,8 @@ size_t CudaSae::bytesHeld() const {
          rowSquared_.bytes() + rowL1_.bytes() + sums_.bytes() + columnStart_.bytes() + columnCounts_.bytes() +
          columnEntry_.bytes() + sortScratch_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes() +
          partials_.bytes() + decoderGrad_.bytes() + encoderGrad_.bytes() + dense_.bytes() + rowsOut_.bytes() +
-         indptr_.bytes() + magnitudes_.bytes();
+         indptr_.bytes() + magnitudes_.bytes() + deadFeatures_.bytes() + aux_.bytes() + auxGrad_.bytes() +
+         rowAuxError_.bytes();
 }
 
 void CudaSae::checkFinite(const float* x, int64_t count, int64_t cols, const char* name) {
@@ -487,6 +504,8 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
               csr_.rowStart.data(), csr_.indices.data(), csr_.values.data(), csr_.entryRow.data(), stream_);
 
   clock_.mark("active units to CSR", stream_);
+  auxNnz_ = 0;
+  if (training && config_.auxK > 0) selectAuxUnits(rows);
   if (config_.activation == Activation::TopK) {
     flags_.resize(static_cast<size_t>(std::max<int64_t>(nnz_, 1)));
     flagTopKPerRow(csr_.rowStart.data(), rows, csr_.values.data(), nnz_, config_.k, flags_.data(), select_, stream_);
@@ -500,17 +519,91 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
     pendingBatchMinimum_ = -1.0f;
     if (steps_ >= config_.thresholdStartStep) trackThreshold(rows);
   }
+  if (auxNnz_ > 0) appendAuxUnits(rows);
+}
+
+int64_t CudaSae::gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to) {
+  flaggedRowCounts(from.rowStart.data(), rows, flags_.data(), rowCount_.data(), stream_);
+  to.reserve(rows, count);  // at most as many as before
+  exclusiveSum(rowCount_.data(), to.rowStart.data(), rows + 1, cubTemp_, stream_);
+  gatherFlagged(from.rowStart.data(), rows, from.indices.data(), from.values.data(), flags_.data(),
+                to.rowStart.data(), to.indices.data(), to.values.data(), to.entryRow.data(), stream_);
+  int64_t kept = 0;
+  download(&kept, to.rowStart.data() + rows, 1);
+  return kept;
 }
 
 void CudaSae::keepFlagged(int64_t rows) {
-  flaggedRowCounts(csr_.rowStart.data(), rows, flags_.data(), rowCount_.data(), stream_);
-  selected_.reserve(rows, nnz_);  // at most as many as before
-  exclusiveSum(rowCount_.data(), selected_.rowStart.data(), rows + 1, cubTemp_, stream_);
-  gatherFlagged(csr_.rowStart.data(), rows, csr_.indices.data(), csr_.values.data(), flags_.data(),
-                selected_.rowStart.data(), selected_.indices.data(), selected_.values.data(),
-                selected_.entryRow.data(), stream_);
+  nnz_ = gatherFlaggedUnits(csr_, rows, nnz_, selected_);
   csr_.swap(selected_);
-  download(&nnz_, csr_.rowStart.data() + rows, 1);
+}
+
+void CudaSae::selectAuxUnits(int64_t rows) {
+  deadFeatures_.resize(static_cast<size_t>(m_));
+  flagDeadFeatures(lastFired_.data(), m_, samplesSeen_, config_.auxKWindow, deadFeatures_.data(), stream_);
+  flags_.resize(static_cast<size_t>(std::max<int64_t>(nnz_, 1)));
+  flagByColumn(csr_.indices.data(), nnz_, deadFeatures_.data(), flags_.data(), stream_);
+  const int64_t candidates = gatherFlaggedUnits(csr_, rows, nnz_, aux_);
+  if (candidates == 0) return;
+  // Only the flags of aux_'s units are rewritten here; csr_'s selection flags them again.
+  flagTopKPerRow(aux_.rowStart.data(), rows, aux_.values.data(), candidates, config_.auxK, flags_.data(), select_,
+                 stream_);
+  auxNnz_ = gatherFlaggedUnits(aux_, rows, candidates, selected_);
+  aux_.swap(selected_);
+  clock_.mark("AuxK selection", stream_);
+}
+
+void CudaSae::appendAuxUnits(int64_t rows) {
+  const int64_t total = nnz_ + auxNnz_;
+  if (total > std::numeric_limits<int32_t>::max()) {
+    throwRangeError("A batch of " + std::to_string(rows) + " rows has " + std::to_string(total) +
+                    " active and AuxK units, more than the CUDA backend addresses in one pass; use fewer rows at "
+                    "a time");
+  }
+  selected_.reserve(rows, total);
+  const auto copy = [&](void* to, const void* from, size_t bytes) {
+    if (bytes > 0) SAEKIT_CUDA_CHECK(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_));
+  };
+  const size_t main = static_cast<size_t>(nnz_);
+  const size_t aux = static_cast<size_t>(auxNnz_);
+  copy(selected_.rowStart.data(), csr_.rowStart.data(), static_cast<size_t>(rows + 1) * sizeof(int64_t));
+  copy(selected_.indices.data(), csr_.indices.data(), main * sizeof(int32_t));
+  copy(selected_.values.data(), csr_.values.data(), main * sizeof(float));
+  copy(selected_.entryRow.data(), csr_.entryRow.data(), main * sizeof(int32_t));
+  copy(selected_.indices.data() + main, aux_.indices.data(), aux * sizeof(int32_t));
+  copy(selected_.values.data() + main, aux_.values.data(), aux * sizeof(float));
+  copy(selected_.entryRow.data() + main, aux_.entryRow.data(), aux * sizeof(int32_t));
+  csr_.swap(selected_);
+}
+
+double CudaSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {
+  // The residual e = x - xhat = -(rows / 2) g per row. Its variance over the batch, summed
+  // over coordinates: mean ||e||^2 - ||mean e||^2, with mean e = -(1/2) sum of g.
+  sumRowStats(rowSquared_.data(), nullptr, rows, sums_.data(), stream_);
+  halfSumSquaredNorm(partials_.data(), rowChunks, d_, sums_.data() + 2, stream_);
+  double sums[3];
+  download(sums, sums_.data(), 3);
+  const double variance = sums[0] / static_cast<double>(rows) - sums[2];
+  auxGrad_.resize(static_cast<size_t>(rows * d_));
+  float* auxUnitGrad = unitGrad_.data() + nnz_;
+  if (!(variance > 0.0)) {
+    // No spread in the residual: the normalised loss is undefined, and taken as 0 (as
+    // dictionary_learning's nan_to_num does), with no gradient.
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(auxGrad_.data(), 0, static_cast<size_t>(rows * d_) * sizeof(float), stream_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(auxUnitGrad, 0, static_cast<size_t>(auxNnz_) * sizeof(float), stream_));
+    return 0.0;
+  }
+  const float errScale = static_cast<float>(rows) / 2.0f;
+  const float gradScale = static_cast<float>(2.0 * config_.auxKCoeff / (static_cast<double>(rows) * variance));
+  rowAuxError_.resize(static_cast<size_t>(rows));
+  auxRowBackward(aux_.rowStart.data(), csr_.indices.data() + nnz_, csr_.values.data() + nnz_, rows,
+                 decoder_.value.data(), outputGrad_.data(), d_, errScale, gradScale, auxGrad_.data(), auxUnitGrad,
+                 rowAuxError_.data(), stream_);
+  sumRowStats(rowAuxError_.data(), nullptr, rows, sums_.data(), stream_);
+  double error = 0.0;
+  download(&error, sums_.data(), 1);
+  clock_.mark("AuxK loss and dL/dpre", stream_);
+  return config_.auxKCoeff * error / static_cast<double>(rows) / variance;
 }
 
 void CudaSae::trackThreshold(int64_t rows) {
@@ -530,6 +623,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   encodeToCsr(x, rows, true);
   clock_.mark("TopK / BatchTopK selection", stream_);
   const int64_t nnz = nnz_;
+  const int64_t total = nnz + auxNnz_;  // main units, then AuxK's
   const float l1 = overrides.l1Coeff >= 0.0f ? overrides.l1Coeff : config_.l1Coeff;
   const float lr = overrides.lr >= 0.0f ? overrides.lr : config_.lr;
   const float gradScale = 2.0f / static_cast<float>(rows);
@@ -539,7 +633,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
 
   // Per row: decode, the error, dLoss/dxhat and dLoss/dpre at the active units.
   outputGrad_.resize(static_cast<size_t>(rows * d_));
-  unitGrad_.resize(static_cast<size_t>(std::max<int64_t>(nnz, 1)));
+  unitGrad_.resize(static_cast<size_t>(std::max<int64_t>(total, 1)));
   rowSquared_.resize(static_cast<size_t>(rows));
   rowL1_.resize(static_cast<size_t>(rows));
   partials_.resize(static_cast<size_t>((rowChunks + featureChunks) * d_));
@@ -549,11 +643,12 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   clock_.mark("rows: decode, error, dL/dpre", stream_);
   chunkColumnSums(outputGrad_.data(), nullptr, 1.0f, rows, d_, kBiasRowChunk, partials_.data(), stream_);
   clock_.mark("b_dec gradient partials", stream_);
+  const double auxLoss = auxNnz_ > 0 ? auxiliaryLoss(rows, rowChunks) : 0.0;
 
   // Per feature: the units grouped by feature (rows in order), then the gradients.
   columnStart_.resize(static_cast<size_t>(m_ + 1));
-  columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(nnz, 1)));
-  groupByColumn(csr_.indices.data(), nnz, m_, columnStart_.data(), columnEntry_.data(), sortScratch_, columnCounts_,
+  columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(total, 1)));
+  groupByColumn(csr_.indices.data(), total, m_, columnStart_.data(), columnEntry_.data(), sortScratch_, columnCounts_,
                 cubTemp_, stream_);
   clock_.mark("group units by feature", stream_);
   biasGrad_.resize(static_cast<size_t>(m_));
@@ -561,9 +656,10 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   decoderGrad_.resize(static_cast<size_t>(m_ * d_));
   if (!config_.tied) encoderGrad_.resize(static_cast<size_t>(m_ * d_));
   FeatureGradientArgs args{columnStart_.data(), columnEntry_.data(), csr_.entryRow.data(), csr_.values.data(),
-                           unitGrad_.data(), outputGrad_.data(), x_.data(), decoderBias_.value.data(),
-                           biasGrad_.data(), m_, d_, config_.tied, config_.applyBDecToInput,
-                           decoderGrad_.data(), config_.tied ? nullptr : encoderGrad_.data()};
+                           unitGrad_.data(), outputGrad_.data(), nnz, auxNnz_ > 0 ? auxGrad_.data() : nullptr,
+                           x_.data(), decoderBias_.value.data(), biasGrad_.data(), m_, d_, config_.tied,
+                           config_.applyBDecToInput, decoderGrad_.data(),
+                           config_.tied ? nullptr : encoderGrad_.data()};
   featureGradients(args, stream_);
   clock_.mark("feature gradients", stream_);
   // The encoder saw x - b_dec: b_dec's gradient gets -sum_j biasGrad_j W_enc[:, j].
@@ -578,7 +674,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   sumRowStats(rowSquared_.data(), rowL1_.data(), rows, sums_.data(), stream_);
   double sums[2];
   download(sums, sums_.data(), 2);
-  const double loss = sums[0] + static_cast<double>(l1) * sums[1];
+  const double loss = sums[0] + static_cast<double>(l1) * sums[1] + auxLoss * static_cast<double>(rows);
   clock_.mark("b_dec gradient, statistics", stream_);
 
   const bool update = out == nullptr;
@@ -604,7 +700,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
     }
     steps_ = t;
     samplesSeen_ += rows;
-    markFired(columnStart_.data(), m_, samplesSeen_, lastFired_.data(), stream_);
+    markFired(columnStart_.data(), columnEntry_.data(), nnz, m_, samplesSeen_, lastFired_.data(), stream_);
     clock_.mark("Adam, projection, renormalisation", stream_);
   }
   if (!update) {
@@ -628,6 +724,7 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   stats.mse = sums[0] / static_cast<double>(rows * d_);
   stats.l1 = sums[1] / static_cast<double>(rows);
   stats.l0 = static_cast<double>(nnz) / static_cast<double>(rows);
+  stats.auxLoss = auxLoss;
   stats.loss = loss / static_cast<double>(rows);
   return stats;
 }

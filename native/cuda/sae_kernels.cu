@@ -20,19 +20,28 @@ __global__ void shiftRowsKernel(const float* __restrict__ x, const float* __rest
   if (i < count) out[i] = x[i] - shift[i % d];
 }
 
+// What a rowKernel computes from the sum s = sum of value * decoder[index, :] over a row's units:
+//   Decode:    out = b_dec + s
+//   Backward:  err = b_dec + s - x (target: x); out = gradScale * err; the row's ||err||^2 and
+//              sum of values; unitGrad = out . decoder[index, :] + l1Grad
+//   Auxiliary: err = s + errScale * target (target: dLoss/dxhat, so errScale * target is the
+//              reconstruction error xhat - x); then as Backward, without the sum of values
+enum class RowPass { Decode, Backward, Auxiliary };
+
 // One block per row. For each span of kSpan coordinates, the row's units are staged through
 // shared memory kThreads at a time and each thread accumulates its coordinates in unit order
-// (the CPU's order). With kBackward, also the error, dLoss/dxhat, and per unit dLoss/dpre by
-// one warp per unit.
-template <bool kBackward>
+// (the CPU's order). Backward and Auxiliary then find dLoss/dpre per unit, one warp per unit.
+template <RowPass kPass>
 __global__ void __launch_bounds__(kThreads) rowKernel(const int64_t* __restrict__ rowStart,
                                                       const int32_t* __restrict__ indices,
                                                       const float* __restrict__ values,
                                                       const float* __restrict__ decoder,
-                                                      const float* __restrict__ bDec, const float* __restrict__ x,
-                                                      int64_t d, float gradScale, float l1Grad,
+                                                      const float* __restrict__ bDec,
+                                                      const float* __restrict__ target, int64_t d,
+                                                      float errScale, float gradScale, float l1Grad,
                                                       float* __restrict__ out, float* __restrict__ unitGrad,
                                                       double* __restrict__ rowSquared, double* __restrict__ rowL1) {
+  constexpr bool kBackward = kPass != RowPass::Decode;
   __shared__ int32_t stagedIndex[kThreads];
   __shared__ float stagedValue[kThreads];
   __shared__ double scratch[32];
@@ -45,7 +54,7 @@ __global__ void __launch_bounds__(kThreads) rowKernel(const int64_t* __restrict_
 #pragma unroll
     for (int c = 0; c < kCoords; ++c) {
       const int64_t i = i0 + threadIdx.x + c * kThreads;
-      acc[c] = i < d ? bDec[i] : 0.0f;
+      acc[c] = i < d && kPass != RowPass::Auxiliary ? bDec[i] : 0.0f;
     }
     for (int64_t e0 = start; e0 < end; e0 += kThreads) {
       const int n = static_cast<int>(min(static_cast<int64_t>(kThreads), end - e0));
@@ -53,7 +62,7 @@ __global__ void __launch_bounds__(kThreads) rowKernel(const int64_t* __restrict_
       if (threadIdx.x < n) {
         stagedIndex[threadIdx.x] = indices[e0 + threadIdx.x];
         stagedValue[threadIdx.x] = values[e0 + threadIdx.x];
-        if (kBackward && i0 == 0) l1 += values[e0 + threadIdx.x];
+        if (kPass == RowPass::Backward && i0 == 0) l1 += values[e0 + threadIdx.x];
       }
       __syncthreads();
       for (int q = 0; q < n; ++q) {
@@ -71,7 +80,9 @@ __global__ void __launch_bounds__(kThreads) rowKernel(const int64_t* __restrict_
       const int64_t i = i0 + threadIdx.x + c * kThreads;
       if (i >= d) continue;
       if (kBackward) {
-        const float err = acc[c] - x[r * d + i];
+        // Auxiliary, as the CPU: AuxK's reconstruction minus the residual it targets.
+        const float t = target[r * d + i];
+        const float err = kPass == RowPass::Backward ? acc[c] - t : acc[c] + errScale * t;
         squared += static_cast<double>(err) * err;
         out[r * d + i] = gradScale * err;
       } else {
@@ -94,7 +105,7 @@ __global__ void __launch_bounds__(kThreads) rowKernel(const int64_t* __restrict_
   l1 = blockSum(l1, scratch);
   if (threadIdx.x == 0) {
     rowSquared[r] = squared;
-    rowL1[r] = l1;
+    if (kPass == RowPass::Backward) rowL1[r] = l1;
   }
 }
 
@@ -141,6 +152,7 @@ __global__ void __launch_bounds__(kThreads) featureGradKernel(FeatureGradientArg
   __shared__ int32_t stagedRow[kThreads];
   __shared__ float stagedValue[kThreads];
   __shared__ float stagedGrad[kThreads];
+  __shared__ bool stagedAux[kThreads];
   const int64_t j = blockIdx.x;
   const int64_t i0 = static_cast<int64_t>(blockIdx.y) * kSpan;
   const int64_t begin = a.columnStart[j];
@@ -156,17 +168,19 @@ __global__ void __launch_bounds__(kThreads) featureGradKernel(FeatureGradientArg
       stagedRow[threadIdx.x] = a.entryRow[e];
       stagedValue[threadIdx.x] = a.values[e];
       stagedGrad[threadIdx.x] = a.unitGrad[e];
+      stagedAux[threadIdx.x] = e >= a.auxFrom;
     }
     __syncthreads();
     for (int q = 0; q < n; ++q) {
       const int64_t rowOffset = static_cast<int64_t>(stagedRow[q]) * a.d;
       const float value = stagedValue[q];
       const float grad = stagedGrad[q];
+      const float* rowGrad = (stagedAux[q] ? a.auxGrad : a.outputGrad) + rowOffset;
 #pragma unroll
       for (int c = 0; c < kCoords; ++c) {
         const int64_t i = i0 + threadIdx.x + c * kThreads;
         if (i < a.d) {
-          accDec[c] = fmaf(value, a.outputGrad[rowOffset + i], accDec[c]);
+          accDec[c] = fmaf(value, rowGrad[i], accDec[c]);
           accEnc[c] = fmaf(grad, a.x[rowOffset + i], accEnc[c]);
         }
       }
@@ -242,10 +256,34 @@ __global__ void adamVectorKernel(float* __restrict__ param, float* __restrict__ 
   if (i < n) adamElement(param[i], m[i], v[i], grad[i], step);
 }
 
-__global__ void markFiredKernel(const int64_t* __restrict__ columnStart, int64_t m, int64_t samplesSeen,
-                                int64_t* __restrict__ lastFired) {
+// A column's units are in increasing entry order, so its first is a main unit if any is.
+__global__ void markFiredKernel(const int64_t* __restrict__ columnStart, const int32_t* __restrict__ columnEntry,
+                                int64_t mainUnits, int64_t m, int64_t samplesSeen, int64_t* __restrict__ lastFired) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j < m && columnStart[j + 1] > columnStart[j]) lastFired[j] = samplesSeen;
+  if (j >= m || columnStart[j + 1] == columnStart[j]) return;
+  if (columnEntry[columnStart[j]] < mainUnits) lastFired[j] = samplesSeen;
+}
+
+__global__ void flagDeadKernel(const int64_t* __restrict__ lastFired, int64_t m, int64_t samplesSeen, int64_t window,
+                               uint8_t* __restrict__ dead) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= m) return;
+  const int64_t silent = lastFired[j] < 0 ? samplesSeen : samplesSeen - lastFired[j];
+  dead[j] = silent >= window ? 1 : 0;
+}
+
+__global__ void __launch_bounds__(kThreads) halfSumSquaredNormKernel(const float* __restrict__ partials,
+                                                                     int64_t chunks, int64_t d,
+                                                                     double* __restrict__ out) {
+  __shared__ double scratch[32];
+  double norm2 = 0.0;
+  for (int64_t i = threadIdx.x; i < d; i += kThreads) {
+    double sum = 0.0;
+    for (int64_t c = 0; c < chunks; ++c) sum += partials[c * d + i];
+    norm2 += (0.5 * sum) * (0.5 * sum);
+  }
+  norm2 = blockSum(norm2, scratch);
+  if (threadIdx.x == 0) *out = norm2;
 }
 
 __global__ void __launch_bounds__(kThreads) sumRowStatsKernel(const double* __restrict__ rowSquared,
@@ -255,7 +293,7 @@ __global__ void __launch_bounds__(kThreads) sumRowStatsKernel(const double* __re
   double squared = 0.0, l1 = 0.0;
   for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
     squared += rowSquared[r];
-    l1 += rowL1[r];
+    if (rowL1 != nullptr) l1 += rowL1[r];
   }
   squared = blockSum(squared, scratch);
   l1 = blockSum(l1, scratch);
@@ -301,8 +339,8 @@ void shiftRows(const float* x, const float* shift, int64_t rows, int64_t d, floa
 void decodeRows(const int64_t* rowStart, const int32_t* indices, const float* values, int64_t rows,
                 const float* decoder, const float* bDec, int64_t d, float* out, cudaStream_t stream) {
   if (rows == 0) return;
-  rowKernel<false><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      rowStart, indices, values, decoder, bDec, nullptr, d, 0.0f, 0.0f, out, nullptr, nullptr, nullptr);
+  rowKernel<RowPass::Decode><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      rowStart, indices, values, decoder, bDec, nullptr, d, 0.0f, 0.0f, 0.0f, out, nullptr, nullptr, nullptr);
   SAEKIT_CUDA_LAUNCHED();
 }
 
@@ -310,8 +348,29 @@ void rowBackward(const int64_t* rowStart, const int32_t* indices, const float* v
                  const float* decoder, const float* bDec, const float* x, int64_t d, float gradScale, float l1Grad,
                  float* outputGrad, float* unitGrad, double* rowSquared, double* rowL1, cudaStream_t stream) {
   if (rows == 0) return;
-  rowKernel<true><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      rowStart, indices, values, decoder, bDec, x, d, gradScale, l1Grad, outputGrad, unitGrad, rowSquared, rowL1);
+  rowKernel<RowPass::Backward><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      rowStart, indices, values, decoder, bDec, x, d, 0.0f, gradScale, l1Grad, outputGrad, unitGrad, rowSquared, rowL1);
+  SAEKIT_CUDA_LAUNCHED();
+}
+
+void auxRowBackward(const int64_t* rowStart, const int32_t* indices, const float* values, int64_t rows,
+                    const float* decoder, const float* outputGrad, int64_t d, float errScale, float gradScale,
+                    float* auxGrad, float* unitGrad, double* rowError, cudaStream_t stream) {
+  if (rows == 0) return;
+  rowKernel<RowPass::Auxiliary><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      rowStart, indices, values, decoder, nullptr, outputGrad, d, errScale, gradScale, 0.0f, auxGrad, unitGrad,
+      rowError, nullptr);
+  SAEKIT_CUDA_LAUNCHED();
+}
+
+void halfSumSquaredNorm(const float* partials, int64_t chunks, int64_t d, double* out, cudaStream_t stream) {
+  halfSumSquaredNormKernel<<<1, kThreads, 0, stream>>>(partials, chunks, d, out);
+  SAEKIT_CUDA_LAUNCHED();
+}
+
+void flagDeadFeatures(const int64_t* lastFired, int64_t m, int64_t samplesSeen, int64_t window, uint8_t* dead,
+                      cudaStream_t stream) {
+  flagDeadKernel<<<blocksFor(m), kThreads, 0, stream>>>(lastFired, m, samplesSeen, window, dead);
   SAEKIT_CUDA_LAUNCHED();
 }
 
@@ -356,8 +415,10 @@ void adamVector(float* param, float* m, float* v, const float* grad, int64_t n, 
   SAEKIT_CUDA_LAUNCHED();
 }
 
-void markFired(const int64_t* columnStart, int64_t m, int64_t samplesSeen, int64_t* lastFired, cudaStream_t stream) {
-  markFiredKernel<<<blocksFor(m), kThreads, 0, stream>>>(columnStart, m, samplesSeen, lastFired);
+void markFired(const int64_t* columnStart, const int32_t* columnEntry, int64_t mainUnits, int64_t m,
+               int64_t samplesSeen, int64_t* lastFired, cudaStream_t stream) {
+  markFiredKernel<<<blocksFor(m), kThreads, 0, stream>>>(columnStart, columnEntry, mainUnits, m, samplesSeen,
+                                                         lastFired);
   SAEKIT_CUDA_LAUNCHED();
 }
 

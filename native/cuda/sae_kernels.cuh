@@ -33,6 +33,26 @@ void rowBackward(const int64_t* rowStart, const int32_t* indices, const float* v
                  const float* decoder, const float* bDec, const float* x, int64_t d, float gradScale, float l1Grad,
                  float* outputGrad, float* unitGrad, double* rowSquared, double* rowL1, cudaStream_t stream);
 
+// AuxK's per-row pass over each row's AuxK units (rowStart indexes indices, values and
+// unitGrad), with outputGrad from rowBackward:
+//   a              = sum over the units of value * decoder[index, :] + errScale * outputGrad[r, :]
+//                    (AuxK's reconstruction minus the residual x - xhat it targets, for
+//                    errScale = rows / 2, as outputGrad = (2 / rows) (xhat - x))
+//   auxGrad[r, :]  = gradScale * a,  rowError[r] = ||a||^2 (double)
+//   unitGrad[e]    = auxGrad[r, :] . decoder[index_e, :]
+void auxRowBackward(const int64_t* rowStart, const int32_t* indices, const float* values, int64_t rows,
+                    const float* decoder, const float* outputGrad, int64_t d, float errScale, float gradScale,
+                    float* auxGrad, float* unitGrad, double* rowError, cudaStream_t stream);
+
+// *out = ||(1/2) sum over c < chunks of partials[c, :]||^2 in double (the chunks summed in
+// order, in double, as the CPU does): from the row chunks of dLoss/dxhat, AuxK's ||mean residual||^2.
+void halfSumSquaredNorm(const float* partials, int64_t chunks, int64_t d, double* out, cudaStream_t stream);
+
+// dead[j] = 1 if feature j has not fired in the last `window` samples (never, counting from the
+// first sample), else 0: AuxK's dead features.
+void flagDeadFeatures(const int64_t* lastFired, int64_t m, int64_t samplesSeen, int64_t window, uint8_t* dead,
+                      cudaStream_t stream);
+
 // partials[c, :] = sum over rows r of chunk c (chunkRows rows each) of weight_r * matrix[r, :],
 // rows in order; weight_r = weightScale * weights[r], or 1 when weights is null. Rows whose
 // weight is zero are skipped, as the CPU skips them.
@@ -53,6 +73,10 @@ struct FeatureGradientArgs {
   const float* values;       // the units' activations
   const float* unitGrad;     // dLoss/dpre at the units
   const float* outputGrad;   // [rows, d]
+  // Units at CSR positions from auxFrom on are AuxK's: their decoder gradient reads auxGrad
+  // [rows, d] (auxRowBackward) instead of outputGrad. auxFrom past the last unit: none.
+  int64_t auxFrom;
+  const float* auxGrad;
   const float* x;            // [rows, d], the raw input
   const float* bDec;         // [d]
   const float* biasGrad;     // [m], from featureBiasGradients
@@ -65,7 +89,7 @@ struct FeatureGradientArgs {
 };
 
 // Per feature j and coordinate i:
-//   decoderGrad[j, i] = sum over j's units of value * outputGrad[row, i]
+//   decoderGrad[j, i] = sum over j's units of value * outputGrad[row, i] (auxGrad for AuxK's)
 //   encoderGrad[j, i] = sum over j's units of unitGrad * x[row, i]  - biasGrad[j] * bDec[i]
 // (the second term when the encoder subtracts b_dec); tied: decoderGrad += encoderGrad.
 void featureGradients(const FeatureGradientArgs& args, cudaStream_t stream);
@@ -80,10 +104,12 @@ void adamFeatures(float* decoder, float* decoderM, float* decoderV, const float*
 void adamVector(float* param, float* m, float* v, const float* grad, int64_t n, const cpu::AdamStep& step,
                 cudaStream_t stream);
 
-// lastFired[j] = samplesSeen for every feature with a unit in the batch.
-void markFired(const int64_t* columnStart, int64_t m, int64_t samplesSeen, int64_t* lastFired, cudaStream_t stream);
+// lastFired[j] = samplesSeen for every feature with a main unit (CSR position < mainUnits) in
+// the batch: AuxK's units are how dead features are reached, not activity.
+void markFired(const int64_t* columnStart, const int32_t* columnEntry, int64_t mainUnits, int64_t m,
+               int64_t samplesSeen, int64_t* lastFired, cudaStream_t stream);
 
-// sums[0] = sum of rowSquared, sums[1] = sum of rowL1 (double).
+// sums[0] = sum of rowSquared, sums[1] = sum of rowL1 (double; 0 when rowL1 is null).
 void sumRowStats(const double* rowSquared, const double* rowL1, int64_t rows, double* sums, cudaStream_t stream);
 
 // *largest = max(*largest, the bits of max |v[i]|) for i < n. The bits of a non-negative

@@ -117,6 +117,12 @@ __global__ void __launch_bounds__(kRowThreads) fillEntryRowsKernel(const int64_t
   }
 }
 
+__global__ void flagByColumnKernel(const int32_t* __restrict__ indices, int64_t nnz,
+                                   const uint8_t* __restrict__ columnFlags, uint8_t* __restrict__ flags) {
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < nnz) flags[e] = columnFlags[indices[e]];
+}
+
 __global__ void __launch_bounds__(kRowThreads) flaggedRowCountsKernel(const int64_t* __restrict__ rowStart,
                                                                       int64_t rows, const uint8_t* __restrict__ flags,
                                                                       int64_t* __restrict__ rowCount) {
@@ -222,6 +228,13 @@ void widenIndptr(const int32_t* indptr, int64_t rows, int64_t* rowStart, int32_t
   SAEKIT_CUDA_LAUNCHED();
   if (rows == 0) return;
   fillEntryRowsKernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(rowStart, entryRow);
+  SAEKIT_CUDA_LAUNCHED();
+}
+
+void flagByColumn(const int32_t* indices, int64_t nnz, const uint8_t* columnFlags, uint8_t* flags,
+                  cudaStream_t stream) {
+  if (nnz == 0) return;
+  flagByColumnKernel<<<blocksFor(nnz, kRowThreads), kRowThreads, 0, stream>>>(indices, nnz, columnFlags, flags);
   SAEKIT_CUDA_LAUNCHED();
 }
 

@@ -45,6 +45,10 @@ void gatherFlagged(const int64_t* rowStart, int64_t rows, const int32_t* indices
                    const uint8_t* flags, const int64_t* newRowStart, int32_t* newIndices, float* newValues,
                    int32_t* newEntryRow, cudaStream_t stream);
 
+// flags[e] = columnFlags[indices[e]] for e < nnz: the units of the flagged columns.
+void flagByColumn(const int32_t* indices, int64_t nnz, const uint8_t* columnFlags, uint8_t* flags,
+                  cudaStream_t stream);
+
 // Grouping by column: columnStart [cols + 1] and, in that order, the CSR position of each unit
 // (rows increasing within a column: a stable sort). `scratch` holds 2 * nnz int32.
 void groupByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart, int32_t* columnEntry,

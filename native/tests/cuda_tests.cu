@@ -379,12 +379,15 @@ struct Case {
   int64_t k;
   Precision precision;
   int64_t d, m, rows;
+  int64_t auxK = 0;  // > 0: AuxK on, with every fourth feature (from 1) dead
 };
+
+bool deadInCase(const Case& c, int64_t j) { return c.auxK > 0 && j % 4 == 1; }
 
 std::string describe(const Case& c) {
   char text[256];
-  std::snprintf(text, sizeof text, "%s (%s, tied %d, applyBDecToInput %d, d %ld, m %ld, rows %ld)", c.label,
-                c.precision == Precision::TF32 ? "tf32" : "fp32", c.tied, c.applyBDecToInput, c.d, c.m, c.rows);
+  std::snprintf(text, sizeof text, "%s (%s, tied %d, applyBDecToInput %d, d %ld, m %ld, rows %ld, auxK %ld)", c.label,
+                c.precision == Precision::TF32 ? "tf32" : "fp32", c.tied, c.applyBDecToInput, c.d, c.m, c.rows, c.auxK);
   return text;
 }
 
@@ -419,6 +422,9 @@ void testBackendParity(const Case& c) {
   config.seed = 7;
   config.threads = 2;
   config.precision = c.precision;
+  config.auxK = c.auxK;
+  config.auxKCoeff = 0.5f;
+  config.auxKWindow = 100;
   auto cpu = createCpuSae(config);
   config.device = Device::Cuda;
   auto gpu = createCudaSae(config);
@@ -448,6 +454,13 @@ void testBackendParity(const Case& c) {
   }
   std::vector<float> encoderPublic(enc.size());
   cpu->getParameter(SaeParam::EncoderWeights, SaeSlot::Value, encoderPublic.data());
+  if (c.auxK > 0) {
+    // 1000 samples seen; the dead features last fired at sample 0, the others at 1000 (the
+    // window of 100 outlasts the three training steps below).
+    std::vector<int64_t> lastFired(static_cast<size_t>(c.m));
+    for (int64_t j = 0; j < c.m; ++j) lastFired[j] = deadInCase(c, j) ? 0 : 1000;
+    for (SaeBackend* b : {cpu.get(), gpu.get()}) b->setFiringState(1000, lastFired.data());
+  }
 
   // Inputs whose pre-activations keep away from zero (ReLU), and whose k-th and (k+1)-th
   // largest per row keep apart (TopK), by more than the precision's error.
@@ -460,6 +473,15 @@ void testBackendParity(const Case& c) {
         for (int64_t i = 0; i < c.d; ++i) x[r * c.d + i] = static_cast<float>(rng.normal());
         auto pre = preActivations(c, encoderPublic, bEnc, bDec, x.data() + r * c.d, 1);
         bool ok = std::all_of(pre.begin(), pre.end(), [&](double v) { return std::fabs(v) > margin; });
+        if (ok && c.auxK > 0) {
+          // AuxK's choice among the dead features' positive values keeps apart too.
+          std::vector<double> dead;
+          for (int64_t j = 0; j < c.m; ++j) {
+            if (deadInCase(c, j) && pre[j] > 0.0) dead.push_back(pre[j]);
+          }
+          std::sort(dead.begin(), dead.end(), std::greater<double>());
+          ok = static_cast<int64_t>(dead.size()) <= c.auxK || dead[c.auxK - 1] - dead[c.auxK] > margin;
+        }
         if (ok && c.activation == Activation::TopK && c.k < c.m) {
           std::sort(pre.begin(), pre.end(), std::greater<double>());
           ok = pre[c.k - 1] - pre[c.k] > margin;
@@ -479,6 +501,9 @@ void testBackendParity(const Case& c) {
   const StepStats cs = cpu->gradients(x.data(), c.rows, cpuGrad);
   const StepStats gs = gpu->gradients(x.data(), c.rows, gpuGrad);
   CHECK(cs.l0 == gs.l0, "%s: l0 %g (cpu) vs %g (cuda)", what.c_str(), cs.l0, gs.l0);
+  CHECK(std::fabs(cs.auxLoss - gs.auxLoss) <= tol * std::fabs(cs.auxLoss), "%s: auxLoss %g vs %g", what.c_str(),
+        cs.auxLoss, gs.auxLoss);
+  CHECK((cs.auxLoss > 0.0) == (c.auxK > 0), "%s: auxLoss %g with auxK %ld", what.c_str(), cs.auxLoss, c.auxK);
   CHECK(std::fabs(cs.loss - gs.loss) <= tol * std::fabs(cs.loss), "%s: loss %g vs %g", what.c_str(), cs.loss, gs.loss);
   CHECK(std::fabs(cs.mse - gs.mse) <= tol * std::fabs(cs.mse), "%s: mse %g vs %g", what.c_str(), cs.mse, gs.mse);
   CHECK(std::fabs(cs.l1 - gs.l1) <= tol * std::fabs(cs.l1) + 1e-12, "%s: l1 %g vs %g", what.c_str(), cs.l1, gs.l1);
@@ -536,8 +561,8 @@ void testBackendParity(const Case& c) {
     CHECK(std::fabs(a.loss - b.loss) <= tol * std::fabs(a.loss), "%s: step %d loss %g vs %g", what.c_str(), step,
           a.loss, b.loss);
   }
-  CHECK(cpu->stepsTaken() == gpu->stepsTaken() && gpu->samplesSeen() == 3 * c.rows, "%s: step bookkeeping",
-        what.c_str());
+  CHECK(cpu->stepsTaken() == gpu->stepsTaken() && gpu->samplesSeen() == (c.auxK > 0 ? 1000 : 0) + 3 * c.rows,
+        "%s: step bookkeeping", what.c_str());
   for (SaeParam p : {SaeParam::EncoderWeights, SaeParam::EncoderBias, SaeParam::DecoderWeights, SaeParam::DecoderBias}) {
     for (SaeSlot slot : {SaeSlot::Value, SaeSlot::AdamFirstMoment, SaeSlot::AdamSecondMoment}) {
       const size_t n = p == SaeParam::EncoderBias ? c.m : p == SaeParam::DecoderBias ? c.d : c.m * c.d;
@@ -647,6 +672,10 @@ int main() {
           {"topk", false, true, Activation::TopK, 5, precision, 21, 45, 10},
           {"topk", true, true, Activation::TopK, 7, precision, 64, 260, 33},
           {"batchtopk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6},
+          {"topk auxk", false, true, Activation::TopK, 5, precision, 21, 45, 10, 4},
+          {"topk auxk tied, encoder sees x", true, false, Activation::TopK, 7, precision, 64, 260, 33, 16},
+          {"batchtopk auxk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6, 2},
+          {"relu auxk", false, true, Activation::ReLU, 0, precision, 40, 300, 40, 8},
       };
       for (const Case& c : cases) testBackendParity(c);
     }
