@@ -643,25 +643,11 @@ describe.skipIf(!cuda.available)(`FistaDictionary on CUDA agrees with the CPU ($
     const [m, d, n, lambda] = [8, 6, 40, 0.05];
     const model = new FistaDictionary({ dIn: d, dHidden: m, lambda, nonNegative: false, seed: 5, device: 'cuda', ...tight });
     const batches = [randomMatrix(n, d, 1), randomMatrix(n, d, 2), randomMatrix(n, d, 3)];
-    const dictionary = Float64Array.from(model.dictionary().data);
-    const state: fistaRef.OnlineState = { a: new Float64Array(m * m), b: new Float64Array(m * d), step: 0 };
-    const expectedLoss: number[] = [];
-    for (const batch of batches) {
-      const problem = { m, d, dictionary, lambda, nonNegative: false };
-      const codes = new Float64Array(n * m);
-      let loss = 0;
-      for (let r = 0; r < n; r++) {
-        const z = fistaRef.coordinateDescent(problem, row(batch, r));
-        codes.set(z, r * m);
-        loss += fistaRef.objective(problem, row(batch, r), z) / n;
-      }
-      expectedLoss.push(loss);
-      fistaRef.onlineStep(dictionary, m, d, batch.data, codes, n, state);
-    }
+    const expected = fistaRef.onlineLearning(model.dictionary().data, m, d, lambda, batches);
     const records = await model.fit(batches, { steps: 3 });
     expect(records.map((r) => r.resampled)).toEqual([0, 0, 0]);
-    for (let s = 0; s < 3; s++) expectNear(`step ${s} loss`, records[s].loss, expectedLoss[s], 1e-5);
-    expectClose('dictionary after 3 steps', model.dictionary().data, dictionary, 1e-4);
+    for (let s = 0; s < 3; s++) expectNear(`step ${s} loss`, records[s].loss, expected.losses[s], 1e-5);
+    expectClose('dictionary after 3 steps', model.dictionary().data, expected.dictionary, 1e-4);
     expect(model.stepsTaken).toBe(3);
     model.dispose();
   });

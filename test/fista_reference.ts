@@ -248,3 +248,35 @@ export function onlineStep(dictionary: Float64Array, m: number, d: number, x: Ar
   }
   state.step += 1;
 }
+
+/**
+ * Online dictionary learning from `start` [m, d], one step per batch, as FistaDictionary
+ * documents it: each row coded by coordinate descent to the optimum, then onlineStep. Returns
+ * each step's mean objective (before its update) and the final dictionary.
+ */
+export function onlineLearning(
+  start: ArrayLike<number>,
+  m: number,
+  d: number,
+  lambda: number,
+  batches: { rows: number; data: ArrayLike<number> }[],
+): { losses: number[]; dictionary: Float64Array } {
+  const dictionary = Float64Array.from(start);
+  const state: OnlineState = { a: new Float64Array(m * m), b: new Float64Array(m * d), step: 0 };
+  const losses: number[] = [];
+  for (const batch of batches) {
+    const n = batch.rows;
+    const problem = { m, d, dictionary, lambda, nonNegative: false };
+    const codes = new Float64Array(n * m);
+    let loss = 0;
+    for (let r = 0; r < n; r++) {
+      const x = Array.from({ length: d }, (_, i) => batch.data[r * d + i]);
+      const z = coordinateDescent(problem, x);
+      codes.set(z, r * m);
+      loss += objective(problem, x, z) / n;
+    }
+    losses.push(loss);
+    onlineStep(dictionary, m, d, batch.data, codes, n, state);
+  }
+  return { losses, dictionary };
+}

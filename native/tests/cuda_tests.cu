@@ -188,12 +188,8 @@ void testRicaParity(int64_t d, int64_t k, int64_t rows, bool normalizeRows) {
   CHECK(gpu->bytesHeld() >= 4 * size * sizeof(float), "%s: bytesHeld %zu", what, gpu->bytesHeld());
 }
 
-// The CUDA FistaCoder against the CPU one on the same dictionary and rows: L, and the converged
-// solutions (per-row objectives to 1e-5, codes to 1e-3); both must converge. The iterates
-// themselves differ by rounding, so iteration counts are not compared.
-void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
-  char what[128];
-  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
+// The FISTA settings both FISTA parity tests solve with.
+FistaConfig fistaConfig(int64_t m, int64_t d, bool nonNegative) {
   FistaConfig config;
   config.dIn = d;
   config.dHidden = m;
@@ -201,6 +197,16 @@ void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
   config.maxIter = 20000;
   config.nonNegative = nonNegative;
   config.threads = 2;
+  return config;
+}
+
+// The CUDA FistaCoder against the CPU one on the same dictionary and rows: L, and the converged
+// solutions (per-row objectives to 1e-5, codes to 1e-3); both must converge. The iterates
+// themselves differ by rounding, so iteration counts are not compared.
+void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
+  char what[128];
+  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
+  const FistaConfig config = fistaConfig(m, d, nonNegative);
   auto dictionary = randomVector(static_cast<size_t>(m * d), 31);
   for (int64_t j = 0; j < m; ++j) {
     double norm = 0;
@@ -238,16 +244,10 @@ void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
 void testFistaLearningParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
   char what[128];
   std::snprintf(what, sizeof what, "fista learning m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
-  FistaConfig config;
-  config.dIn = d;
-  config.dHidden = m;
-  config.lambda = 0.3;
-  config.maxIter = 20000;
+  FistaConfig config = fistaConfig(m, d, nonNegative);
   config.tol = 1e-7;
-  config.nonNegative = nonNegative;
   config.learning = true;
   config.seed = 11;
-  config.threads = 2;
   auto cpu = createCpuFista(config, nullptr);
   auto gpu = createCudaFista(config, nullptr);
   std::vector<float> da(static_cast<size_t>(m * d)), db(da.size());
