@@ -187,11 +187,11 @@ class CudaSae final : public SaeBackend {
   void runEncoder(int64_t row0, int64_t count);
   // x (host) through the encoder into csr_ (nnz_ units); training selects BatchTopK over the
   // batch, inference applies its threshold. Training with AuxK appends AuxK's units (auxNnz_,
-  // rows in auxRowStart_) after the main ones.
+  // rows in aux_.rowStart) after the main ones.
   void encodeToCsr(const float* x, int64_t rows, bool training);
   // Copies the units of `from` whose flags_ are set to `to` (in order) and returns their count.
   int64_t gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to);
-  // Replaces csr_ by its units whose flag_ is set.
+  // Replaces csr_ by its units whose flags_ are set.
   void keepFlagged(int64_t rows);
   // AuxK's units, from csr_ before TopK / BatchTopK selects from it (every positive
   // pre-activation is there): per row the auxK largest among dead features, into aux_.
@@ -544,12 +544,13 @@ void CudaSae::selectAuxUnits(int64_t rows) {
   flags_.resize(static_cast<size_t>(std::max<int64_t>(nnz_, 1)));
   flagByColumn(csr_.indices.data(), nnz_, deadFeatures_.data(), flags_.data(), stream_);
   const int64_t candidates = gatherFlaggedUnits(csr_, rows, nnz_, aux_);
-  if (candidates == 0) return;
-  // Only the flags of aux_'s units are rewritten here; csr_'s selection flags them again.
-  flagTopKPerRow(aux_.rowStart.data(), rows, aux_.values.data(), candidates, config_.auxK, flags_.data(), select_,
-                 stream_);
-  auxNnz_ = gatherFlaggedUnits(aux_, rows, candidates, selected_);
-  aux_.swap(selected_);
+  if (candidates > 0) {
+    // Only the flags of aux_'s units are rewritten here; csr_'s selection flags them again.
+    flagTopKPerRow(aux_.rowStart.data(), rows, aux_.values.data(), candidates, config_.auxK, flags_.data(), select_,
+                   stream_);
+    auxNnz_ = gatherFlaggedUnits(aux_, rows, candidates, selected_);
+    aux_.swap(selected_);
+  }
   clock_.mark("AuxK selection", stream_);
 }
 

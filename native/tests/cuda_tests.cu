@@ -417,7 +417,9 @@ void testBackendParity(const Case& c) {
   config.k = c.k;
   config.thresholdStartStep = 0;
   config.l1Coeff = 0.05f;
-  config.lr = 1e-3f;
+  // 1e-4 keeps three steps from moving a pre-activation across the inputs' margin (as in
+  // test/cuda.parity.test.ts, where a TF32 run at 1e-3 saw a unit reach zero on one device only).
+  config.lr = 1e-4f;
   config.eps = 0.1f;  // keeps Adam's first step a smooth function of the gradient
   config.seed = 7;
   config.threads = 2;
