@@ -58,6 +58,8 @@ struct FistaConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
+  // Rows the CUDA backend solves per pass; 0 for its default (thousands). For tests.
+  int64_t cudaPassRows = 0;
 };
 
 // What one solve reports for each row.
@@ -122,8 +124,8 @@ size_t fistaStateBytes(const FistaConfig& config);
 // (standard normal rows, normalised).
 std::unique_ptr<FistaBackend> createCpuFista(const FistaConfig& config, const float* dictionary);
 
-// Coding only (config.learning false, a dictionary given): throws UNSUPPORTED otherwise, and
-// BACKEND_UNAVAILABLE where no usable GPU is present. Only in builds with SAEKIT_WITH_CUDA.
+// The same on the GPU (learning codes there and updates the atoms on the host, with the CPU's
+// code); BACKEND_UNAVAILABLE where no usable GPU is present. Only in builds with SAEKIT_WITH_CUDA.
 std::unique_ptr<FistaBackend> createCudaFista(const FistaConfig& config, const float* dictionary);
 
 }  // namespace saekit

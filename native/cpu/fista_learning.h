@@ -52,7 +52,8 @@ class DictionaryLearning {
   // coefficients say nothing about the new atom) to index/value [m] and returns their count;
   // 0 for an id never seen.
   int64_t warmStart(int32_t id, int32_t* index, float* value) const;
-  // Keeps each row's codes of this step under its id (rowIds null: keeps nothing).
+  // Keeps each row's codes of this step under its id (rowIds null: keeps nothing). Before
+  // update(), which ends the step the codes are stamped with.
   void keepCodes(const int32_t* rowIds, int64_t rows, const SparseCodes& codes);
   void forgetCodes();
 

@@ -78,6 +78,9 @@ struct SolveArgs {
   double* gap;
   double* kkt;
   uint8_t* converged;
+  // Per row when not null (learning's statistics): ||x - z D||^2 and ||z||_1, in double.
+  double* squaredError;
+  double* l1;
 };
 
 __device__ __forceinline__ double warpMax(double value) {
@@ -297,6 +300,10 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
       a.gap[row] = fmax(objective - (u * residualDotX - 0.5 * u * u * residualSquared), 0.0);
       a.kkt[row] = scale > 0.0 ? violation / scale : 0.0;
       a.converged[row] = converged ? 1 : 0;
+      if (a.squaredError != nullptr) {
+        a.squaredError[row] = residualSquared;
+        a.l1[row] = xSums.l1;
+      }
     }
     // The next row rewrites the workspace that threads may still be reading above.
     __syncthreads();
@@ -327,9 +334,10 @@ class CudaFista final : public FistaBackend {
   // Rows per pass of `rows`, and the device buffers sized for it.
   int64_t reservePasses(int64_t rows, bool withInit);
   // Solves rows [row0, row0 + count) of x (init: the same rows' start codes, or null) into
-  // codes [count, m] and the results' entries row0... .
+  // codes [count, m] and the results' entries row0... ; with `withSums`, also rowSquaredError_
+  // and rowL1_ from row0 on.
   void solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
-                 FistaRowResults& results);
+                 FistaRowResults& results, bool withSums);
   template <class T>
   void upload(T* device, const T* host, size_t count);
   template <class T>
@@ -339,18 +347,23 @@ class CudaFista final : public FistaBackend {
   int64_t d_;
   int64_t m_;
   int device_ = 0;
-  ThreadPool pool_;  // the finite checks of inputs, on the host
+  ThreadPool pool_;  // host work: the finite checks of inputs, learning's update of the atoms
   const cpu::Kernels& kernels_;
   cudaStream_t stream_ = nullptr;
   Buffer<float> hostDictionary_;
-  bool prepared_ = false;
+  bool prepared_ = false;  // G and L are those of hostDictionary_, and dictionary_ holds it
   double lipschitz_ = 1.0;
   std::unique_ptr<cpu::DictionaryLearning> learning_;  // config.learning
   int64_t solvers_ = 1;  // blocks of solveRowsKernel, set by reservePasses
-  // learnStep's host side: a pass's start codes and codes [rows, m], and the batch's codes as CSR.
+  // learnStep's host side: a pass's start codes and codes [rows, m], a row's kept codes, the
+  // batch's codes as CSR and each row's ||x - z D||^2 and ||z||_1.
   Buffer<float> passInit_;
   Buffer<float> passCodes_;
+  Buffer<int32_t> startIndex_;
+  Buffer<float> startValue_;
   cpu::SparseCodes batchCodes_;
+  Buffer<double> rowSquaredError_;
+  Buffer<double> rowL1_;
 
   DeviceBuffer<float> dictionary_{"FISTA dictionary"};  // D [m, d]
   DeviceBuffer<float> gram_{"FISTA Gram matrix"};       // G [m, m]
@@ -368,6 +381,8 @@ class CudaFista final : public FistaBackend {
   DeviceBuffer<double> gap_{"FISTA row results"};
   DeviceBuffer<double> kkt_{"FISTA row results"};
   DeviceBuffer<uint8_t> converged_{"FISTA row results"};
+  DeviceBuffer<double> squaredError_{"FISTA row results"};
+  DeviceBuffer<double> l1_{"FISTA row results"};
 };
 
 CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
@@ -400,8 +415,8 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
   if (config_.learning) learning_ = std::make_unique<cpu::DictionaryLearning>(m_, d_, config_.seed);
   dictionary_.resize(size);
   gram_.resize(static_cast<size_t>(m_ * m_));
+  // Last: nothing after it throws, so the destructor (which releases it) will run.
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  upload(dictionary_.data(), hostDictionary_.data(), size);
 }
 
 CudaFista::~CudaFista() {
@@ -413,7 +428,9 @@ size_t CudaFista::bytesHeld() const {
   return hostDictionary_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
          c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() + products_.bytes() + nonzeros_.bytes() +
          coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes() +
-         passInit_.bytes() + passCodes_.bytes() + batchCodes_.bytes() + (learning_ ? learning_->bytes() : 0);
+         squaredError_.bytes() + l1_.bytes() + passInit_.bytes() + passCodes_.bytes() + startIndex_.bytes() +
+         startValue_.bytes() + batchCodes_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() +
+         (learning_ ? learning_->bytes() : 0);
 }
 
 template <class T>
@@ -426,8 +443,11 @@ void CudaFista::download(T* host, const T* device, size_t count) {
   copyAndWait(host, device, count * sizeof(T), cudaMemcpyDeviceToHost, stream_);
 }
 
+// The dictionary to the GPU (the host's copy is the model's: learning updates it there), then
+// G = D D^T and L.
 void CudaFista::prepare() {
   if (prepared_) return;
+  upload(dictionary_.data(), hostDictionary_.data(), static_cast<size_t>(m_ * d_));
   multiply(dictionary_.data(), false, dictionary_.data(), true, m_, d_, m_, gram_.data(), false, stream_);
   const int64_t n = std::min(m_, d_);
   const float* small = gram_.data();
@@ -454,7 +474,9 @@ double CudaFista::lipschitz() {
 }
 
 int64_t CudaFista::reservePasses(int64_t rows, bool withInit) {
-  const int64_t perPass = std::max<int64_t>(1, std::min(kPassRows, kDenseChunkFloats / std::max(d_, m_)));
+  const int64_t perPass =
+      config_.cudaPassRows > 0 ? config_.cudaPassRows
+                               : std::max<int64_t>(1, std::min(kPassRows, kDenseChunkFloats / std::max(d_, m_)));
   const int64_t passRows = std::min(perPass, rows);
   solvers_ = std::max<int64_t>(
       1, std::min({passRows, kMaxSolvers, kWorkspaceBytes / static_cast<int64_t>(workspaceBytesPerBlock(m_))}));
@@ -472,11 +494,15 @@ int64_t CudaFista::reservePasses(int64_t rows, bool withInit) {
   gap_.resize(static_cast<size_t>(passRows));
   kkt_.resize(static_cast<size_t>(passRows));
   converged_.resize(static_cast<size_t>(passRows));
+  if (config_.learning) {
+    squaredError_.resize(static_cast<size_t>(passRows));
+    l1_.resize(static_cast<size_t>(passRows));
+  }
   return perPass;
 }
 
 void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
-                          FistaRowResults& results) {
+                          FistaRowResults& results, bool withSums) {
   upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
   if (init != nullptr) upload(init_.data(), init, static_cast<size_t>(count * m_));
   multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
@@ -484,7 +510,8 @@ void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, const flo
                  dictionary_.data(), count, m_, d_, config_.lambda, 1.0 / lipschitz_, config_.tol,
                  config_.gapTol, config_.maxIter, config_.nonNegative, values_.data(), products_.data(),
                  nonzeros_.data(), coef_.data(), codes_.data(), iterations_.data(), objective_.data(),
-                 gap_.data(), kkt_.data(), converged_.data()};
+                 gap_.data(), kkt_.data(), converged_.data(), withSums ? squaredError_.data() : nullptr,
+                 withSums ? l1_.data() : nullptr};
   const unsigned blocks = static_cast<unsigned>(std::min(count, solvers_));
   solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
   SAEKIT_CUDA_LAUNCHED();
@@ -494,6 +521,10 @@ void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, const flo
   download(results.gap.data() + row0, gap_.data(), static_cast<size_t>(count));
   download(results.kkt.data() + row0, kkt_.data(), static_cast<size_t>(count));
   download(results.converged.data() + row0, converged_.data(), static_cast<size_t>(count));
+  if (withSums) {
+    download(rowSquaredError_.data() + row0, squaredError_.data(), static_cast<size_t>(count));
+    download(rowL1_.data() + row0, l1_.data(), static_cast<size_t>(count));
+  }
 }
 
 void CudaFista::encode(const float* x, int64_t rows, const float* init, float* codes, FistaRowResults& results) {
@@ -506,7 +537,7 @@ void CudaFista::encode(const float* x, int64_t rows, const float* init, float* c
   const int64_t perPass = reservePasses(rows, init != nullptr);
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
-    solvePass(x, row0, count, init != nullptr ? init + row0 * m_ : nullptr, codes + row0 * m_, results);
+    solvePass(x, row0, count, init != nullptr ? init + row0 * m_ : nullptr, codes + row0 * m_, results, false);
   }
 }
 
@@ -518,35 +549,36 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
   prepare();
 
   // Codes for the batch, each row starting from the codes it got last time (dense on the way
-  // to the GPU and back, a pass at a time), gathered into CSR rows with the row's totals.
+  // to the GPU and back, a pass at a time), gathered into CSR rows.
   FistaRowResults results;
   results.resize(rows);
+  rowSquaredError_.resize(static_cast<size_t>(rows));
+  rowL1_.resize(static_cast<size_t>(rows));
   const int64_t perPass = reservePasses(rows, rowIds != nullptr);
   const size_t passFloats = static_cast<size_t>(std::min(perPass, rows) * m_);
   passCodes_.resize(passFloats);
-  if (rowIds != nullptr) passInit_.resize(passFloats);
-  Buffer<int32_t> startIndex(rowIds != nullptr ? static_cast<size_t>(m_) : 0);
-  Buffer<float> startValue(rowIds != nullptr ? static_cast<size_t>(m_) : 0);
+  if (rowIds != nullptr) {
+    passInit_.resize(passFloats);
+    startIndex_.resize(static_cast<size_t>(m_));
+    startValue_.resize(static_cast<size_t>(m_));
+  }
   batchCodes_.start.resize(static_cast<size_t>(rows + 1));
   batchCodes_.start[0] = 0;
   batchCodes_.index.clear();
   batchCodes_.value.clear();
-  cpu::StepTotals totals;
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
     if (rowIds != nullptr) {
       std::memset(passInit_.data(), 0, static_cast<size_t>(count * m_) * sizeof(float));
       for (int64_t r = 0; r < count; ++r) {
-        const int64_t n = learning_->warmStart(rowIds[row0 + r], startIndex.data(), startValue.data());
+        const int64_t n = learning_->warmStart(rowIds[row0 + r], startIndex_.data(), startValue_.data());
         float* start = passInit_.data() + r * m_;
-        for (int64_t e = 0; e < n; ++e) start[startIndex[e]] = startValue[e];
+        for (int64_t e = 0; e < n; ++e) start[startIndex_[e]] = startValue_[e];
       }
     }
-    solvePass(x, row0, count, rowIds != nullptr ? passInit_.data() : nullptr, passCodes_.data(), results);
+    solvePass(x, row0, count, rowIds != nullptr ? passInit_.data() : nullptr, passCodes_.data(), results, true);
     for (int64_t r = 0; r < count; ++r) {
-      const int64_t row = row0 + r;
       const float* z = passCodes_.data() + r * m_;
-      double l1 = 0.0;
       for (int64_t j = 0; j < m_; ++j) {
         if (z[j] == 0.0f) continue;
         const size_t at = batchCodes_.index.size();
@@ -554,19 +586,20 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
         batchCodes_.value.resize(at + 1);
         batchCodes_.index[at] = static_cast<int32_t>(j);
         batchCodes_.value[at] = z[j];
-        l1 += std::fabs(static_cast<double>(z[j]));
       }
-      batchCodes_.start[row + 1] = static_cast<int64_t>(batchCodes_.index.size());
-      // The kernel reports P(z) = 0.5 ||x - z D||^2 + lambda ||z||_1 from the explicit residual.
-      const double objective = results.objective[row];
-      totals.add(objective, std::max(2.0 * (objective - config_.lambda * l1), 0.0), l1, results.iterations[row]);
+      batchCodes_.start[row0 + r + 1] = static_cast<int64_t>(batchCodes_.index.size());
     }
   }
+  cpu::StepTotals totals;
+  for (int64_t r = 0; r < rows; ++r) {
+    totals.add(results.objective[r], rowSquaredError_[r], rowL1_[r], results.iterations[r]);
+  }
   FistaStepStats stats = totals.finish(rows, d_, batchCodes_.nonzeros(rows));
+  // From here the host's dictionary changes: the GPU's copy, G and L are stale until the next
+  // prepare(), even if the update throws part-way.
+  prepared_ = false;
   learning_->keepCodes(rowIds, rows, batchCodes_);
   stats.resampled = learning_->update(pool_, kernels_, x, rows, batchCodes_, hostDictionary_.data());
-  upload(dictionary_.data(), hostDictionary_.data(), static_cast<size_t>(m_ * d_));
-  prepared_ = false;
   return stats;
 }
 

@@ -203,10 +203,13 @@ FistaConfig fistaConfig(int64_t m, int64_t d, bool nonNegative) {
 // The CUDA FistaCoder against the CPU one on the same dictionary and rows: L, and the converged
 // solutions (per-row objectives to 1e-5, codes to 1e-3); both must converge. The iterates
 // themselves differ by rounding, so iteration counts are not compared.
-void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
-  char what[128];
-  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
-  const FistaConfig config = fistaConfig(m, d, nonNegative);
+// passRows > 0 makes the GPU solve that many rows per pass (several passes per call).
+void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative, int64_t passRows = 0) {
+  char what[160];
+  std::snprintf(what, sizeof what, "fista m %ld d %ld rows %ld nonNegative %d passRows %ld", m, d, rows, nonNegative,
+                passRows);
+  FistaConfig config = fistaConfig(m, d, nonNegative);
+  config.cudaPassRows = passRows;
   auto dictionary = randomVector(static_cast<size_t>(m * d), 31);
   for (int64_t j = 0; j < m; ++j) {
     double norm = 0;
@@ -241,10 +244,12 @@ void testFistaParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
 // start from their kept codes, and a step without ids) with the same statistics and atoms. The
 // GPU only codes; the host update is the CPU's code, so the dictionaries differ only as far as
 // the codes do: solved to tol 1e-7, they stay within 1e-3.
-void testFistaLearningParity(int64_t m, int64_t d, int64_t rows, bool nonNegative) {
-  char what[128];
-  std::snprintf(what, sizeof what, "fista learning m %ld d %ld rows %ld nonNegative %d", m, d, rows, nonNegative);
+void testFistaLearningParity(int64_t m, int64_t d, int64_t rows, bool nonNegative, int64_t passRows = 0) {
+  char what[160];
+  std::snprintf(what, sizeof what, "fista learning m %ld d %ld rows %ld nonNegative %d passRows %ld", m, d, rows,
+                nonNegative, passRows);
   FistaConfig config = fistaConfig(m, d, nonNegative);
+  config.cudaPassRows = passRows;
   config.tol = 1e-7;
   config.learning = true;
   config.seed = 11;
@@ -659,8 +664,10 @@ int main() {
     for (const bool nonNegative : {false, true}) {
       testFistaParity(64, 24, 16, nonNegative);
       testFistaParity(300, 130, 37, nonNegative);
+      testFistaParity(300, 130, 37, nonNegative, 10);
       testFistaParity(40, 200, 9, nonNegative);
       testFistaLearningParity(96, 32, 200, nonNegative);
+      testFistaLearningParity(96, 32, 200, nonNegative, 37);
       testFistaLearningParity(40, 130, 64, nonNegative);
     }
     testEncoderProduct(GemmPrecision::Fp32);
