@@ -276,6 +276,32 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     }
   });
 
+  it('copies and checks a batch of several staging chunks in parallel pieces', async () => {
+    // 1100 rows of 1024 floats (4.4 MB): three 2 MB staging chunks of 512 rows, each copied to
+    // pinned memory and checked in 128 KB pieces (32 rows) across the host's threads.
+    const options = { eps: 0.1, lr: 1e-4 };
+    const { sae: cpu, x } = randomProblem({ dIn: 1024, dHidden: 16, rows: 1100 }, { ...options, seed: 12 }, margin.fp32);
+    const gpu = cudaTwin(cpu, options, 'fp32');
+    const [a, b] = [await cpu._gradients(x), await gpu._gradients(x)];
+    expectNear('large batch: loss', b.loss, a.loss, tolerance.fp32);
+    expectClose('large batch: decoderWeights gradient', b.decoderWeights, a.decoderWeights, tolerance.fp32);
+    expectClose('large batch: encoderWeights gradient', b.encoderWeights!, a.encoderWeights!, tolerance.fp32);
+    // Non-finite values at a piece boundary inside the second chunk and in the last float.
+    for (const [index, value] of [[544 * 1024, NaN], [1100 * 1024 - 1, Infinity]] as const) {
+      const bad = { ...x, data: Float32Array.from(x.data) };
+      bad.data[index] = value;
+      await expect(gpu.trainStep(bad)).rejects.toThrow(
+        new RangeError(`Expected finite values in batch.data but found ${value} at index ${index} (row ${Math.floor(index / 1024)}, column ${index % 1024})`),
+      );
+    }
+    // The refused steps changed nothing: the next step is the CPU's.
+    const [stepA, stepB] = [await cpu.trainStep(x), await gpu.trainStep(x)];
+    expectNear('large batch: step loss', stepB.loss, stepA.loss, tolerance.fp32);
+    expectClose('large batch: decoder after a step', gpu.decoderWeights().data, cpu.decoderWeights().data, tolerance.fp32);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
   it('rejects non-finite input with the CPU backend\'s message', async () => {
     const gpu = new SparseAutoencoder({ dIn: 4, dHidden: 8, l1Coeff: 0.1, device: 'cuda' });
     await expect(gpu.trainStep({ rows: 1, cols: 4, data: new Float32Array([0, NaN, 0, 0]) })).rejects.toThrow(

@@ -8,7 +8,7 @@
 namespace saekit {
 
 // The power iteration's start: a fixed seeded Gaussian vector, so every backend and every run
-// takes the same iterations.
+// takes the same iterations (later calls start from the last estimate, on every backend).
 void powerIterationStart(double* v, int64_t n);
 
 // The largest eigenvalue of the symmetric positive semi-definite h [n, n] by power iteration

@@ -6,10 +6,12 @@
 
 #include <math.h>
 
+#ifndef SAEKIT_HOST_DEVICE
 #if defined(__CUDACC__)
 #define SAEKIT_HOST_DEVICE __host__ __device__
 #else
 #define SAEKIT_HOST_DEVICE
+#endif
 #endif
 
 namespace saekit {

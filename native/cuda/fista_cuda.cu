@@ -44,7 +44,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-// The CPU's power iteration (fista_cpu.cc): the same constants and start vector.
 // Rows per pass: bounds x, c and the codes to 256 MiB each.
 constexpr int64_t kPassRows = 8192;
 constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;
@@ -353,6 +352,7 @@ class CudaFista final : public FistaBackend {
   Buffer<float> hostDictionary_;
   bool prepared_ = false;  // G and L are those of hostDictionary_, and dictionary_ holds it
   double lipschitz_ = 1.0;
+  Buffer<double> eigenvector_;  // the power iteration's last vector, its next start (as on the CPU)
   std::unique_ptr<cpu::DictionaryLearning> learning_;  // config.learning
   int64_t solvers_ = 1;  // blocks of solveRowsKernel, set by reservePasses
   // learnStep's host side: a pass's start codes and codes [rows, m], a row's kept codes, the
@@ -425,7 +425,7 @@ CudaFista::~CudaFista() {
 }
 
 size_t CudaFista::bytesHeld() const {
-  return hostDictionary_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
+  return hostDictionary_.bytes() + eigenvector_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
          c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() + products_.bytes() + nonzeros_.bytes() +
          coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes() +
          squaredError_.bytes() + l1_.bytes() + passInit_.bytes() + passCodes_.bytes() + startIndex_.bytes() +
@@ -460,10 +460,13 @@ void CudaFista::prepare() {
   download(readBack.data(), small, static_cast<size_t>(n * n));
   Buffer<double> h(static_cast<size_t>(n * n));
   for (int64_t i = 0; i < n * n; ++i) h[i] = readBack[i];
-  // The CPU backend's power iteration, on the smaller Gram matrix read back in double.
-  Buffer<double> start(static_cast<size_t>(n));
-  powerIterationStart(start.data(), n);
-  lipschitz_ = lipschitzFromEigenvalue(largestEigenvalue(h.data(), n, start.data()));
+  // The CPU backend's power iteration, on the smaller Gram matrix read back in double, from the
+  // last estimate after the first time (learning changes the dictionary a little per step).
+  if (eigenvector_.size() != static_cast<size_t>(n)) {
+    eigenvector_.resize(static_cast<size_t>(n));
+    powerIterationStart(eigenvector_.data(), n);
+  }
+  lipschitz_ = lipschitzFromEigenvalue(largestEigenvalue(h.data(), n, eigenvector_.data()));
   prepared_ = true;
 }
 

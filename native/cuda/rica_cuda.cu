@@ -220,19 +220,23 @@ CudaRica::CudaRica(const RicaConfig& config)
   const long double stateBytes = static_cast<long double>(size) * 6 * sizeof(float) + k_ * sizeof(float);
   checkFreeMemory(stateBytes, "A Rica with dIn " + std::to_string(d_) + " and dHidden " + std::to_string(k_) +
                                   " (parameters and optimizer state)");
-  // Allocations first: if one throws, no stream has been created for the destructor (which
-  // does not run) to miss.
   weights_.resize(size);
   adamM_.resize(size);
   adamV_.resize(size);
   sums_.resize(3);
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  SAEKIT_CUDA_CHECK(cudaMemsetAsync(adamM_.data(), 0, size * sizeof(float), stream_));
-  SAEKIT_CUDA_CHECK(cudaMemsetAsync(adamV_.data(), 0, size * sizeof(float), stream_));
-  // The CPU backend's initialisation, drawn on the host: both backends start alike.
-  Buffer<float> rows(size);
-  cpu::randomUnitRows(pool_, rows.data(), k_, d_, config_.seed);
-  upload(weights_.data(), rows.data(), static_cast<int64_t>(size));
+  try {
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(adamM_.data(), 0, size * sizeof(float), stream_));
+    SAEKIT_CUDA_CHECK(cudaMemsetAsync(adamV_.data(), 0, size * sizeof(float), stream_));
+    // The CPU backend's initialisation, drawn on the host: both backends start alike.
+    Buffer<float> rows(size);
+    cpu::randomUnitRows(pool_, rows.data(), k_, d_, config_.seed);
+    upload(weights_.data(), rows.data(), static_cast<int64_t>(size));
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    releaseStream(stream_);
+    throw;
+  }
 }
 
 CudaRica::~CudaRica() {

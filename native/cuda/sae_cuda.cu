@@ -170,6 +170,11 @@ class CudaSae final : public SaeBackend {
 
  private:
   const DeviceAdam& stateOf(SaeParam which) const;
+  // Synchronises and destroys the streams and events (errors ignored): from the destructor, and
+  // from a constructor that throws after creating them (its destructor does not run).
+  void releaseStreams();
+  // Allocates the parameters and Adam's moments, and sets them as the CPU backend initialises.
+  void initialiseParameters();
   const float* encoderRows() const { return config_.tied ? decoder_.value.data() : encoder_.value.data(); }
   void checkFinite(const float* x, int64_t count, int64_t cols, const char* name);
   // Copies `rows` rows of rowBytes each from host to the device array `to` through the pinned
@@ -307,10 +312,19 @@ CudaSae::CudaSae(const SaeConfig& config)
   checkFreeMemory(static_cast<long double>(stateBytes), "A SparseAutoencoder with dIn " + std::to_string(d_) +
                                                           " and dHidden " + std::to_string(m_) +
                                                           " (parameters and optimizer state)");
-  SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&copyStream_, cudaStreamNonBlocking));
-  for (cudaEvent_t& event : staged_) SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  try {
+    SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&copyStream_, cudaStreamNonBlocking));
+    for (cudaEvent_t& event : staged_) SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    initialiseParameters();
+  } catch (...) {
+    releaseStreams();
+    throw;
+  }
+}
 
+void CudaSae::initialiseParameters() {
+  const size_t weights = static_cast<size_t>(d_ * m_);
   decoder_.allocate(weights, stream_);
   if (!config_.tied) encoder_.allocate(weights, stream_);
   encoderBias_.allocate(static_cast<size_t>(m_), stream_);
@@ -338,13 +352,20 @@ CudaSae::CudaSae(const SaeConfig& config)
 }
 
 CudaSae::~CudaSae() {
+  // The buffers free themselves after this body.
+  releaseStreams();
+}
+
+void CudaSae::releaseStreams() {
   // Errors are ignored here: a destructor must not throw, and at process exit the runtime may
-  // already be gone. The buffers free themselves after this body.
+  // already be gone.
   cudaSetDevice(device_);
   releaseStream(stream_);
   releaseStream(copyStream_);
-  for (cudaEvent_t event : staged_) {
+  stream_ = copyStream_ = nullptr;
+  for (cudaEvent_t& event : staged_) {
     if (event != nullptr) cudaEventDestroy(event);
+    event = nullptr;
   }
   cudaGetLastError();
 }
