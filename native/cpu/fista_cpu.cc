@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/ceil_div.h"
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/fista.h"
@@ -75,7 +76,6 @@ constexpr double kSmallestFactor = 1.0 / 4096.0;
 // Choosing a working set samples every kSampleStride-th atom for a threshold (see solveRow).
 constexpr int64_t kSampleStride = 8;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Per-thread scratch for solving one row at a time. The iteration needs three iterates (the
 // kept one x, the one y extrapolates from, p, and the new z); they rotate through three slots,
@@ -231,7 +231,7 @@ class CpuFista final : public FistaBackend {
   std::unique_ptr<DictionaryLearning> learning_;
   std::vector<BlockCodes> blocks_;
   std::vector<RowOutcome> outcomes_;
-  SparseCodes batchCodes_;
+  CodeRows batchCodes_;
 };
 
 CpuFista::CpuFista(const FistaConfig& config, const float* dictionary)

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "../core/ceil_div.h"
 #include "../core/error.h"
 
 namespace saekit::cpu {
@@ -14,7 +15,6 @@ namespace {
 constexpr int64_t kAtomChunk = 32;    // atoms per task when updating the statistics
 constexpr double kUnusedAtom = 1e-6;  // scikit-learn's (and SPAMS's) A_kk threshold
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
@@ -77,7 +77,7 @@ int64_t DictionaryLearning::warmStart(int32_t id, int32_t* index, float* value) 
   return count;
 }
 
-void DictionaryLearning::keepCodes(const int32_t* rowIds, int64_t rows, const SparseCodes& codes) {
+void DictionaryLearning::keepCodes(const int32_t* rowIds, int64_t rows, const CodeRows& codes) {
   if (rowIds == nullptr) return;
   for (int64_t r = 0; r < rows; ++r) {
     const size_t id = static_cast<size_t>(rowIds[r]);
@@ -100,7 +100,7 @@ void DictionaryLearning::forgetCodes() {
 }
 
 int64_t DictionaryLearning::update(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows,
-                                   const SparseCodes& codes, float* dictionary) {
+                                   const CodeRows& codes, float* dictionary) {
   updateStatistics(pool, kernels, x, rows, codes);
   const int64_t redrawn = updateAtoms(kernels, x, rows, dictionary);
   ++steps_;
@@ -111,7 +111,7 @@ int64_t DictionaryLearning::update(ThreadPool& pool, const Kernels& kernels, con
 // factor beta (MiniBatchDictionaryLearning._update_inner_stats): past batches are weighted
 // down as (theta + 1 - rows) / (theta + 1), theta growing with the step.
 void DictionaryLearning::updateStatistics(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows,
-                                          const SparseCodes& codes) {
+                                          const CodeRows& codes) {
   const double batch = static_cast<double>(rows);
   const double step = static_cast<double>(steps_);
   const double theta = step < batch - 1.0 ? (step + 1.0) * batch : batch * batch + step + 1.0 - batch;

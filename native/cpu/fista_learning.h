@@ -13,19 +13,9 @@
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "kernels.h"
+#include "model_support.h"
 
 namespace saekit::cpu {
-
-// A batch's codes as CSR rows: row r's non-zeros are index/value[start[r], start[r + 1]), in
-// increasing atom order.
-struct SparseCodes {
-  Buffer<int64_t> start;
-  Buffer<int32_t> index;
-  Buffer<float> value;
-
-  int64_t nonzeros(int64_t rows) const { return start[rows]; }
-  size_t bytes() const { return start.bytes() + index.bytes() + value.bytes(); }
-};
 
 // A RangeError naming the first negative id.
 void checkRowIds(const int32_t* rowIds, int64_t rows);
@@ -54,12 +44,12 @@ class DictionaryLearning {
   int64_t warmStart(int32_t id, int32_t* index, float* value) const;
   // Keeps each row's codes of this step under its id (rowIds null: keeps nothing). Before
   // update(), which ends the step the codes are stamped with.
-  void keepCodes(const int32_t* rowIds, int64_t rows, const SparseCodes& codes);
+  void keepCodes(const int32_t* rowIds, int64_t rows, const CodeRows& codes);
   void forgetCodes();
 
   // Adds the batch x [rows, d] and its codes to A and B, updates the atoms of `dictionary`
   // [m, d] in place, and ends the step. Returns the number of atoms redrawn.
-  int64_t update(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows, const SparseCodes& codes,
+  int64_t update(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows, const CodeRows& codes,
                  float* dictionary);
 
  private:
@@ -70,7 +60,7 @@ class DictionaryLearning {
   };
 
   void updateStatistics(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows,
-                        const SparseCodes& codes);
+                        const CodeRows& codes);
   int64_t updateAtoms(const Kernels& kernels, const float* x, int64_t rows, float* dictionary);
   void redrawAtom(int64_t k, const float* x, int64_t rows, Rng& rng, float* dictionary);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../core/ceil_div.h"
+
 namespace saekit::cpu {
 namespace {
 
@@ -12,7 +14,6 @@ constexpr int64_t kKc = 256;
 // Target rows per block: the packed mc x kc block of A stays in L2.
 constexpr int64_t kMcTarget = 96;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Offset of the panel holding columns [panel*nr, panel*nr + nr) at depth k0 in a packed B.
 int64_t panelOffset(const PackedB& b, int64_t k0, int64_t panel) {

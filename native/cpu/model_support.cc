@@ -51,4 +51,26 @@ void randomUnitRows(ThreadPool& pool, float* rows, int64_t count, int64_t width,
   });
 }
 
+void appendDenseRows(const float* dense, int64_t count, int64_t cols, int64_t row0, CodeRows& rows) {
+  int64_t* start = rows.start.data() + row0;
+  for (int64_t r = 0; r < count; ++r) {
+    int64_t nonzeros = 0;
+    const float* row = dense + r * cols;
+    for (int64_t j = 0; j < cols; ++j) nonzeros += row[j] != 0.0f;
+    start[r + 1] = start[r] + nonzeros;
+  }
+  rows.index.resize(static_cast<size_t>(start[count]));
+  rows.value.resize(static_cast<size_t>(start[count]));
+  for (int64_t r = 0; r < count; ++r) {
+    int64_t e = start[r];
+    const float* row = dense + r * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      if (row[j] != 0.0f) {
+        rows.index[e] = static_cast<int32_t>(j);
+        rows.value[e++] = row[j];
+      }
+    }
+  }
+}
+
 }  // namespace saekit::cpu

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/buffer.h"
 #include "../core/thread_pool.h"
 #include "kernels.h"
 
@@ -21,5 +22,20 @@ void checkFiniteParallel(ThreadPool& pool, const Kernels& kernels, const float* 
 // rows [count, width]: standard normal rows, normalised. Row j has its own stream, seeded
 // from (seed, j), so the draw is the same whatever the thread count.
 void randomUnitRows(ThreadPool& pool, float* rows, int64_t count, int64_t width, uint64_t seed);
+
+// Codes as CSR rows: row r's non-zeros are index/value[start[r], start[r + 1]), in increasing
+// column order.
+struct CodeRows {
+  Buffer<int64_t> start;
+  Buffer<int32_t> index;
+  Buffer<float> value;
+
+  int64_t nonzeros(int64_t rows) const { return start[rows]; }
+  size_t bytes() const { return start.bytes() + index.bytes() + value.bytes(); }
+};
+
+// The non-zeros of dense [count, cols] as rows row0 ... row0 + count - 1 of `rows`, after the
+// entries it holds: start must hold at least row0 + count + 1 values, start[row0] set.
+void appendDenseRows(const float* dense, int64_t count, int64_t cols, int64_t row0, CodeRows& rows);
 
 }  // namespace saekit::cpu

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "../core/buffer.h"
+#include "../core/ceil_div.h"
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/memory.h"
@@ -44,7 +45,6 @@ namespace {
 
 constexpr int64_t kFeatureChunk = 16;  // features per task in per-feature passes
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 
 // v = w / ||w|| (or w itself); returns the factor applied. A zero row has no direction: it

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/ceil_div.h"
 #include "../core/checks.h"
 #include "../core/error.h"
 #include "../core/memory.h"
@@ -50,7 +51,6 @@ namespace {
 constexpr int64_t kRowChunk = 16;      // rows per task in the per-row phase
 constexpr int64_t kFeatureChunk = 32;  // features per task in the per-feature phase
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 
 struct AdamState {
@@ -763,27 +763,11 @@ void CpuSae::decode(const float* codes, int64_t rows, float* out) {
   checkFinite(codes, rows * m_, m_, "codes.data");
   // Gather each row's non-zeros: decoding is then the same sparse sum as in training.
   // Dense codes cost m*d per row either way; sparse ones (the usual case) far less.
-  Buffer<int64_t> rowStart(static_cast<size_t>(rows + 1));
-  rowStart[0] = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t count = 0;
-    const float* row = codes + r * m_;
-    for (int64_t j = 0; j < m_; ++j) count += row[j] != 0.0f;
-    rowStart[r + 1] = rowStart[r] + count;
-  }
-  Buffer<int32_t> indices(static_cast<size_t>(rowStart[rows]));
-  Buffer<float> values(static_cast<size_t>(rowStart[rows]));
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t e = rowStart[r];
-    const float* row = codes + r * m_;
-    for (int64_t j = 0; j < m_; ++j) {
-      if (row[j] != 0.0f) {
-        indices[e] = static_cast<int32_t>(j);
-        values[e++] = row[j];
-      }
-    }
-  }
-  decodeRows(rowStart.data(), indices.data(), values.data(), rows, out);
+  CodeRows sparse;
+  sparse.start.resize(static_cast<size_t>(rows + 1));
+  sparse.start[0] = 0;
+  appendDenseRows(codes, rows, m_, 0, sparse);
+  decodeRows(sparse.start.data(), sparse.index.data(), sparse.value.data(), rows, out);
 }
 
 void CpuSae::decodeSparse(const SparseCodesView& codes, float* out) {

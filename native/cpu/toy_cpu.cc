@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/buffer.h"
+#include "../core/ceil_div.h"
 #include "../core/normal.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
@@ -24,7 +25,6 @@ namespace {
 
 constexpr int64_t kSampleChunk = 32;  // samples per task
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

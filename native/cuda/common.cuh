@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/ceil_div.h"
+
 namespace saekit::cuda {
 
 // Throws saekit::Error with code CUDA_OOM (cudaErrorMemoryAllocation) or CUDA_ERROR, naming
@@ -51,8 +53,6 @@ void copyAndWait(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, 
 // For destructors: waits for `stream` and destroys it, ignoring errors (a destructor must not
 // throw, and at process exit the runtime may already be gone). Null is nothing to do.
 void releaseStream(cudaStream_t stream);
-
-inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Grid x may hold 2^31 - 1 blocks, y and z 65535: kernels that need more loop (grid-stride).
 constexpr int64_t kMaxGridY = 65535;

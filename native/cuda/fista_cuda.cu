@@ -361,7 +361,7 @@ class CudaFista final : public FistaBackend {
   Buffer<float> passCodes_;
   Buffer<int32_t> startIndex_;
   Buffer<float> startValue_;
-  cpu::SparseCodes batchCodes_;
+  cpu::CodeRows batchCodes_;
   Buffer<double> rowSquaredError_;
   Buffer<double> rowL1_;
 
@@ -567,8 +567,6 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
   }
   batchCodes_.start.resize(static_cast<size_t>(rows + 1));
   batchCodes_.start[0] = 0;
-  batchCodes_.index.clear();
-  batchCodes_.value.clear();
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
     if (rowIds != nullptr) {
@@ -580,18 +578,7 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
       }
     }
     solvePass(x, row0, count, rowIds != nullptr ? passInit_.data() : nullptr, passCodes_.data(), results, true);
-    for (int64_t r = 0; r < count; ++r) {
-      const float* z = passCodes_.data() + r * m_;
-      for (int64_t j = 0; j < m_; ++j) {
-        if (z[j] == 0.0f) continue;
-        const size_t at = batchCodes_.index.size();
-        batchCodes_.index.resize(at + 1);
-        batchCodes_.value.resize(at + 1);
-        batchCodes_.index[at] = static_cast<int32_t>(j);
-        batchCodes_.value[at] = z[j];
-      }
-      batchCodes_.start[row0 + r + 1] = static_cast<int64_t>(batchCodes_.index.size());
-    }
+    cpu::appendDenseRows(passCodes_.data(), count, m_, row0, batchCodes_);
   }
   cpu::StepTotals totals;
   for (int64_t r = 0; r < rows; ++r) {
