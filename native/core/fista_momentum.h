@@ -6,13 +6,7 @@
 
 #include <math.h>
 
-#ifndef SAEKIT_HOST_DEVICE
-#if defined(__CUDACC__)
-#define SAEKIT_HOST_DEVICE __host__ __device__
-#else
-#define SAEKIT_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 namespace saekit {
 

@@ -128,9 +128,10 @@ __device__ __forceinline__ void fp32TileProduct(float* shared, const float* __re
   }
 }
 
-// tile[r * kGemmLdC + c] holds the product for row row0 + r and column col0 + c. Each warp takes
+// tile[r * kLd + c] holds the product for row row0 + r and column col0 + c. Each warp takes
 // rows in turn; its 32 lanes read 32 consecutive columns per round, and ballots give every
 // active unit its place, so units are written in increasing column order.
+template <int kLd = kGemmLdC>
 __device__ __forceinline__ void compactTile(const float* tile, int64_t row0, int64_t rows, int64_t col0, int64_t n,
                                             int64_t tileIndex, const ActiveUnitsOut& out) {
   constexpr int kRounds = kGemmTileN / 32;
@@ -153,7 +154,7 @@ __device__ __forceinline__ void compactTile(const float* tile, int64_t row0, int
     int count = 0;
 #pragma unroll
     for (int q = 0; q < kRounds; ++q) {
-      value[q] = tile[r * kGemmLdC + q * 32 + lane] + bias[q];
+      value[q] = tile[r * kLd + q * 32 + lane] + bias[q];
       mask[q] = __ballot_sync(kAll, inRange[q] && value[q] > 0.0f);
       count += __popc(mask[q]);
     }
@@ -188,10 +189,12 @@ __device__ __forceinline__ void compactTile(const float* tile, int64_t row0, int
 
 namespace saekit::cuda {
 
-// Launchers of the two kernels (gemm_fp32.cu, gemm_tf32.cu), called by encoderProduct.
+// Launchers of the kernels (gemm_fp32.cu, gemm_tf32.cu, gemm_tf32_pipelined.cu), called by encoderProduct.
 void launchEncoderFp32(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb, int64_t n,
                        int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
 void launchEncoderTf32(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb, int64_t n,
                        int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
+void launchEncoderTf32Pipelined(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
+                                int64_t n, int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
 
 }  // namespace saekit::cuda

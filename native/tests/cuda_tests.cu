@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,7 +76,13 @@ double relativeError(const Buffer<float>& a, const Buffer<float>& b) {
   return relativeError(a.data(), b.data(), a.size());
 }
 
-const char* name(GemmPrecision p) { return p == GemmPrecision::Tf32 ? "tf32" : "fp32"; }
+// SAEKIT_CUDA_TF32_KERNEL=pipelined chooses gemm_tf32_pipelined.cu's kernel (gemm.cu); main runs
+// the TF32 tests with each kernel.
+const char* name(GemmPrecision p) {
+  if (p == GemmPrecision::Fp32) return "fp32";
+  const char* kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
+  return kernel != nullptr && std::strcmp(kernel, "pipelined") == 0 ? "tf32 pipelined" : "tf32";
+}
 
 // cuda::multiply against a double host loop, for the four transpose combinations, on shapes
 // with tails past the 128-wide tiles and the 32-deep steps, an empty depth (zero, or c kept),
@@ -287,15 +294,27 @@ void testFistaLearningParity(int64_t m, int64_t d, int64_t rows, bool nonNegativ
 
 // The encoder product and its compaction, against double sums: every unit clearly above zero
 // is listed, nothing clearly below is, values match, each tile lists its units in increasing
-// column order, the counts add up; and a pool too small is counted but not overrun.
-void testEncoderProduct(GemmPrecision precision) {
-  struct Shape { int64_t rows, n, k; };
-  const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {130, 129, 33}, {300, 260, 100}, {64, 513, 257}, {129, 128, 31}};
-  const double tolerance = precision == GemmPrecision::Tf32 ? 4e-3 : 1e-5;
+// column order, the counts add up; and a pool too small is counted but not overrun. `exact`:
+// small integers for inputs and half-integers for the bias, so that every kernel, TF32 ones
+// included, must give every unit exactly. aOffset shifts a by floats (a 16-byte-aligned a with
+// k % 4 == 0 takes the pipelined kernel's 16-byte copies; others its 4-byte ones).
+void testEncoderProduct(GemmPrecision precision, bool exact) {
+  struct Shape { int64_t rows, n, k, aOffset; };
+  const Shape shapes[] = {{1, 1, 1, 0},      {5, 7, 3, 0},     {130, 129, 33, 0}, {300, 260, 100, 0}, {64, 513, 257, 0},
+                          {129, 128, 31, 0}, {260, 384, 64, 0}, {97, 130, 36, 0}, {260, 384, 64, 1}, {200, 300, 768, 0}};
+  const double tolerance = exact ? 0.0 : precision == GemmPrecision::Tf32 ? 4e-3 : 1e-5;
+  Rng integers(4);
+  const auto smallIntegers = [&](size_t count, double shift) {
+    std::vector<float> v(count);
+    for (auto& x : v) x = static_cast<float>(static_cast<double>(static_cast<int>(integers.next() % 7) - 3) + shift);
+    return v;
+  };
   for (const Shape& s : shapes) {
-    const auto a = randomVector(static_cast<size_t>(s.rows * s.k), 1);
-    const auto b = randomVector(static_cast<size_t>(s.n * s.k), 2, 1.0 / std::sqrt(static_cast<double>(s.k)));
-    const auto bias = randomVector(static_cast<size_t>(s.n), 3, 0.1);
+    const size_t aValues = static_cast<size_t>(s.rows * s.k + s.aOffset);
+    const auto a = exact ? smallIntegers(aValues, 0.0) : randomVector(aValues, 1);
+    const auto b = exact ? smallIntegers(static_cast<size_t>(s.n * s.k), 0.0)
+                         : randomVector(static_cast<size_t>(s.n * s.k), 2, 1.0 / std::sqrt(static_cast<double>(s.k)));
+    const auto bias = exact ? smallIntegers(static_cast<size_t>(s.n), 0.5) : randomVector(static_cast<size_t>(s.n), 3, 0.1);
     const int64_t tiles = (s.n + kGemmTileN - 1) / kGemmTileN;
     DeviceBuffer<float> da, db, dbias, values;
     DeviceBuffer<int32_t> counts, indices;
@@ -321,7 +340,7 @@ void testEncoderProduct(GemmPrecision precision) {
       SAEKIT_CUDA_CHECK(cudaMemset(used.data(), 0, sizeof(unsigned long long)));
       ActiveUnitsOut out{dbias.data(), 0.0f, tiles, counts.data(), positions.data(), values.data(), indices.data(),
                          usable, used.data()};
-      encoderProduct(precision, da.data(), s.k, s.rows, db.data(), s.k, s.n, s.k, out, nullptr);
+      encoderProduct(precision, da.data() + s.aOffset, s.k, s.rows, db.data(), s.k, s.n, s.k, out, nullptr);
       SAEKIT_CUDA_CHECK(cudaDeviceSynchronize());
       const auto hostCounts = toHost(counts.data(), counts.size());
       const auto hostPositions = toHost(positions.data(), positions.size());
@@ -345,7 +364,7 @@ void testEncoderProduct(GemmPrecision precision) {
         double scale = 0;
         for (int64_t j = 0; j < s.n; ++j) {
           double sum = bias[j];
-          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[r * s.k + q]) * b[j * s.k + q];
+          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[s.aOffset + r * s.k + q]) * b[j * s.k + q];
           z[j] = sum;
           scale = std::max(scale, std::fabs(sum));
         }
@@ -370,8 +389,8 @@ void testEncoderProduct(GemmPrecision precision) {
           if (!listed[j] && z[j] > tolerance * scale) ++misses;
         }
       }
-      CHECK(misses == 0, "%s %ldx%ldx%ld: %d units missing, misplaced or wrong", name(precision), s.rows, s.n, s.k,
-            misses);
+      CHECK(misses == 0, "%s %ldx%ldx%ld (a offset %ld%s): %d units missing, misplaced or wrong", name(precision),
+            s.rows, s.n, s.k, s.aOffset, exact ? ", exact" : "", misses);
     }
   }
 }
@@ -392,7 +411,8 @@ bool deadInCase(const Case& c, int64_t j) { return c.auxK > 0 && j % 4 == 1; }
 std::string describe(const Case& c) {
   char text[256];
   std::snprintf(text, sizeof text, "%s (%s, tied %d, applyBDecToInput %d, d %ld, m %ld, rows %ld, auxK %ld)", c.label,
-                c.precision == Precision::TF32 ? "tf32" : "fp32", c.tied, c.applyBDecToInput, c.d, c.m, c.rows, c.auxK);
+                name(c.precision == Precision::TF32 ? GemmPrecision::Tf32 : GemmPrecision::Fp32), c.tied,
+                c.applyBDecToInput, c.d, c.m, c.rows, c.auxK);
   return text;
 }
 
@@ -670,9 +690,21 @@ int main() {
       testFistaLearningParity(96, 32, 200, nonNegative, 37);
       testFistaLearningParity(40, 130, 64, nonNegative);
     }
-    testEncoderProduct(GemmPrecision::Fp32);
-    testEncoderProduct(GemmPrecision::Tf32);
-    for (Precision precision : {Precision::FP32, Precision::TF32}) {
+    for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Fp32, exact);
+    // The TF32 tests once with each TF32 kernel (name() tells which in every message).
+    const char* const tf32Kernels[] = {"wmma", "pipelined"};
+    for (const char* kernel : tf32Kernels) {
+      setenv("SAEKIT_CUDA_TF32_KERNEL", kernel, 1);
+      for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Tf32, exact);
+    }
+    struct Variant {
+      Precision precision;
+      const char* tf32Kernel;  // FP32 runs neither TF32 kernel
+    };
+    for (const Variant variant : {Variant{Precision::FP32, "wmma"}, Variant{Precision::TF32, "wmma"},
+                                  Variant{Precision::TF32, "pipelined"}}) {
+      setenv("SAEKIT_CUDA_TF32_KERNEL", variant.tf32Kernel, 1);
+      const Precision precision = variant.precision;
       const Case cases[] = {
           {"relu", false, true, Activation::ReLU, 0, precision, 13, 19, 7},
           {"relu", true, true, Activation::ReLU, 0, precision, 33, 130, 37},
@@ -688,6 +720,7 @@ int main() {
       };
       for (const Case& c : cases) testBackendParity(c);
     }
+    unsetenv("SAEKIT_CUDA_TF32_KERNEL");
     testMemoryReturned();
     testOutOfMemory();
   } catch (const std::exception& e) {
