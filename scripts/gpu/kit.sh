@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds, on a development machine with nvcc but no GPU, what the GPU checks of the CUDA
+# backend need on a bare GPU machine that has no Node and reaches no registry (the device
+# tool's machines): .gpu/ (git-ignored) gets Node, node_modules, and bin/ with the addon,
+# cuda_tests and native_tests compiled for sm_90 from this tree; dist/ is rebuilt for the
+# benchmarks. Then run, on the GPU machine, with [".gpu", "dist"] carried (about 45 MB):
+#   bash scripts/gpu/check.sh    the parity suites (a few minutes)
+#   bash scripts/gpu/bench.sh    the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p .gpu/bin
+[ -f .gpu/node.xz ] || xz -T2 -c "$(command -v node)" > .gpu/node.xz
+# TypeScript stays behind: dist/ is built here.
+[ -f .gpu/node_modules.tar.xz ] || tar --exclude=node_modules/typescript -cJf .gpu/node_modules.tar.xz node_modules
+SAEKIT_CUDA=1 SAEKIT_CUDA_ARCHS=90 npx cmake-js compile --out build-cmake --CDSAEKIT_NATIVE_TESTS=ON > .gpu/build.log 2>&1 ||
+  { tail -30 .gpu/build.log; exit 1; }
+cp build-cmake/Release/saekit.node build-cmake/cuda_tests build-cmake/native_tests .gpu/bin/
+npm run build > /dev/null
+git rev-parse --short HEAD > .gpu/bin/commit
+du -sh .gpu dist
