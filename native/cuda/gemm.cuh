@@ -15,6 +15,8 @@
 
 #include <cstdint>
 
+#include "common.cuh"
+
 namespace saekit::cuda {
 
 enum class GemmPrecision { Fp32, Tf32 };
@@ -37,8 +39,11 @@ struct ActiveUnitsOut {
   unsigned long long* poolUsed;
 };
 
-// rows >= 0, n >= 1, k >= 1; `a` has leading dimension lda, b has ldb (>= k).
+// rows >= 0, n >= 1, k >= 1; `a` has leading dimension lda, b has ldb (>= k). Blocks along
+// the columns are at most maxColumnBlocks (the grid's limit), each looping over column tiles
+// when there are more; tests pass a small number to exercise that loop.
 void encoderProduct(GemmPrecision precision, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
-                    int64_t n, int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
+                    int64_t n, int64_t k, const ActiveUnitsOut& out, cudaStream_t stream,
+                    int64_t maxColumnBlocks = kMaxGridY);
 
 }  // namespace saekit::cuda

@@ -72,6 +72,13 @@ SAEKIT_HOST_DEVICE constexpr RowChunk bFragmentRow(int warp, int jj, int ks, int
   return {warpCol(warp) + 16 * jj + (lane & 7) + 8 * (lane >> 4), 2 * ks + ((lane >> 3) & 1)};
 }
 
+// Register q of the ldmatrix.x4 for B pair jj (above) is b[index] of B fragment `fragment`.
+struct FragmentRegister {
+  int fragment;  // 0..3 within the warp's 32 columns
+  int index;     // 0 (b0) or 1 (b1)
+};
+SAEKIT_HOST_DEVICE constexpr FragmentRegister bRegisterTarget(int jj, int q) { return {2 * jj + (q >> 1), q & 1}; }
+
 // Accumulator register e (0..3) of fragment (i, j) of `lane`: c0 (g, 2t), c1 (g, 2t + 1),
 // c2 (g + 8, 2t), c3 (g + 8, 2t + 1) of the 16 x 8 fragment, as a row and column of the tile.
 SAEKIT_HOST_DEVICE constexpr int accumulatorRow(int warp, int i, int lane, int e) {

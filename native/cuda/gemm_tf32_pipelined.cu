@@ -5,12 +5,16 @@
 //   - Operand tiles go from global to shared memory with cp.async, three stages deep, so the
 //     copies for steps kt + 1 and kt + 2 are in flight while step kt computes; no registers
 //     are spent on staging.
+//   - Each thread rounds the values it copied to TF32 in place, once, before the barrier that
+//     publishes the stage (each value is then read by two or four warps).
 //   - Fragments are read with ldmatrix from a swizzled layout (gemm_tf32_layout.h, where every
 //     index is defined and host-tested) and fed to mma.sync.m16n8k8 directly.
-//   - At most 128 registers a thread and 96 KB of shared memory, so two blocks share an SM on
-//     sm_80 and sm_90 (one on sm_86/89, whose blocks may use at most 99 KB).
+//   - At most 128 registers a thread and 96 KB of shared memory: two blocks share an SM on
+//     sm_90 (228 KB a SM); one does on sm_80 (164 KB) and sm_86/89 (whose blocks may use at
+//     most 99 KB).
 // Operands whose rows are 16-byte aligned are copied 16 bytes at a time, others 4 bytes at a
-// time (same layout). Not yet run on a GPU: chosen with SAEKIT_CUDA_TF32_KERNEL=pipelined
+// time (same layout; those copies meet 4-way bank conflicts, acceptable for the rare dIn that is
+// not a multiple of 4). Not yet run on a GPU: chosen with SAEKIT_CUDA_TF32_KERNEL=pipelined
 // (gemm.cu) until the parity suite and the benchmark have run it.
 #include <mma.h>
 
@@ -89,15 +93,29 @@ __device__ __forceinline__ void copyStage(float* stage, const float* __restrict_
   copyOperandTile<kVector>(stage + kOperandFloats, b, ldb, n, k, col0, k0);
 }
 
+// Rounds to nearest TF32, as gemm_tf32.cu does on the way into shared memory, the chunks of
+// one stage that this thread copied (after its wait for them, before the barrier).
+__device__ __forceinline__ void roundCopiedChunks(float* stage) {
+#pragma unroll
+  for (int operand = 0; operand < 2; ++operand) {
+#pragma unroll
+    for (int s = 0; s < kChunksPerThread; ++s) {
+      const RowChunk at = loaderChunk(threadIdx.x, s);
+      float4* chunk = reinterpret_cast<float4*>(stage + operand * kOperandFloats + chunkOffset(at.row, at.chunk));
+      float4 v = *chunk;
+      v.x = nvcuda::wmma::__float_to_tf32(v.x);
+      v.y = nvcuda::wmma::__float_to_tf32(v.y);
+      v.z = nvcuda::wmma::__float_to_tf32(v.z);
+      v.w = nvcuda::wmma::__float_to_tf32(v.w);
+      *chunk = v;
+    }
+  }
+}
+
 __device__ __forceinline__ void loadMatrices(uint32_t (&r)[4], uint32_t address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(address));
-}
-
-// Round to nearest TF32, as gemm_tf32.cu does on the way into shared memory.
-__device__ __forceinline__ uint32_t roundToTf32(uint32_t bits) {
-  return __float_as_uint(nvcuda::wmma::__float_to_tf32(__uint_as_float(bits)));
 }
 
 __device__ __forceinline__ void multiplyAccumulate(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
@@ -120,18 +138,17 @@ __device__ __forceinline__ void multiplyStage(const float* stage, int warp, int 
     for (int i = 0; i < 4; ++i) {
       const RowChunk at = aFragmentRow(warp, i, ks, lane);
       loadMatrices(fa[i], aBase + sizeof(float) * chunkOffset(at.row, at.chunk));
-#pragma unroll
-      for (int e = 0; e < 4; ++e) fa[i][e] = roundToTf32(fa[i][e]);
     }
 #pragma unroll
     for (int jj = 0; jj < 2; ++jj) {
       const RowChunk at = bFragmentRow(warp, jj, ks, lane);
       uint32_t r[4];
       loadMatrices(r, bBase + sizeof(float) * chunkOffset(at.row, at.chunk));
-      fb[2 * jj][0] = roundToTf32(r[0]);
-      fb[2 * jj][1] = roundToTf32(r[1]);
-      fb[2 * jj + 1][0] = roundToTf32(r[2]);
-      fb[2 * jj + 1][1] = roundToTf32(r[3]);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const FragmentRegister target = bRegisterTarget(jj, q);
+        fb[target.fragment][target.index] = r[q];
+      }
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i)
@@ -169,8 +186,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     for (int64_t kt = 0; kt < kTiles; ++kt) {
       waitCopies<kStages - 2>();
-      // After the barrier every thread's copies for step kt are visible, and every warp has
-      // finished step kt - 1, whose stage the next copy overwrites.
+      roundCopiedChunks(shared + (kt % kStages) * kStageFloats);
+      // After the barrier every thread's copies for step kt are rounded and visible, and every
+      // warp has finished step kt - 1, whose stage the next copy overwrites.
       __syncthreads();
       const int64_t next = kt + kStages - 1;
       if (next < kTiles) {
@@ -210,7 +228,8 @@ void launch(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b
   const auto kernel = encoderTf32PipelinedKernel<kVector>;
   SAEKIT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSharedBytes)));
-  // Two blocks of 96 KB need the largest shared-memory carve-out of the SM's on-chip memory.
+  // Two blocks of 96 KB (sm_90) need the largest shared-memory carve-out of the SM's on-chip
+  // memory; elsewhere it costs L1 that this kernel hardly uses (cp.async.cg bypasses it).
   SAEKIT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
   kernel<<<grid, kThreads, kSharedBytes, stream>>>(a, lda, rows, b, ldb, n, k, out);

@@ -292,69 +292,105 @@ void testFistaLearningParity(int64_t m, int64_t d, int64_t rows, bool nonNegativ
         relativeError(db.data(), da.data(), da.size()));
 }
 
+struct ProductShape {
+  int64_t rows, n, k;
+  int64_t aOffset = 0;  // a starts this many floats into its buffer
+  int64_t ld = 0;       // leading dimension of a and b; 0: k
+  int64_t leading() const { return ld > 0 ? ld : k; }
+};
+
+std::string describe(GemmPrecision precision, const ProductShape& s) {
+  char text[160];
+  std::snprintf(text, sizeof text, "%s %ldx%ldx%ld (a offset %ld, ld %ld)", name(precision), s.rows, s.n, s.k, s.aOffset,
+                s.leading());
+  return text;
+}
+
+// What encoderProduct wrote, copied to the host.
+struct ProductRun {
+  std::vector<int32_t> counts;    // [rows, tiles]
+  std::vector<int64_t> positions;  // [rows, tiles]
+  std::vector<float> values;       // the pool, then a guard
+  std::vector<int32_t> indices;
+  unsigned long long used = 0;
+};
+
+// One encoderProduct on the host arrays (a with s.aOffset leading floats), into a pool of
+// `usable` units (followed by a guard of -7s that nothing may overwrite).
+ProductRun runProduct(GemmPrecision precision, const ProductShape& s, const std::vector<float>& a,
+                      const std::vector<float>& b, const std::vector<float>& bias, int64_t usable,
+                      int64_t maxColumnBlocks = kMaxGridY) {
+  constexpr int64_t kGuard = 64;
+  const int64_t tiles = ceilDiv(s.n, kGemmTileN);
+  DeviceBuffer<float> da, db, dbias, values;
+  DeviceBuffer<int32_t> counts, indices;
+  DeviceBuffer<int64_t> positions;
+  DeviceBuffer<unsigned long long> used;
+  da.resize(a.size());
+  db.resize(b.size());
+  dbias.resize(bias.size());
+  toDevice(da.data(), a);
+  toDevice(db.data(), b);
+  toDevice(dbias.data(), bias);
+  values.resize(static_cast<size_t>(usable + kGuard));
+  indices.resize(static_cast<size_t>(usable + kGuard));
+  counts.resize(static_cast<size_t>(s.rows * tiles));
+  positions.resize(static_cast<size_t>(s.rows * tiles));
+  used.resize(1);
+  toDevice(values.data(), std::vector<float>(static_cast<size_t>(usable + kGuard), -7.0f));
+  SAEKIT_CUDA_CHECK(cudaMemset(used.data(), 0, sizeof(unsigned long long)));
+  ActiveUnitsOut out{dbias.data(), 0.0f, tiles, counts.data(), positions.data(), values.data(), indices.data(),
+                     usable, used.data()};
+  encoderProduct(precision, da.data() + s.aOffset, s.leading(), s.rows, db.data(), s.leading(), s.n, s.k, out, nullptr,
+                 maxColumnBlocks);
+  SAEKIT_CUDA_CHECK(cudaDeviceSynchronize());
+  return {toHost(counts.data(), counts.size()), toHost(positions.data(), positions.size()),
+          toHost(values.data(), values.size()), toHost(indices.data(), indices.size()), toHost(used.data(), 1)[0]};
+}
+
+// Small integers (plus `shift`): with them every sum of products is exact in float and TF32.
+std::vector<float> smallIntegers(size_t count, double shift, Rng& rng) {
+  std::vector<float> v(count);
+  for (auto& x : v) x = static_cast<float>(static_cast<double>(static_cast<int>(rng.next() % 7) - 3) + shift);
+  return v;
+}
+
 // The encoder product and its compaction, against double sums: every unit clearly above zero
 // is listed, nothing clearly below is, values match, each tile lists its units in increasing
 // column order, the counts add up; and a pool too small is counted but not overrun. `exact`:
 // small integers for inputs and half-integers for the bias, so that every kernel, TF32 ones
-// included, must give every unit exactly. aOffset shifts a by floats (a 16-byte-aligned a with
-// k % 4 == 0 takes the pipelined kernel's 16-byte copies; others its 4-byte ones).
+// included, must give every unit exactly; its runs also limit the grid to 2 column blocks, so
+// that each block loops over several column tiles. The shapes take the pipelined TF32 kernel's
+// 16-byte copies (a 16-byte aligned, ld % 4 == 0; with k % 4 != 0 some copy fewer bytes) and
+// its 4-byte ones.
 void testEncoderProduct(GemmPrecision precision, bool exact) {
-  struct Shape { int64_t rows, n, k, aOffset; };
-  const Shape shapes[] = {{1, 1, 1, 0},      {5, 7, 3, 0},     {130, 129, 33, 0}, {300, 260, 100, 0}, {64, 513, 257, 0},
-                          {129, 128, 31, 0}, {260, 384, 64, 0}, {97, 130, 36, 0}, {260, 384, 64, 1}, {200, 300, 768, 0}};
+  const ProductShape shapes[] = {{1, 1, 1},         {5, 7, 3},        {130, 129, 33},    {300, 260, 100},
+                                 {64, 513, 257},    {129, 128, 31},   {260, 384, 64},    {97, 130, 36},
+                                 {260, 384, 64, 1}, {200, 300, 768},  {150, 260, 45, 0, 48}, {33, 600, 7, 0, 8}};
   const double tolerance = exact ? 0.0 : precision == GemmPrecision::Tf32 ? 4e-3 : 1e-5;
   Rng integers(4);
-  const auto smallIntegers = [&](size_t count, double shift) {
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(static_cast<double>(static_cast<int>(integers.next() % 7) - 3) + shift);
-    return v;
-  };
-  for (const Shape& s : shapes) {
-    const size_t aValues = static_cast<size_t>(s.rows * s.k + s.aOffset);
-    const auto a = exact ? smallIntegers(aValues, 0.0) : randomVector(aValues, 1);
-    const auto b = exact ? smallIntegers(static_cast<size_t>(s.n * s.k), 0.0)
-                         : randomVector(static_cast<size_t>(s.n * s.k), 2, 1.0 / std::sqrt(static_cast<double>(s.k)));
-    const auto bias = exact ? smallIntegers(static_cast<size_t>(s.n), 0.5) : randomVector(static_cast<size_t>(s.n), 3, 0.1);
-    const int64_t tiles = (s.n + kGemmTileN - 1) / kGemmTileN;
-    DeviceBuffer<float> da, db, dbias, values;
-    DeviceBuffer<int32_t> counts, indices;
-    DeviceBuffer<int64_t> positions;
-    DeviceBuffer<unsigned long long> used;
-    da.resize(a.size());
-    db.resize(b.size());
-    dbias.resize(bias.size());
-    toDevice(da.data(), a);
-    toDevice(db.data(), b);
-    toDevice(dbias.data(), bias);
+  for (const ProductShape& s : shapes) {
+    const int64_t ld = s.leading();
+    const size_t aValues = static_cast<size_t>(s.rows * ld + s.aOffset), bValues = static_cast<size_t>(s.n * ld);
+    const auto a = exact ? smallIntegers(aValues, 0.0, integers) : randomVector(aValues, 1);
+    const auto b = exact ? smallIntegers(bValues, 0.0, integers)
+                         : randomVector(bValues, 2, 1.0 / std::sqrt(static_cast<double>(s.k)));
+    const auto bias = exact ? smallIntegers(static_cast<size_t>(s.n), 0.5, integers)
+                            : randomVector(static_cast<size_t>(s.n), 3, 0.1);
+    const int64_t tiles = ceilDiv(s.n, kGemmTileN);
     const int64_t capacity = s.rows * s.n;
-    const int64_t guard = 64;
-    values.resize(static_cast<size_t>(capacity + guard));
-    indices.resize(static_cast<size_t>(capacity + guard));
-    counts.resize(static_cast<size_t>(s.rows * tiles));
-    positions.resize(static_cast<size_t>(s.rows * tiles));
-    used.resize(1);
+    const std::string what = describe(precision, s) + (exact ? ", exact" : "");
 
     for (const bool overflow : {false, true}) {
       const int64_t usable = overflow ? 3 : capacity;
-      toDevice(values.data(), std::vector<float>(static_cast<size_t>(capacity + guard), -7.0f));
-      SAEKIT_CUDA_CHECK(cudaMemset(used.data(), 0, sizeof(unsigned long long)));
-      ActiveUnitsOut out{dbias.data(), 0.0f, tiles, counts.data(), positions.data(), values.data(), indices.data(),
-                         usable, used.data()};
-      encoderProduct(precision, da.data() + s.aOffset, s.k, s.rows, db.data(), s.k, s.n, s.k, out, nullptr);
-      SAEKIT_CUDA_CHECK(cudaDeviceSynchronize());
-      const auto hostCounts = toHost(counts.data(), counts.size());
-      const auto hostPositions = toHost(positions.data(), positions.size());
-      const auto hostValues = toHost(values.data(), values.size());
-      const auto hostIndices = toHost(indices.data(), indices.size());
-      const auto hostUsed = toHost(used.data(), 1)[0];
+      const ProductRun run = runProduct(precision, s, a, b, bias, usable, exact ? 2 : kMaxGridY);
       int64_t total = 0;
-      for (int32_t c : hostCounts) total += c;
-      CHECK(static_cast<int64_t>(hostUsed) == total, "%s %ldx%ldx%ld: pool counter %llu, tile counts %ld", name(precision),
-            s.rows, s.n, s.k, hostUsed, total);
+      for (int32_t c : run.counts) total += c;
+      CHECK(static_cast<int64_t>(run.used) == total, "%s: pool counter %llu, tile counts %ld", what.c_str(), run.used,
+            total);
       if (overflow) {
-        for (int64_t i = usable; i < capacity + guard; ++i) {
-          CHECK(hostValues[i] == -7.0f, "%s %ldx%ldx%ld: the epilogue wrote past a full pool at %ld", name(precision),
-                s.rows, s.n, s.k, i);
+        for (size_t i = static_cast<size_t>(usable); i < run.values.size(); ++i) {
+          CHECK(run.values[i] == -7.0f, "%s: the epilogue wrote past a full pool at %zu", what.c_str(), i);
         }
         continue;
       }
@@ -364,17 +400,17 @@ void testEncoderProduct(GemmPrecision precision, bool exact) {
         double scale = 0;
         for (int64_t j = 0; j < s.n; ++j) {
           double sum = bias[j];
-          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[s.aOffset + r * s.k + q]) * b[j * s.k + q];
+          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[s.aOffset + r * ld + q]) * b[j * ld + q];
           z[j] = sum;
           scale = std::max(scale, std::fabs(sum));
         }
         std::vector<char> listed(static_cast<size_t>(s.n), 0);
         for (int64_t t = 0; t < tiles; ++t) {
-          const int32_t count = hostCounts[r * tiles + t];
-          const int64_t at = hostPositions[r * tiles + t];
+          const int32_t count = run.counts[r * tiles + t];
+          const int64_t at = run.positions[r * tiles + t];
           int32_t previous = -1;
           for (int32_t e = 0; e < count; ++e) {
-            const int32_t j = hostIndices[at + e];
+            const int32_t j = run.indices[at + e];
             const bool inTile = j >= t * kGemmTileN && j < std::min<int64_t>((t + 1) * kGemmTileN, s.n) && j > previous;
             if (!inTile) {
               ++misses;
@@ -382,16 +418,54 @@ void testEncoderProduct(GemmPrecision precision, bool exact) {
             }
             previous = j;
             listed[j] = 1;
-            if (std::fabs(hostValues[at + e] - z[j]) > tolerance * scale || z[j] < -tolerance * scale) ++misses;
+            if (std::fabs(run.values[at + e] - z[j]) > tolerance * scale || z[j] < -tolerance * scale) ++misses;
           }
         }
         for (int64_t j = 0; j < s.n; ++j) {
           if (!listed[j] && z[j] > tolerance * scale) ++misses;
         }
       }
-      CHECK(misses == 0, "%s %ldx%ldx%ld (a offset %ld%s): %d units missing, misplaced or wrong", name(precision),
-            s.rows, s.n, s.k, s.aOffset, exact ? ", exact" : "", misses);
+      CHECK(misses == 0, "%s: %d units missing, misplaced or wrong", what.c_str(), misses);
     }
+  }
+}
+
+// The units of a run as a dense [rows, n] array, zero where none is listed.
+std::vector<float> denseUnits(const ProductRun& run, int64_t rows, int64_t n) {
+  const int64_t tiles = ceilDiv(n, kGemmTileN);
+  std::vector<float> dense(static_cast<size_t>(rows * n), 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t at = run.positions[r * tiles + t];
+      for (int32_t e = 0; e < run.counts[r * tiles + t]; ++e) dense[r * n + run.indices[at + e]] = run.values[at + e];
+    }
+  }
+  return dense;
+}
+
+// The two TF32 kernels round the same inputs the same way and issue the same m16n8k8
+// products in the same k order from zero, so they must agree bit for bit on random inputs
+// (which testEncoderProduct's tolerance could not tell apart from, say, truncating instead of
+// rounding).
+void testTf32KernelsAgree() {
+  const ProductShape shapes[] = {{300, 260, 100}, {129, 513, 257}, {200, 300, 768}, {97, 130, 45, 0, 48}};
+  for (const ProductShape& s : shapes) {
+    const int64_t ld = s.leading();
+    const auto a = randomVector(static_cast<size_t>(s.rows * ld), 5);
+    const auto b = randomVector(static_cast<size_t>(s.n * ld), 6, 1.0 / std::sqrt(static_cast<double>(s.k)));
+    const auto bias = randomVector(static_cast<size_t>(s.n), 7, 0.1);
+    std::vector<float> dense[2];
+    const char* const kernels[] = {"wmma", "pipelined"};
+    for (int i = 0; i < 2; ++i) {
+      setenv("SAEKIT_CUDA_TF32_KERNEL", kernels[i], 1);
+      dense[i] = denseUnits(runProduct(GemmPrecision::Tf32, s, a, b, bias, s.rows * s.n), s.rows, s.n);
+    }
+    int64_t different = 0;
+    for (size_t i = 0; i < dense[0].size(); ++i) {
+      if (std::memcmp(&dense[0][i], &dense[1][i], sizeof(float)) != 0) ++different;
+    }
+    CHECK(different == 0, "TF32 kernels %ldx%ldx%ld (ld %ld): %ld of %zu units differ in some bit", s.rows, s.n, s.k, ld,
+          different, dense[0].size());
   }
 }
 
@@ -692,11 +766,13 @@ int main() {
     }
     for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Fp32, exact);
     // The TF32 tests once with each TF32 kernel (name() tells which in every message).
-    const char* const tf32Kernels[] = {"wmma", "pipelined"};
-    for (const char* kernel : tf32Kernels) {
+    const char* const userTf32Kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
+    const std::string savedTf32Kernel = userTf32Kernel != nullptr ? userTf32Kernel : "";
+    for (const char* kernel : {"wmma", "pipelined"}) {
       setenv("SAEKIT_CUDA_TF32_KERNEL", kernel, 1);
       for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Tf32, exact);
     }
+    testTf32KernelsAgree();
     struct Variant {
       Precision precision;
       const char* tf32Kernel;  // FP32 runs neither TF32 kernel
@@ -720,7 +796,11 @@ int main() {
       };
       for (const Case& c : cases) testBackendParity(c);
     }
-    unsetenv("SAEKIT_CUDA_TF32_KERNEL");
+    if (userTf32Kernel != nullptr) {
+      setenv("SAEKIT_CUDA_TF32_KERNEL", savedTf32Kernel.c_str(), 1);
+    } else {
+      unsetenv("SAEKIT_CUDA_TF32_KERNEL");
+    }
     testMemoryReturned();
     testOutOfMemory();
   } catch (const std::exception& e) {

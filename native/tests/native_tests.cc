@@ -442,6 +442,15 @@ void testTf32PipelineLayout() {
   }
   CHECK(std::all_of(written.begin(), written.end(), [](int w) { return w == 1; }),
         "the loaders do not write every float of a stage exactly once");
+  // Coalesced reads: each 8 consecutive threads copy the 8 chunks (128 contiguous bytes) of one row.
+  int scattered = 0;
+  for (int t = 0; t < tf32::kThreads; ++t) {
+    for (int s = 0; s < tf32::kChunksPerThread; ++s) {
+      const RowChunk at = tf32::loaderChunk(t, s), first = tf32::loaderChunk(t & ~7, s);
+      if (at.row != first.row || at.chunk != (t & 7)) ++scattered;
+    }
+  }
+  CHECK(scattered == 0, "%d chunk copies are not part of a contiguous 128-byte row read", scattered);
   CHECK(tf32::validFloats(0, 45) == 4 && tf32::validFloats(44, 45) == 1 && tf32::validFloats(45, 45) == 0 &&
             tf32::validFloats(48, 45) == 0 && tf32::validFloats(42, 45) == 3,
         "validFloats");
@@ -527,7 +536,8 @@ void testTf32PipelineLayout() {
                   }
                   for (int jj = 0; jj < 2; ++jj) {
                     const RowChunk at = tf32::bFragmentRow(warp, jj, ks, source);
-                    fb[lane][2 * jj + q / 2][q % 2] = stageB[tf32::chunkOffset(at.row, at.chunk) + lane % 4];
+                    const tf32::FragmentRegister target = tf32::bRegisterTarget(jj, q);
+                    fb[lane][target.fragment][target.index] = stageB[tf32::chunkOffset(at.row, at.chunk) + lane % 4];
                   }
                 }
               }
