@@ -134,6 +134,28 @@ describe('ordering and copying', () => {
     expect(sae.dictionary().rows).toBe(1024);
     sae.dispose();
   });
+
+  it('stepsTaken counts finished steps only, also read while a step runs', async () => {
+    const sae = new SparseAutoencoder({ dIn: 256, dHidden: 4096, l1Coeff: 0.05, lr: 1e-3, seed: 1 });
+    const batch = randomMatrix(1024, 256, 7);
+    await sae.trainStep(batch);
+    let settled = false;
+    const step = sae.trainStep(batch).then(() => {
+      settled = true;
+    });
+    const seen = new Set<number>();
+    let reads = 0;
+    while (!settled) {
+      seen.add(sae.stepsTaken);
+      reads++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await step;
+    expect(reads).toBeGreaterThan(1);
+    expect([...seen]).toEqual([1]);
+    expect(sae.stepsTaken).toBe(2);
+    sae.dispose();
+  });
 });
 
 describe('dispose', () => {

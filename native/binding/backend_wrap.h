@@ -4,7 +4,7 @@
 //
 //   class FooWrap : public BackendWrap<FooWrap, FooBackend> { ... };
 //
-// Backend must have `size_t bytesHeld() const`.
+// Backend must have `size_t bytesHeld() const` and `int64_t stepsTaken() const`.
 #pragma once
 
 #include <napi.h>
@@ -76,6 +76,7 @@ class BackendWrap : public Napi::ObjectWrap<Derived> {
   Napi::Promise startJob(Napi::Env env, std::vector<Napi::Value> keepAlive, std::function<void(Backend&)> work,
                          Job::Result result = nullptr) {
     Backend& backend = idleBackend(env);
+    stepsBeforeJob_ = backend.stepsTaken();
     busy_ = true;
     return Job::start(
         env, this->Value(), std::move(keepAlive), [&backend, work = std::move(work)] { work(backend); },
@@ -90,6 +91,12 @@ class BackendWrap : public Napi::ObjectWrap<Derived> {
   }
 
   Napi::Value busyGetter(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
+
+  // While a job runs, the count from before it: the job's thread may be changing the backend's.
+  Napi::Value stepsTakenGetter(const Napi::CallbackInfo& info) {
+    const int64_t steps = !backend_ ? 0 : busy_ ? stepsBeforeJob_ : backend_->stepsTaken();
+    return Napi::Number::New(info.Env(), static_cast<double>(steps));
+  }
 
   bool alive() const { return backend_ != nullptr; }
   const Backend* backendOrNull() const { return backend_.get(); }
@@ -121,6 +128,7 @@ class BackendWrap : public Napi::ObjectWrap<Derived> {
   std::string className_;
   std::unique_ptr<Backend> backend_;
   bool busy_ = false;
+  int64_t stepsBeforeJob_ = 0;
   bool disposeRequested_ = false;
   int64_t reportedBytes_ = 0;
 };

@@ -36,7 +36,7 @@ Napi::Function FistaWrap::define(Napi::Env env) {
                          InstanceMethod<&FistaWrap::forgetCodes>("forgetCodes"),
                          InstanceMethod<&FistaWrap::getDictionary>("getDictionary"),
                          InstanceMethod("dispose", &FistaWrap::disposeMethod),
-                         InstanceAccessor<&FistaWrap::stepsTaken>("stepsTaken"),
+                         InstanceAccessor("stepsTaken", &FistaWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &FistaWrap::busyGetter, nullptr),
                          InstanceAccessor<&FistaWrap::device>("device"),
                      });
@@ -169,11 +169,6 @@ Napi::Value FistaWrap::getDictionary(const Napi::CallbackInfo& info) {
     backend.getDictionary(out.Data());
     return out;
   });
-}
-
-Napi::Value FistaWrap::stepsTaken(const Napi::CallbackInfo& info) {
-  const FistaBackend* backend = backendOrNull();
-  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->stepsTaken()) : 0.0);
 }
 
 Napi::Value FistaWrap::device(const Napi::CallbackInfo& info) {

@@ -21,7 +21,6 @@ class FistaWrap : public BackendWrap<FistaWrap, FistaBackend> {
   Napi::Value lipschitz(const Napi::CallbackInfo& info);
   Napi::Value forgetCodes(const Napi::CallbackInfo& info);
   Napi::Value getDictionary(const Napi::CallbackInfo& info);
-  Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
 };
 

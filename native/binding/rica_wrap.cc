@@ -32,7 +32,7 @@ Napi::Function RicaWrap::define(Napi::Env env) {
                          InstanceMethod<&RicaWrap::setWeights>("setWeights"),
                          InstanceMethod<&RicaWrap::dictionary>("dictionary"),
                          InstanceMethod("dispose", &RicaWrap::disposeMethod),
-                         InstanceAccessor<&RicaWrap::stepsTaken>("stepsTaken"),
+                         InstanceAccessor("stepsTaken", &RicaWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &RicaWrap::busyGetter, nullptr),
                          InstanceAccessor<&RicaWrap::device>("device"),
                          InstanceAccessor<&RicaWrap::bytesHeld>("bytesHeld"),
@@ -137,11 +137,6 @@ Napi::Value RicaWrap::dictionary(const Napi::CallbackInfo& info) {
     backend.dictionary(out.Data());
     return out;
   });
-}
-
-Napi::Value RicaWrap::stepsTaken(const Napi::CallbackInfo& info) {
-  const RicaBackend* backend = backendOrNull();
-  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->stepsTaken()) : 0.0);
 }
 
 Napi::Value RicaWrap::device(const Napi::CallbackInfo& info) {

@@ -22,7 +22,6 @@ class RicaWrap : public BackendWrap<RicaWrap, RicaBackend> {
   Napi::Value getWeights(const Napi::CallbackInfo& info);
   Napi::Value setWeights(const Napi::CallbackInfo& info);
   Napi::Value dictionary(const Napi::CallbackInfo& info);
-  Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value bytesHeld(const Napi::CallbackInfo& info);
 };

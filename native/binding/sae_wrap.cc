@@ -72,7 +72,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceMethod<&SaeWrap::setTrainingState>("setTrainingState"),
                          InstanceMethod<&SaeWrap::resample>("resample"),
                          InstanceMethod("dispose", &SaeWrap::disposeMethod),
-                         InstanceAccessor<&SaeWrap::stepsTaken>("stepsTaken"),
+                         InstanceAccessor("stepsTaken", &SaeWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
                          InstanceAccessor<&SaeWrap::device>("device"),
                          InstanceAccessor<&SaeWrap::bytesHeld>("bytesHeld"),
@@ -322,11 +322,6 @@ Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
         },
         [resampled](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*resampled)); });
   });
-}
-
-Napi::Value SaeWrap::stepsTaken(const Napi::CallbackInfo& info) {
-  const SaeBackend* backend = backendOrNull();
-  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->stepsTaken()) : 0.0);
 }
 
 Napi::Value SaeWrap::bytesHeld(const Napi::CallbackInfo& info) {

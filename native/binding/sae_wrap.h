@@ -29,7 +29,6 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   Napi::Value getTrainingState(const Napi::CallbackInfo& info);
   Napi::Value setTrainingState(const Napi::CallbackInfo& info);
   Napi::Value resample(const Napi::CallbackInfo& info);
-  Napi::Value stepsTaken(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value bytesHeld(const Napi::CallbackInfo& info);
 
