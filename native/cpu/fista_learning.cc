@@ -101,6 +101,16 @@ void DictionaryLearning::forgetCodes() {
 
 int64_t DictionaryLearning::update(ThreadPool& pool, const Kernels& kernels, const float* x, int64_t rows,
                                    const CodeRows& codes, float* dictionary) {
+  // Every scratch buffer is sized first: past this point nothing allocates, so a failed
+  // allocation leaves A, B and the dictionary as they were.
+  const int64_t nnz = codes.nonzeros(rows);
+  cscStart_.resize(static_cast<size_t>(m_ + 1));
+  cscFill_.resize(static_cast<size_t>(m_));
+  cscRow_.resize(static_cast<size_t>(nnz));
+  cscValue_.resize(static_cast<size_t>(nnz));
+  atomIndex_.resize(static_cast<size_t>(m_));
+  atomCoef_.resize(static_cast<size_t>(m_));
+  atomSum_.resize(static_cast<size_t>(d_));
   updateStatistics(pool, kernels, x, rows, codes);
   const int64_t redrawn = updateAtoms(kernels, x, rows, dictionary);
   ++steps_;
@@ -121,12 +131,8 @@ void DictionaryLearning::updateStatistics(ThreadPool& pool, const Kernels& kerne
   const int32_t* csrIndex = codes.index.data();
   const float* csrValue = codes.value.data();
 
-  // The batch's codes grouped by atom, rows in order within an atom.
+  // The batch's codes grouped by atom, rows in order within an atom (buffers sized by update).
   const int64_t nnz = codes.nonzeros(rows);
-  cscStart_.resize(static_cast<size_t>(m_ + 1));
-  cscFill_.resize(static_cast<size_t>(m_));
-  cscRow_.resize(static_cast<size_t>(nnz));
-  cscValue_.resize(static_cast<size_t>(nnz));
   cscStart_.zero();
   for (int64_t e = 0; e < nnz; ++e) ++cscStart_[csrIndex[e] + 1];
   for (int64_t k = 0; k < m_; ++k) {
@@ -167,9 +173,6 @@ int64_t DictionaryLearning::updateAtoms(const Kernels& kernels, const float* x, 
   meanSquaredNorm /= static_cast<double>(rows);
   const double unused = kUnusedAtom * meanSquaredNorm;
   Rng rng(seed_ * 0x9e3779b97f4a7c15ULL + 0x5eed0000ULL + static_cast<uint64_t>(steps_) * 0xbf58476d1ce4e5b9ULL);
-  atomIndex_.resize(static_cast<size_t>(m_));
-  atomCoef_.resize(static_cast<size_t>(m_));
-  atomSum_.resize(static_cast<size_t>(d_));
   int64_t redrawn = 0;
   for (int64_t k = 0; k < m_; ++k) {
     const float* a = statsA_.data() + k * m_;
