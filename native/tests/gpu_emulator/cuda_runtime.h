@@ -1,13 +1,19 @@
-// A stand-in for the CUDA runtime header when kernels are compiled by the host compiler
-// (native/tests/cuda_emulated_tests.cc, with -I native/tests/gpu_emulator): the CUDA
-// qualifiers become plain C++, and a kernel runs as one std::thread per CUDA thread, a block
-// at a time, with __syncthreads a barrier across the block and warp-wide intrinsics
-// (__ballot_sync, __shfl_sync) rendezvous of the 32 threads of a warp. Slow, but it runs the
-// kernel's own code, under ThreadSanitizer or AddressSanitizer when built so: a missing
-// barrier is a data race, a read past an array an ASan report. Only what saekit's kernels use.
+// A stand-in for the CUDA runtime when saekit's CUDA sources are compiled by the host compiler
+// (native/tests/cuda_emulated_tests.cc, and the emulated build of native/cuda with cuda_tests:
+// -I native/tests/gpu_emulator, launches rewritten by translate.py). The CUDA qualifiers become
+// plain C++; a kernel runs a block at a time on the calling thread, each CUDA thread a fiber
+// with its own stack, switched only at __syncthreads and at warp-wide operations (shuffles,
+// ballots, and ptx.h's ldmatrix and mma), which are barriers of the block or of the warp. Each
+// warp runs as far as it can before the next (the warps in forward, then backward order), so
+// a barrier missing between warps shows as wrong data, and a barrier that not every thread
+// reaches is reported, not hung on. Device memory is host memory; streams and events are no-ops (work runs when it is
+// issued). Only what saekit's CUDA code uses is here.
 #pragma once
 
-#include <atomic>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,29 +21,22 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <thread>
+#include <type_traits>
 #include <vector>
 
-#if defined(__linux__)
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <climits>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define SAEKIT_EMULATOR_ASAN 1
 #endif
 
 #define __device__
 #define __host__
 #define __global__
 #define __forceinline__ inline
-#define __shared__
+// One block runs at a time on a thread, so a function-local static per OS thread is the block's.
+#define __shared__ static thread_local
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
-
-using cudaError_t = int;
-using cudaStream_t = struct EmulatedStream*;
-constexpr cudaError_t cudaSuccess = 0;
-enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
-cudaError_t cudaSetDevice(int device);  // declared for common.cuh; never called
 
 struct uint3 {
   unsigned x, y, z;
@@ -53,6 +52,7 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
 namespace saekit::emulator {
 
@@ -61,69 +61,13 @@ namespace saekit::emulator {
   std::abort();
 }
 
-// A reusable barrier for a fixed number of threads. Threads that wait sleep on the
-// generation word (a futex on Linux: waking a warp costs one system call, not 31 contended
-// mutex acquisitions).
-class Barrier {
- public:
-  explicit Barrier(int count) : count_(count) {}
-  void arriveAndWait() {
-    const uint32_t generation = generation_.load(std::memory_order_acquire);
-    if (waiting_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
-      waiting_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      wake();
-      return;
-    }
-    while (generation_.load(std::memory_order_acquire) == generation) sleep(generation);
-  }
-
- private:
-#if defined(__linux__)
-  void sleep(uint32_t generation) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&generation_), FUTEX_WAIT_PRIVATE, generation, nullptr, nullptr, 0);
-  }
-  void wake() {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&generation_), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
-  }
-#else
-  void sleep(uint32_t) { std::this_thread::yield(); }
-  void wake() {}
-#endif
-
-  const int count_;
-  std::atomic<int> waiting_{0};
-  std::atomic<uint32_t> generation_{0};
-};
-
-// What the threads of one block share.
-struct Block {
-  Block(int threads, size_t sharedBytes)
-      : sync(threads), shared(sharedBytes + 128, 0xff), exchange(2 * static_cast<size_t>(threads)) {
-    for (int w = 0; w < (threads + 31) / 32; ++w) warps.push_back(std::make_unique<Barrier>(32));
-    const uintptr_t at = reinterpret_cast<uintptr_t>(shared.data());
-    sharedBase = shared.data() + (128 - at % 128) % 128;  // NaN bytes until written
-    sharedBytes_ = sharedBytes;
-  }
-  Barrier sync;
-  std::vector<std::unique_ptr<Barrier>> warps;
-  std::vector<unsigned char> shared;
-  unsigned char* sharedBase = nullptr;
-  size_t sharedBytes_ = 0;
-  // Two slots per thread for warp-wide exchanges (a value, a predicate, an address, fragments),
-  // used in turn: a lane may write the next exchange's slot while others still read this one's.
-  struct Slot {
-    uint64_t words[8];
-  };
-  std::vector<Slot> exchange;
-};
-
-// Each emulated CUDA thread's identity, and its cp.async groups (ptx.h).
+// Each CUDA thread's identity, its cp.async groups (ptx.h), and its count of warp-wide
+// exchanges (the same in every lane of a warp, as the lanes run the same code).
 struct ThreadState {
   uint3 threadIdx{0, 0, 0};
   uint3 blockIdx{0, 0, 0};
   dim3 blockDim, gridDim;
-  Block* block = nullptr;
+  unsigned linear = 0;  // threadIdx flattened, x fastest: lane = linear % 32
   struct PendingCopy {
     uint32_t to;
     const void* from;
@@ -131,12 +75,78 @@ struct ThreadState {
   };
   std::vector<PendingCopy> open;
   std::vector<std::vector<PendingCopy>> committed;
-  unsigned exchanges = 0;  // warp-wide exchanges so far: the same count in every lane of a warp
+  unsigned exchanges = 0;
 };
 
-inline thread_local ThreadState self;
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;
+  ThreadState state;
+  bool done = false;
+  int waitingOn = -1;  // a barrier: 0 the block's, 1 + w warp w's
+  void* fakeStack = nullptr;  // AddressSanitizer's, while switched away
+};
 
-inline int lane() { return static_cast<int>(self.threadIdx.x & 31); }
+// The running block's shared state.
+struct Block {
+  unsigned threads = 0;
+  std::vector<Fiber>* fibers = nullptr;
+  std::vector<int> arrived;  // per barrier
+  std::vector<unsigned char> shared;
+  unsigned char* sharedBase = nullptr;
+  size_t sharedBytes_ = 0;
+  // Two slots per thread for warp-wide exchanges, used in turn (see Exchange).
+  struct Slot {
+    uint64_t words[8];
+  };
+  std::vector<Slot> exchange;
+  std::function<void()> body;
+};
+
+struct Scheduler {
+  ucontext_t main;
+  Fiber* current = nullptr;
+  Block* block = nullptr;
+  std::vector<Fiber> fibers;  // reused from launch to launch
+#if SAEKIT_EMULATOR_ASAN
+  void* fakeStack = nullptr;
+  const void* mainStackBottom = nullptr;
+  size_t mainStackSize = 0;
+#endif
+};
+
+inline thread_local Scheduler scheduler;
+constexpr size_t kFiberStackBytes = 256 * 1024;
+
+inline ThreadState& self() { return scheduler.current->state; }
+
+inline void switchToMain() {
+  Fiber* fiber = scheduler.current;
+#if SAEKIT_EMULATOR_ASAN
+  __sanitizer_start_switch_fiber(&fiber->fakeStack, scheduler.mainStackBottom, scheduler.mainStackSize);
+#endif
+  swapcontext(&fiber->context, &scheduler.main);
+#if SAEKIT_EMULATOR_ASAN
+  __sanitizer_finish_switch_fiber(fiber->fakeStack, nullptr, nullptr);
+#endif
+}
+
+// Arrives at barrier `id` of the running block, which `expected` threads must reach; returns
+// once they all have.
+inline void arriveAndWait(int id, int expected) {
+  Block& block = *scheduler.block;
+  if (++block.arrived[static_cast<size_t>(id)] == expected) {
+    block.arrived[static_cast<size_t>(id)] = 0;
+    for (Fiber& fiber : *block.fibers) {
+      if (fiber.waitingOn == id) fiber.waitingOn = -1;
+    }
+    return;
+  }
+  scheduler.current->waitingOn = id;
+  switchToMain();
+}
+
+inline int lane() { return static_cast<int>(self().linear & 31u); }
 
 // A warp-wide exchange: each lane writes its slot (`mine`), the warp meets (`meet`), then each
 // lane reads any lane's slot of this exchange (`of`). One barrier per exchange: the next one
@@ -144,49 +154,119 @@ inline int lane() { return static_cast<int>(self.threadIdx.x & 31); }
 // the next one's barrier, i.e. finished reading this one.
 class Exchange {
  public:
-  Exchange() : base_((self.exchanges++ & 1u) * self.blockDim.x + (self.threadIdx.x & ~31u)) {}
-  Block::Slot& mine() { return self.block->exchange[base_ + (self.threadIdx.x & 31u)]; }
-  void meet() { self.block->warps[self.threadIdx.x >> 5]->arriveAndWait(); }
-  const Block::Slot& of(int laneInWarp) const { return self.block->exchange[base_ + static_cast<unsigned>(laneInWarp)]; }
+  Exchange() : base_((self().exchanges++ & 1u) * scheduler.block->threads + (self().linear & ~31u)) {}
+  Block::Slot& mine() { return scheduler.block->exchange[base_ + (self().linear & 31u)]; }
+  void meet() { arriveAndWait(1 + static_cast<int>(self().linear >> 5), 32); }
+  const Block::Slot& of(int laneInWarp) const {
+    return scheduler.block->exchange[base_ + static_cast<unsigned>(laneInWarp)];
+  }
 
  private:
   unsigned base_;
 };
 
-// Runs `body` as a kernel over `grid` blocks of blockDim.x threads (one dimension), a block at a
-// time, with `sharedBytes` of dynamic shared memory per block.
-inline void launch(dim3 grid, unsigned threads, size_t sharedBytes, const std::function<void()>& body) {
-  if (threads % 32 != 0) fail("blocks of whole warps only");
-  for (unsigned by = 0; by < grid.y; ++by) {
-    for (unsigned bx = 0; bx < grid.x; ++bx) {
-      Block block(static_cast<int>(threads), sharedBytes);
-      std::vector<std::thread> team;
-      team.reserve(threads);
-      for (unsigned t = 0; t < threads; ++t) {
-        team.emplace_back([&, t] {
-          self = ThreadState{};
-          self.threadIdx = {t, 0, 0};
-          self.blockIdx = {bx, by, 0};
-          self.blockDim = dim3(threads);
-          self.gridDim = grid;
-          self.block = &block;
-          body();
-          if (!self.open.empty() || !self.committed.empty()) fail("a thread ended with cp.async copies never waited for");
-        });
+inline void fiberEntry() {
+#if SAEKIT_EMULATOR_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &scheduler.mainStackBottom, &scheduler.mainStackSize);
+#endif
+  scheduler.block->body();
+  ThreadState& state = self();
+  if (!state.open.empty() || !state.committed.empty()) fail("a thread ended with cp.async copies never waited for");
+  scheduler.current->done = true;
+#if SAEKIT_EMULATOR_ASAN
+  __sanitizer_start_switch_fiber(nullptr, scheduler.mainStackBottom, scheduler.mainStackSize);
+#endif
+  // returns to scheduler.main through uc_link
+}
+
+// Runs `body` as a kernel over `grid` blocks of `blockShape` threads with `sharedBytes` of
+// dynamic shared memory each, a block at a time.
+inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function<void()> body) {
+  const unsigned threads = blockShape.x * blockShape.y * blockShape.z;
+  if (threads == 0 || threads > 1024 || threads % 32 != 0) fail("blocks of 32 to 1024 threads, whole warps, only");
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) fail("a grid the GPU refuses");
+  if (scheduler.block != nullptr) fail("a kernel launched from a kernel");
+  Block block;
+  block.threads = threads;
+  block.arrived.assign(1 + threads / 32, 0);
+  block.shared.assign(sharedBytes + 128, 0xff);  // NaN bytes until written
+  const uintptr_t at = reinterpret_cast<uintptr_t>(block.shared.data());
+  block.sharedBase = block.shared.data() + (128 - at % 128) % 128;
+  block.sharedBytes_ = sharedBytes;
+  block.exchange.resize(2 * static_cast<size_t>(threads));
+  block.body = std::move(body);
+  auto& fibers = scheduler.fibers;
+  if (fibers.size() < threads) fibers.resize(threads);
+  block.fibers = &fibers;
+  scheduler.block = &block;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        std::fill(block.arrived.begin(), block.arrived.end(), 0);
+        for (unsigned t = 0; t < threads; ++t) {
+          Fiber& fiber = fibers[t];
+          if (!fiber.stack) fiber.stack.reset(new char[kFiberStackBytes]);
+          fiber.state = ThreadState{};
+          fiber.state.threadIdx = {t % blockShape.x, (t / blockShape.x) % blockShape.y, t / (blockShape.x * blockShape.y)};
+          fiber.state.blockIdx = {bx, by, bz};
+          fiber.state.blockDim = blockShape;
+          fiber.state.gridDim = grid;
+          fiber.state.linear = t;
+          fiber.done = false;
+          fiber.waitingOn = -1;
+          getcontext(&fiber.context);
+          fiber.context.uc_stack.ss_sp = fiber.stack.get();
+          fiber.context.uc_stack.ss_size = kFiberStackBytes;
+          fiber.context.uc_link = &scheduler.main;
+          makecontext(&fiber.context, fiberEntry, 0);
+        }
+        // Each warp in turn runs as far as it can (to a __syncthreads, or to its end) before the
+        // next starts, the warps in forward order on even passes and backward on odd ones: a
+        // warp that runs ahead of the block's barriers meets another warp's data early or late.
+        const unsigned warps = threads / 32;
+        unsigned finished = 0;
+        for (unsigned pass = 0; finished < threads; ++pass) {
+          bool ran = false;
+          for (unsigned w = 0; w < warps; ++w) {
+            const unsigned warp = pass % 2 == 0 ? w : warps - 1 - w;
+            for (bool progress = true; progress;) {
+              progress = false;
+              for (unsigned l = 0; l < 32; ++l) {
+                Fiber& fiber = fibers[32 * warp + (pass % 2 == 0 ? l : 31 - l)];
+                if (fiber.done || fiber.waitingOn >= 0) continue;
+                scheduler.current = &fiber;
+#if SAEKIT_EMULATOR_ASAN
+                __sanitizer_start_switch_fiber(&scheduler.fakeStack, fiber.stack.get(), kFiberStackBytes);
+#endif
+                swapcontext(&scheduler.main, &fiber.context);
+#if SAEKIT_EMULATOR_ASAN
+                __sanitizer_finish_switch_fiber(scheduler.fakeStack, nullptr, nullptr);
+#endif
+                if (fiber.done) ++finished;
+                progress = ran = true;
+              }
+            }
+          }
+          if (!ran && finished < threads) {
+            scheduler.block = nullptr;
+            fail("deadlock: a __syncthreads or warp-wide operation that not every thread reaches");
+          }
+        }
       }
-      for (auto& thread : team) thread.join();
-    }
-  }
+  scheduler.current = nullptr;
+  scheduler.block = nullptr;
 }
 
 }  // namespace saekit::emulator
 
-#define threadIdx (::saekit::emulator::self.threadIdx)
-#define blockIdx (::saekit::emulator::self.blockIdx)
-#define blockDim (::saekit::emulator::self.blockDim)
-#define gridDim (::saekit::emulator::self.gridDim)
+#define threadIdx (::saekit::emulator::self().threadIdx)
+#define blockIdx (::saekit::emulator::self().blockIdx)
+#define blockDim (::saekit::emulator::self().blockDim)
+#define gridDim (::saekit::emulator::self().gridDim)
 
-inline void __syncthreads() { saekit::emulator::self.block->sync.arriveAndWait(); }
+inline void __syncthreads() {
+  saekit::emulator::arriveAndWait(0, static_cast<int>(saekit::emulator::scheduler.block->threads));
+}
 
 inline unsigned __ballot_sync(unsigned mask, bool predicate) {
   using namespace saekit::emulator;
@@ -200,23 +280,44 @@ inline unsigned __ballot_sync(unsigned mask, bool predicate) {
 }
 
 template <class T>
-T __shfl_sync(unsigned mask, T value, int source) {
+T shuffleFrom(unsigned mask, T value, int source, bool own) {
   using namespace saekit::emulator;
-  static_assert(sizeof(T) <= sizeof(uint64_t), "one word");
-  if (mask != 0xffffffffu) fail("__shfl_sync: only full-warp masks are emulated");
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable<T>::value, "one word");
+  if (mask != 0xffffffffu) fail("shuffles: only full-warp masks are emulated");
   Exchange exchange;
   std::memcpy(exchange.mine().words, &value, sizeof(T));
   exchange.meet();
-  T result;
-  std::memcpy(&result, exchange.of(source & 31).words, sizeof(T));
+  T result = value;
+  if (!own) std::memcpy(&result, exchange.of(source).words, sizeof(T));
   return result;
 }
 
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
+template <class T>
+T __shfl_sync(unsigned mask, T value, int source) {
+  return shuffleFrom(mask, value, source & 31, false);
+}
 
 template <class T>
-T atomicAdd(T* address, T value) {
-  return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
+T __shfl_down_sync(unsigned mask, T value, unsigned delta) {
+  const int from = saekit::emulator::lane() + static_cast<int>(delta);
+  return shuffleFrom(mask, value, from, from >= 32);
+}
+
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+
+template <class T, class U>
+T atomicAdd(T* address, U value) {
+  T old = *address;
+  *address = static_cast<T>(old + static_cast<T>(value));
+  return old;
+}
+
+template <class T, class U>
+T atomicMax(T* address, U value) {
+  T old = *address;
+  if (static_cast<T>(value) > old) *address = static_cast<T>(value);
+  return old;
 }
 
 inline unsigned __float_as_uint(float x) {
@@ -229,3 +330,9 @@ inline float __uint_as_float(unsigned u) {
   std::memcpy(&x, &u, sizeof x);
   return x;
 }
+inline int __float_as_int(float x) { return static_cast<int>(__float_as_uint(x)); }
+inline float __int_as_float(int i) { return __uint_as_float(static_cast<unsigned>(i)); }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+
+#include "cuda_runtime_api.h"

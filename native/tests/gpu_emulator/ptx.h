@@ -13,6 +13,7 @@
 #define SAEKIT_CUDA_PTX_CUH
 
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <cmath>
 #include <cstdint>
@@ -20,20 +21,20 @@
 
 namespace saekit::cuda::ptx {
 
-inline float* dynamicShared() { return reinterpret_cast<float*>(emulator::self.block->sharedBase); }
+inline float* dynamicShared() { return reinterpret_cast<float*>(emulator::scheduler.block->sharedBase); }
 
 inline uint32_t sharedAddress(const void* p) {
   const auto* byte = static_cast<const unsigned char*>(p);
-  const unsigned char* base = emulator::self.block->sharedBase;
-  if (byte < base || byte > base + emulator::self.block->sharedBytes_) emulator::fail("sharedAddress: not shared memory");
+  const unsigned char* base = emulator::scheduler.block->sharedBase;
+  if (byte < base || byte > base + emulator::scheduler.block->sharedBytes_) emulator::fail("sharedAddress: not shared memory");
   return static_cast<uint32_t>(byte - base);
 }
 
 inline unsigned char* sharedBytes(uint32_t address, int bytes) {
-  if (static_cast<size_t>(address) + static_cast<size_t>(bytes) > emulator::self.block->sharedBytes_) {
+  if (static_cast<size_t>(address) + static_cast<size_t>(bytes) > emulator::scheduler.block->sharedBytes_) {
     emulator::fail("shared memory access past the block's dynamic shared memory");
   }
-  return emulator::self.block->sharedBase + address;
+  return emulator::scheduler.block->sharedBase + address;
 }
 
 inline void queueCopy(uint32_t to, const float* from, int bytes, int validBytes) {
@@ -42,20 +43,20 @@ inline void queueCopy(uint32_t to, const float* from, int bytes, int validBytes)
     emulator::fail("cp.async: an address not aligned to the copy size");
   }
   sharedBytes(to, bytes);
-  emulator::self.open.push_back({to, from, bytes, validBytes});
+  emulator::self().open.push_back({to, from, bytes, validBytes});
 }
 
 inline void copy16(uint32_t to, const float* from, int validBytes) { queueCopy(to, from, 16, validBytes); }
 inline void copy4(uint32_t to, const float* from, int validBytes) { queueCopy(to, from, 4, validBytes); }
 
 inline void commitCopies() {
-  emulator::self.committed.push_back(std::move(emulator::self.open));
-  emulator::self.open.clear();
+  emulator::self().committed.push_back(std::move(emulator::self().open));
+  emulator::self().open.clear();
 }
 
 template <int kPending>
 void waitCopies() {
-  auto& groups = emulator::self.committed;
+  auto& groups = emulator::self().committed;
   while (groups.size() > static_cast<size_t>(kPending)) {
     for (const auto& copy : groups.front()) {
       unsigned char* to = sharedBytes(copy.to, copy.bytes);
@@ -110,9 +111,6 @@ inline void multiplyAccumulateTf32(float (&c)[4], const uint32_t (&a)[4], const 
 }
 
 // cvt.rna.tf32.f32: to nearest, ties away from zero, keeping 10 mantissa bits.
-inline float roundToTf32(float x) {
-  if (!std::isfinite(x)) return x;
-  return __uint_as_float((__float_as_uint(x) + 0x1000u) & ~0x1fffu);
-}
+inline float roundToTf32(float x) { return nvcuda::wmma::__float_to_tf32(x); }
 
 }  // namespace saekit::cuda::ptx
