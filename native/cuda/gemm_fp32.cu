@@ -4,6 +4,7 @@
 // blocked kernel uses.
 #include "common.cuh"
 #include "gemm_tile.cuh"
+#include "ptx.cuh"
 
 namespace saekit::cuda {
 namespace {
@@ -14,7 +15,7 @@ __global__ void __launch_bounds__(kGemmThreads) encoderFp32Kernel(const float* _
                                                                    int64_t rows, const float* __restrict__ b,
                                                                    int64_t ldb, int64_t n, int64_t k,
                                                                    ActiveUnitsOut out) {
-  extern __shared__ __align__(128) float shared[];
+  float* shared = ptx::dynamicShared();
   const int tx = threadIdx.x & 15;
   const int ty = threadIdx.x >> 4;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kGemmTileM;

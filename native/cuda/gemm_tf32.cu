@@ -6,6 +6,7 @@
 
 #include "common.cuh"
 #include "gemm_tile.cuh"
+#include "ptx.cuh"
 
 namespace saekit::cuda {
 namespace {
@@ -40,7 +41,7 @@ __global__ void __launch_bounds__(kGemmThreads) encoderTf32Kernel(const float* _
                                                                    int64_t rows, const float* __restrict__ b,
                                                                    int64_t ldb, int64_t n, int64_t k,
                                                                    ActiveUnitsOut out) {
-  extern __shared__ __align__(128) float shared[];
+  float* shared = ptx::dynamicShared();
   float* as = shared;               // [2][128][kLd]: a[row][k], row-major for matrix_a
   float* bs = shared + 2 * kStage;  // [2][128][kLd]: b[col][k], i.e. column-major k x n for matrix_b
   const int warp = threadIdx.x >> 5;

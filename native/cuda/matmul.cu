@@ -4,6 +4,7 @@
 
 #include "common.cuh"
 #include "gemm_tile.cuh"
+#include "ptx.cuh"
 
 namespace saekit::cuda {
 namespace {
@@ -17,7 +18,7 @@ __global__ void __launch_bounds__(kGemmThreads) multiplyKernel(const float* __re
                                                                 const float* __restrict__ b, int64_t ldb, int64_t m,
                                                                 int64_t k, int64_t n, float* __restrict__ c,
                                                                 bool accumulate) {
-  extern __shared__ __align__(128) float shared[];
+  float* shared = ptx::dynamicShared();
   const int tx = threadIdx.x & 15;
   const int ty = threadIdx.x >> 4;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kGemmTileM;

@@ -5,10 +5,12 @@
 // passes. Exits non-zero after the first run if any check failed, printing each failure with
 // its configuration.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -741,68 +743,93 @@ void testOutOfMemory() {
 
 }  // namespace
 
-int main() {
+// cuda_tests [group ...]: the groups named (multiply, rica, fista, learning, encoder, sae,
+// memory), or all of them; each prints its time.
+int main(int argc, char** argv) {
   const CudaStatus& status = cudaStatus();
   if (!status.available) {
     std::printf("cuda_tests: SKIPPED, no usable GPU: %s\n", status.reason.c_str());
     return 0;
   }
   std::printf("cuda_tests on %s\n", status.gpu.c_str());
+  const std::vector<std::string> chosen(argv + 1, argv + argc);
+  const auto group = [&](const char* name, const std::function<void()>& tests) {
+    if (!chosen.empty() && std::find(chosen.begin(), chosen.end(), name) == chosen.end()) return;
+    const auto started = std::chrono::steady_clock::now();
+    tests();
+    std::printf("  %-9s %.1f s, %d failed checks so far\n", name,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), failures);
+    std::fflush(stdout);
+  };
+  const char* const userTf32Kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
+  const std::string savedTf32Kernel = userTf32Kernel != nullptr ? userTf32Kernel : "";
   try {
-    testMultiply();
-    for (const bool normalizeRows : {true, false}) {
-      testRicaParity(13, 19, 7, normalizeRows);
-      testRicaParity(130, 33, 300, normalizeRows);
-      testRicaParity(257, 129, 161, normalizeRows);
-    }
-    for (const bool nonNegative : {false, true}) {
-      testFistaParity(64, 24, 16, nonNegative);
-      testFistaParity(300, 130, 37, nonNegative);
-      testFistaParity(300, 130, 37, nonNegative, 10);
-      testFistaParity(40, 200, 9, nonNegative);
-      testFistaLearningParity(96, 32, 200, nonNegative);
-      testFistaLearningParity(96, 32, 200, nonNegative, 37);
-      testFistaLearningParity(40, 130, 64, nonNegative);
-    }
-    for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Fp32, exact);
+    group("multiply", testMultiply);
+    group("rica", [] {
+      for (const bool normalizeRows : {true, false}) {
+        testRicaParity(13, 19, 7, normalizeRows);
+        testRicaParity(130, 33, 300, normalizeRows);
+        testRicaParity(257, 129, 161, normalizeRows);
+      }
+    });
+    group("fista", [] {
+      for (const bool nonNegative : {false, true}) {
+        testFistaParity(64, 24, 16, nonNegative);
+        testFistaParity(300, 130, 37, nonNegative);
+        testFistaParity(300, 130, 37, nonNegative, 10);
+        testFistaParity(40, 200, 9, nonNegative);
+      }
+    });
+    group("learning", [] {
+      for (const bool nonNegative : {false, true}) {
+        testFistaLearningParity(96, 32, 200, nonNegative);
+        testFistaLearningParity(96, 32, 200, nonNegative, 37);
+        testFistaLearningParity(40, 130, 64, nonNegative);
+      }
+    });
     // The TF32 tests once with each TF32 kernel (name() tells which in every message).
-    const char* const userTf32Kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
-    const std::string savedTf32Kernel = userTf32Kernel != nullptr ? userTf32Kernel : "";
-    for (const char* kernel : {"wmma", "pipelined"}) {
-      setenv("SAEKIT_CUDA_TF32_KERNEL", kernel, 1);
-      for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Tf32, exact);
-    }
-    testTf32KernelsAgree();
-    struct Variant {
-      Precision precision;
-      const char* tf32Kernel;  // FP32 runs neither TF32 kernel
-    };
-    for (const Variant variant : {Variant{Precision::FP32, "wmma"}, Variant{Precision::TF32, "wmma"},
-                                  Variant{Precision::TF32, "pipelined"}}) {
-      setenv("SAEKIT_CUDA_TF32_KERNEL", variant.tf32Kernel, 1);
-      const Precision precision = variant.precision;
-      const Case cases[] = {
-          {"relu", false, true, Activation::ReLU, 0, precision, 13, 19, 7},
-          {"relu", true, true, Activation::ReLU, 0, precision, 33, 130, 37},
-          {"relu", false, false, Activation::ReLU, 0, precision, 40, 300, 150},
-          {"relu", false, true, Activation::ReLU, 0, precision, 1030, 140, 20},
-          {"topk", false, true, Activation::TopK, 5, precision, 21, 45, 10},
-          {"topk", true, true, Activation::TopK, 7, precision, 64, 260, 33},
-          {"batchtopk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6},
-          {"topk auxk", false, true, Activation::TopK, 5, precision, 21, 45, 10, 4},
-          {"topk auxk tied, encoder sees x", true, false, Activation::TopK, 7, precision, 64, 260, 33, 16},
-          {"batchtopk auxk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6, 2},
-          {"relu auxk", false, true, Activation::ReLU, 0, precision, 40, 300, 40, 8},
+    group("encoder", [] {
+      for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Fp32, exact);
+      for (const char* kernel : {"wmma", "pipelined"}) {
+        setenv("SAEKIT_CUDA_TF32_KERNEL", kernel, 1);
+        for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Tf32, exact);
+      }
+      testTf32KernelsAgree();
+    });
+    group("sae", [] {
+      struct Variant {
+        Precision precision;
+        const char* tf32Kernel;  // FP32 runs neither TF32 kernel
       };
-      for (const Case& c : cases) testBackendParity(c);
-    }
+      for (const Variant variant : {Variant{Precision::FP32, "wmma"}, Variant{Precision::TF32, "wmma"},
+                                    Variant{Precision::TF32, "pipelined"}}) {
+        setenv("SAEKIT_CUDA_TF32_KERNEL", variant.tf32Kernel, 1);
+        const Precision precision = variant.precision;
+        const Case cases[] = {
+            {"relu", false, true, Activation::ReLU, 0, precision, 13, 19, 7},
+            {"relu", true, true, Activation::ReLU, 0, precision, 33, 130, 37},
+            {"relu", false, false, Activation::ReLU, 0, precision, 40, 300, 150},
+            {"relu", false, true, Activation::ReLU, 0, precision, 1030, 140, 20},
+            {"topk", false, true, Activation::TopK, 5, precision, 21, 45, 10},
+            {"topk", true, true, Activation::TopK, 7, precision, 64, 260, 33},
+            {"batchtopk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6},
+            {"topk auxk", false, true, Activation::TopK, 5, precision, 21, 45, 10, 4},
+            {"topk auxk tied, encoder sees x", true, false, Activation::TopK, 7, precision, 64, 260, 33, 16},
+            {"batchtopk auxk", false, true, Activation::BatchTopK, 3, precision, 16, 24, 6, 2},
+            {"relu auxk", false, true, Activation::ReLU, 0, precision, 40, 300, 40, 8},
+        };
+        for (const Case& c : cases) testBackendParity(c);
+      }
+    });
     if (userTf32Kernel != nullptr) {
       setenv("SAEKIT_CUDA_TF32_KERNEL", savedTf32Kernel.c_str(), 1);
     } else {
       unsetenv("SAEKIT_CUDA_TF32_KERNEL");
     }
-    testMemoryReturned();
-    testOutOfMemory();
+    group("memory", [] {
+      testMemoryReturned();
+      testOutOfMemory();
+    });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: exception: %s\n", e.what());
     return 1;

@@ -10,6 +10,7 @@
 // issued). Only what saekit's CUDA code uses is here.
 #pragma once
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -78,8 +79,12 @@ struct ThreadState {
   unsigned exchanges = 0;
 };
 
+// A fiber starts on its own stack through makecontext/swapcontext and afterwards switches with
+// _setjmp/_longjmp, which (unlike swapcontext) make no system call.
 struct Fiber {
   ucontext_t context;
+  jmp_buf jump;
+  bool started = false;
   std::unique_ptr<char[]> stack;
   ThreadState state;
   bool done = false;
@@ -104,7 +109,7 @@ struct Block {
 };
 
 struct Scheduler {
-  ucontext_t main;
+  jmp_buf mainJump;
   Fiber* current = nullptr;
   Block* block = nullptr;
   std::vector<Fiber> fibers;  // reused from launch to launch
@@ -122,10 +127,12 @@ inline ThreadState& self() { return scheduler.current->state; }
 
 inline void switchToMain() {
   Fiber* fiber = scheduler.current;
+  if (_setjmp(fiber->jump) == 0) {
 #if SAEKIT_EMULATOR_ASAN
-  __sanitizer_start_switch_fiber(&fiber->fakeStack, scheduler.mainStackBottom, scheduler.mainStackSize);
+    __sanitizer_start_switch_fiber(&fiber->fakeStack, scheduler.mainStackBottom, scheduler.mainStackSize);
 #endif
-  swapcontext(&fiber->context, &scheduler.main);
+    _longjmp(scheduler.mainJump, 1);
+  }
 #if SAEKIT_EMULATOR_ASAN
   __sanitizer_finish_switch_fiber(fiber->fakeStack, nullptr, nullptr);
 #endif
@@ -165,7 +172,7 @@ class Exchange {
   unsigned base_;
 };
 
-inline void fiberEntry() {
+[[noreturn]] inline void fiberEntry() {
 #if SAEKIT_EMULATOR_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &scheduler.mainStackBottom, &scheduler.mainStackSize);
 #endif
@@ -176,7 +183,26 @@ inline void fiberEntry() {
 #if SAEKIT_EMULATOR_ASAN
   __sanitizer_start_switch_fiber(nullptr, scheduler.mainStackBottom, scheduler.mainStackSize);
 #endif
-  // returns to scheduler.main through uc_link
+  _longjmp(scheduler.mainJump, 1);  // the stack is abandoned; the next block starts it afresh
+}
+
+// Runs the fiber until it waits at a barrier or ends.
+inline void resume(Fiber& fiber) {
+  scheduler.current = &fiber;
+  if (_setjmp(scheduler.mainJump) != 0) {
+#if SAEKIT_EMULATOR_ASAN
+    __sanitizer_finish_switch_fiber(scheduler.fakeStack, nullptr, nullptr);
+#endif
+    return;
+  }
+#if SAEKIT_EMULATOR_ASAN
+  __sanitizer_start_switch_fiber(&scheduler.fakeStack, fiber.stack.get(), kFiberStackBytes);
+#endif
+  if (!fiber.started) {
+    fiber.started = true;
+    setcontext(&fiber.context);
+  }
+  _longjmp(fiber.jump, 1);
 }
 
 // Runs `body` as a kernel over `grid` blocks of `blockShape` threads with `sharedBytes` of
@@ -213,11 +239,12 @@ inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function
           fiber.state.gridDim = grid;
           fiber.state.linear = t;
           fiber.done = false;
+          fiber.started = false;
           fiber.waitingOn = -1;
           getcontext(&fiber.context);
           fiber.context.uc_stack.ss_sp = fiber.stack.get();
           fiber.context.uc_stack.ss_size = kFiberStackBytes;
-          fiber.context.uc_link = &scheduler.main;
+          fiber.context.uc_link = nullptr;
           makecontext(&fiber.context, fiberEntry, 0);
         }
         // Each warp in turn runs as far as it can (to a __syncthreads, or to its end) before the
@@ -234,14 +261,7 @@ inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function
               for (unsigned l = 0; l < 32; ++l) {
                 Fiber& fiber = fibers[32 * warp + (pass % 2 == 0 ? l : 31 - l)];
                 if (fiber.done || fiber.waitingOn >= 0) continue;
-                scheduler.current = &fiber;
-#if SAEKIT_EMULATOR_ASAN
-                __sanitizer_start_switch_fiber(&scheduler.fakeStack, fiber.stack.get(), kFiberStackBytes);
-#endif
-                swapcontext(&scheduler.main, &fiber.context);
-#if SAEKIT_EMULATOR_ASAN
-                __sanitizer_finish_switch_fiber(scheduler.fakeStack, nullptr, nullptr);
-#endif
+                resume(fiber);
                 if (fiber.done) ++finished;
                 progress = ran = true;
               }
@@ -302,6 +322,19 @@ T __shfl_down_sync(unsigned mask, T value, unsigned delta) {
   const int from = saekit::emulator::lane() + static_cast<int>(delta);
   return shuffleFrom(mask, value, from, from >= 32);
 }
+
+// CUDA's global min and max take any mix of arithmetic types; isnan and friends are global too.
+template <class A, class B>
+typename std::common_type<A, B>::type min(A a, B b) {
+  return b < a ? b : a;
+}
+template <class A, class B>
+typename std::common_type<A, B>::type max(A a, B b) {
+  return a < b ? b : a;
+}
+using std::isfinite;
+using std::isinf;
+using std::isnan;
 
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }

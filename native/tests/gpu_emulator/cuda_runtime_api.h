@@ -4,6 +4,7 @@
 // limit so that out-of-memory paths can be tested.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -113,7 +114,9 @@ inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   auto* block = static_cast<unsigned char*>(std::aligned_alloc(256, 256 + ((bytes + 255) / 256) * 256));
   if (block == nullptr) return cudaErrorMemoryAllocation;
   std::memcpy(block, &bytes, sizeof bytes);
-  std::memset(block + 256, 0xcd, bytes);  // not zero: the GPU does not clear what it hands out
+  // Not zero, as the GPU does not clear what it hands out (the first 64 MB: filling the
+  // gigabytes of the out-of-memory tests would only take time).
+  std::memset(block + 256, 0xcd, std::min(bytes, size_t{64} << 20));
   deviceBytesInUse() += bytes;
   *p = block + 256;
   return cudaSuccess;
