@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -43,8 +44,9 @@ struct cudaFuncAttributes {
 namespace saekit::emulator {
 // What the emulated device holds at most: larger allocations fail as a GPU's would.
 constexpr size_t kDeviceBytes = size_t{8} << 30;
-inline size_t& deviceBytesInUse() {
-  static size_t bytes = 0;
+// Kernels of different models may run on different threads (the addon's jobs).
+inline std::atomic<size_t>& deviceBytesInUse() {
+  static std::atomic<size_t> bytes{0};
   return bytes;
 }
 }  // namespace saekit::emulator
