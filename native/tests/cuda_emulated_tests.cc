@@ -14,23 +14,14 @@
 
 #include "../core/rng.h"
 #include "../cuda/gemm_tf32_pipelined.cuh"
+#include "check.h"
 
 using namespace saekit;
 using namespace saekit::cuda;
 
 namespace {
 
-int failures = 0;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                   \
-      std::fprintf(stderr, "\n");                                          \
-      ++failures;                                                          \
-    }                                                                      \
-  } while (0)
+using testing::failures;
 
 struct Shape {
   int64_t rows, n, k;
@@ -94,37 +85,9 @@ void testPipelinedEncoder(const Shape& s, bool exact, bool smallPool) {
     }
     return;
   }
-  const double tolerance = exact ? 0.0 : 4e-3;
-  int misses = 0;
-  for (int64_t r = 0; r < s.rows; ++r) {
-    std::vector<double> z(static_cast<size_t>(s.n));
-    double scale = 0;
-    for (int64_t j = 0; j < s.n; ++j) {
-      double sum = bias[j];
-      for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(aStart[r * s.ld + q]) * b[j * s.ld + q];
-      z[j] = sum;
-      scale = std::max(scale, std::fabs(sum));
-    }
-    std::vector<char> listed(static_cast<size_t>(s.n), 0);
-    for (int64_t t = 0; t < tiles; ++t) {
-      const int32_t count = counts[r * tiles + t];
-      const int64_t at = positions[r * tiles + t];
-      int32_t previous = -1;
-      for (int32_t e = 0; e < count; ++e) {
-        const int32_t j = indices[at + e];
-        if (j < t * kGemmTileN || j >= std::min<int64_t>((t + 1) * kGemmTileN, s.n) || j <= previous) {
-          ++misses;
-          continue;
-        }
-        previous = j;
-        listed[j] = 1;
-        if (std::fabs(values[at + e] - z[j]) > tolerance * scale || z[j] < -tolerance * scale) ++misses;
-      }
-    }
-    for (int64_t j = 0; j < s.n; ++j) {
-      if (!listed[j] && z[j] > tolerance * scale) ++misses;
-    }
-  }
+  const int misses = testing::productMisses(aStart, b.data(), bias.data(), s.rows, s.n, s.k, s.ld, kGemmTileN,
+                                            counts.data(), positions.data(), values.data(), indices.data(),
+                                            exact ? 0.0 : 4e-3);
   CHECK(misses == 0, "%s: %d units missing, misplaced or wrong", what, misses);
 }
 

@@ -24,25 +24,15 @@
 #include "../cuda/gemm.cuh"
 #include "../cuda/matmul.cuh"
 #include "../cuda/status.h"
+#include "check.h"
 
 using namespace saekit;
 using namespace saekit::cuda;
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    ++checks;                                                                \
-    if (!(cond)) {                                                           \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
-      std::fprintf(stderr, __VA_ARGS__);                                     \
-      std::fprintf(stderr, "\n");                                            \
-      ++failures;                                                            \
-    }                                                                        \
-  } while (0)
+using testing::checks;
+using testing::failures;
 
 std::vector<float> randomVector(size_t n, uint64_t seed, double scale = 1.0) {
   Rng rng(seed);
@@ -396,37 +386,9 @@ void testEncoderProduct(GemmPrecision precision, bool exact) {
         }
         continue;
       }
-      int misses = 0;
-      for (int64_t r = 0; r < s.rows; ++r) {
-        std::vector<double> z(static_cast<size_t>(s.n));
-        double scale = 0;
-        for (int64_t j = 0; j < s.n; ++j) {
-          double sum = bias[j];
-          for (int64_t q = 0; q < s.k; ++q) sum += static_cast<double>(a[s.aOffset + r * ld + q]) * b[j * ld + q];
-          z[j] = sum;
-          scale = std::max(scale, std::fabs(sum));
-        }
-        std::vector<char> listed(static_cast<size_t>(s.n), 0);
-        for (int64_t t = 0; t < tiles; ++t) {
-          const int32_t count = run.counts[r * tiles + t];
-          const int64_t at = run.positions[r * tiles + t];
-          int32_t previous = -1;
-          for (int32_t e = 0; e < count; ++e) {
-            const int32_t j = run.indices[at + e];
-            const bool inTile = j >= t * kGemmTileN && j < std::min<int64_t>((t + 1) * kGemmTileN, s.n) && j > previous;
-            if (!inTile) {
-              ++misses;
-              continue;
-            }
-            previous = j;
-            listed[j] = 1;
-            if (std::fabs(run.values[at + e] - z[j]) > tolerance * scale || z[j] < -tolerance * scale) ++misses;
-          }
-        }
-        for (int64_t j = 0; j < s.n; ++j) {
-          if (!listed[j] && z[j] > tolerance * scale) ++misses;
-        }
-      }
+      const int misses = testing::productMisses(a.data() + s.aOffset, b.data(), bias.data(), s.rows, s.n, s.k, ld,
+                                                kGemmTileN, run.counts.data(), run.positions.data(), run.values.data(),
+                                                run.indices.data(), tolerance);
       CHECK(misses == 0, "%s: %d units missing, misplaced or wrong", what.c_str(), misses);
     }
   }

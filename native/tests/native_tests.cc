@@ -20,23 +20,14 @@
 #include "../cpu/gemm.h"
 #include "../cpu/kernels.h"
 #include "../cuda/gemm_tf32_layout.h"
+#include "check.h"
 
 using namespace saekit;
 using namespace saekit::cpu;
 
 namespace {
 
-int failures = 0;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                              \
-      std::fprintf(stderr, "\n");                                     \
-      ++failures;                                                     \
-    }                                                                 \
-  } while (0)
+using testing::failures;
 
 std::vector<float> randomVector(size_t n, uint64_t seed) {
   Rng rng(seed);
