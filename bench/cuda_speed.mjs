@@ -117,10 +117,13 @@ export async function cudaSaeSpeed(shapes, settings, log) {
     const [dIn, dHidden, batchSize] = shape.split('x').map(Number);
     const toy = new ToyDataset({ dim: dIn, numFeatures: 2 * dIn, expectedActive: 10, seed: 1 });
     const batches = Array.from({ length: 4 }, () => toy.sample(batchSize).x);
+    /** PyTorch's step per precision, timed once for both TF32 kernels. @type {Map<string, ReturnType<typeof timeTorch>>} */
+    const torchByPrecision = new Map();
     for (const { precision, tf32Kernel } of variants(settings.tf32Kernels)) {
       useTf32Kernel(tf32Kernel);
       const sae = await preparedModel(dIn, dHidden, precision, batches[0], settings.targetL0);
-      const torch = withTorch ? timeTorch(sae, batches, precision, settings) : undefined;
+      if (withTorch && !torchByPrecision.has(precision)) torchByPrecision.set(precision, timeTorch(sae, batches, precision, settings));
+      const torch = torchByPrecision.get(precision);
       const ours = await timeOurs(sae, batches, settings);
       sae.dispose();
       const record = {

@@ -7,10 +7,6 @@ namespace {
 
 using namespace tf32;
 
-bool sixteenByteRows(const float* m, int64_t ld) {
-  return reinterpret_cast<uintptr_t>(m) % 16 == 0 && ld % kChunkFloats == 0;
-}
-
 template <bool kVector>
 void launch(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb, int64_t n, int64_t k,
             const ActiveUnitsOut& out, cudaStream_t stream) {

@@ -39,6 +39,11 @@ static_assert(kTileRows == kGemmTileM && kTileRows == kGemmTileN, "the compactio
 static_assert(kThreads == kGemmThreads, "compactTile's warps");
 static_assert(kPipelinedSharedBytes <= 99 * 1024, "fits the blocks of sm_86 and sm_89");
 
+// Whether an operand's rows allow the 16-byte copies (kVector): 16-byte aligned m and ld.
+inline bool sixteenByteRows(const float* m, int64_t ld) {
+  return reinterpret_cast<uintptr_t>(m) % 16 == 0 && ld % kChunkFloats == 0;
+}
+
 // Rows [row0, row0 + 128) x depth [k0, k0 + 32) of m ([rows, depth], leading dimension ld) into
 // one operand tile, zeros outside. kVector: ld and m are 16-byte aligned.
 template <bool kVector>

@@ -60,8 +60,7 @@ void testPipelinedEncoder(const Shape& s, bool exact, bool smallPool) {
   ActiveUnitsOut out{bias.data(), 0.0f, tiles, counts.data(), positions.data(), values.data(), indices.data(),
                      capacity, &used};
 
-  const bool vector = reinterpret_cast<uintptr_t>(aStart) % 16 == 0 && reinterpret_cast<uintptr_t>(b.data()) % 16 == 0 &&
-                      s.ld % 4 == 0;
+  const bool vector = tf32::sixteenByteRows(aStart, s.ld) && tf32::sixteenByteRows(b.data(), s.ld);
   const dim3 grid(static_cast<unsigned>(ceilDiv(s.rows, kGemmTileM)),
                   static_cast<unsigned>(std::min(tiles, s.maxColumnBlocks)));
   emulator::launch(grid, tf32::kThreads, tf32::kPipelinedSharedBytes, [&] {

@@ -6,8 +6,9 @@
 // ballots, and ptx.h's ldmatrix and mma), which are barriers of the block or of the warp. Each
 // warp runs as far as it can before the next (the warps in forward, then backward order), so
 // a barrier missing between warps shows as wrong data, and a barrier that not every thread
-// reaches is reported, not hung on. Device memory is host memory; streams and events are no-ops (work runs when it is
-// issued). Only what saekit's CUDA code uses is here.
+// reaches is reported, not hung on. The runtime API (cuda_runtime_api.h): device memory is
+// host memory, and streams and events are only handles (work runs when it is issued). Only what
+// saekit's CUDA code uses is here.
 #pragma once
 
 #include <setjmp.h>
@@ -99,7 +100,7 @@ struct Block {
   std::vector<int> arrived;  // per barrier
   std::vector<unsigned char> shared;
   unsigned char* sharedBase = nullptr;
-  size_t sharedBytes_ = 0;
+  size_t sharedSize = 0;
   // Two slots per thread for warp-wide exchanges, used in turn (see Exchange).
   struct Slot {
     uint64_t words[8];
@@ -218,7 +219,7 @@ inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function
   block.shared.assign(sharedBytes + 128, 0xff);  // NaN bytes until written
   const uintptr_t at = reinterpret_cast<uintptr_t>(block.shared.data());
   block.sharedBase = block.shared.data() + (128 - at % 128) % 128;
-  block.sharedBytes_ = sharedBytes;
+  block.sharedSize = sharedBytes;
   block.exchange.resize(2 * static_cast<size_t>(threads));
   block.body = std::move(body);
   auto& fibers = scheduler.fibers;

@@ -26,12 +26,12 @@ inline float* dynamicShared() { return reinterpret_cast<float*>(emulator::schedu
 inline uint32_t sharedAddress(const void* p) {
   const auto* byte = static_cast<const unsigned char*>(p);
   const unsigned char* base = emulator::scheduler.block->sharedBase;
-  if (byte < base || byte > base + emulator::scheduler.block->sharedBytes_) emulator::fail("sharedAddress: not shared memory");
+  if (byte < base || byte > base + emulator::scheduler.block->sharedSize) emulator::fail("sharedAddress: not shared memory");
   return static_cast<uint32_t>(byte - base);
 }
 
 inline unsigned char* sharedBytes(uint32_t address, int bytes) {
-  if (static_cast<size_t>(address) + static_cast<size_t>(bytes) > emulator::scheduler.block->sharedBytes_) {
+  if (static_cast<size_t>(address) + static_cast<size_t>(bytes) > emulator::scheduler.block->sharedSize) {
     emulator::fail("shared memory access past the block's dynamic shared memory");
   }
   return emulator::scheduler.block->sharedBase + address;
