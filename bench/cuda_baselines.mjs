@@ -1,6 +1,7 @@
 // @ts-check
 // `node bench/cuda_baselines.mjs`: RICA's cost and gradient, FistaCoder's encode and a
-// FistaDictionary learning step on the GPU next to the same calls on the CPU of the same machine
+// FistaDictionary learning step (from zero, and warm-started from the rows' last codes) on the
+// GPU next to the same calls on the CPU of the same machine
 // (all its cores), in one run. Each time is the median of --repeats calls from the call to the
 // resolved result, so it includes copying the inputs to the GPU and the results back (and, for
 // the learning step, the host's update of the atoms).
@@ -92,6 +93,17 @@ async function learning(shape, repeats) {
     // One step per call on the same batch, given as an iterable: no row ids, so every solve
     // starts from zero.
     result[device] = await timeCalls(() => model.fit([x], { steps: 1 }), repeats);
+    // The same batch as a Matrix, two epochs of one step each: the second starts every row from
+    // its codes of the first. Its time is the two-epoch call's less the one-epoch call's.
+    let iterations = [0, 0];
+    const twoEpochs = await timeCalls(async () => {
+      const records = await model.fit(x, { epochs: 2, batchSize: shape.rows });
+      iterations = records.map((r) => r.iterations);
+    }, repeats);
+    const oneEpoch = await timeCalls(() => model.fit(x, { epochs: 1, batchSize: shape.rows }), repeats);
+    result[`${device}Warm`] = twoEpochs - oneEpoch;
+    result[`${device}Iterations`] = iterations[0];
+    result[`${device}WarmIterations`] = iterations[1];
     model.dispose();
   }
   return result;
@@ -122,7 +134,10 @@ for (const shape of [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }]) {
 for (const shape of [{ rows: 1024, d: 128, m: 1024, lambda: 0.1 }]) {
   const t = await learning(shape, repeats);
   rows.push({ what: 'fista dictionary step', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
+  rows.push({ what: 'fista dictionary step, warm starts', ...shape, cpuMs: t.cpuWarm, cudaMs: t.cudaWarm });
   console.log(`FistaDictionary step of ${shape.rows} rows, ${shape.m} atoms, d ${shape.d}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
+  console.log(`  warm-started from the rows' last codes: CPU ${t.cpuWarm.toFixed(1)} ms, CUDA ${t.cudaWarm.toFixed(1)} ms: ${(t.cpuWarm / t.cudaWarm).toFixed(1)}x` +
+    ` (iterations per row, mean cold -> warm: CPU ${t.cpuIterations.toFixed(0)} -> ${t.cpuWarmIterations.toFixed(0)}, CUDA ${t.cudaIterations.toFixed(0)} -> ${t.cudaWarmIterations.toFixed(0)})`);
 }
 mkdirSync(values.out, { recursive: true });
 writeFileSync(join(values.out, 'cuda_baselines.json'), JSON.stringify({ gpu: cuda.gpu, cpu: cpus()[0]?.model, threads: availableParallelism(), date: new Date().toISOString(), rows }, null, 2));

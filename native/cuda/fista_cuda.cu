@@ -1,5 +1,6 @@
 // FISTA on the GPU: the lasso coding of native/cpu/fista_cpu.cc (read its solveRow first) on
-// every atom with the step 1/L, without the CPU's working sets; and FistaDictionary's learning
+// every atom, without the CPU's working sets but with its backtracking step (1/L, L from the
+// largest ||d_j||^2 up, never past the L of every atom); and FistaDictionary's learning
 // step, which codes the batch here and leaves the rest (the statistics A and B and the pass over
 // the atoms, cpu/fista_learning.h) to the host code the CPU backend runs too: that pass is
 // sequential over the atoms, and the coding is most of a step's work.
@@ -7,6 +8,9 @@
 // G = D D^T and c = x D^T are FP32 products (cuda::multiply; G is symmetric bit for bit, as the
 // P(z) - P(x) identity needs, since fmaf(a, b, s) == fmaf(b, a, s)). L comes from the same
 // double power iteration as on the CPU, on the host, over the smaller of D D^T and D^T D.
+// Backtracking matters most to warm starts: near a solution G's curvature along the steps is
+// that of the few atoms in use (about (1 + sqrt(s / d))^2 for s random unit atoms), far below
+// the L of every atom, and the longer steps take fewer iterations.
 // Each row is then solved by one block, start to finish, in one kernel: monotone FISTA with
 // the gradient restart, the per-row KKT (and optional duality-gap) stop, and the report from
 // the explicit residual in double. The block's iterates (double), their products with G
@@ -36,6 +40,7 @@
 #include "device_buffer.cuh"
 #include "matmul.cuh"
 #include "reduce.cuh"
+#include "sparse.cuh"
 #include "status.h"
 
 namespace saekit {
@@ -62,7 +67,8 @@ struct SolveArgs {
   const float* init;  // [rows, m] or null
   const float* dictionary;  // [m, d]
   int64_t rows, m, d;
-  double lambda, invL, tol, gapTol;
+  double lambda, lipschitz, tol, gapTol;
+  const double* largestAtomSquaredNorm;  // max ||d_j||^2, from G's diagonal: each row's first L
   int64_t maxIter;
   bool nonNegative;
   // Workspaces, [gridDim.x][3][m] each.
@@ -116,6 +122,15 @@ struct Workspace {
   __device__ int32_t* nonzeros(int s) const { return a.nonzeros + offset + s * m; }
   __device__ float* coef(int s) const { return a.coef + offset + s * m; }
 };
+
+// max(G_jj, 0) over the atoms, into *out: one block.
+__global__ void __launch_bounds__(kThreads) largestDiagonalKernel(const float* gram, int64_t m, double* out) {
+  __shared__ double scratch[32];
+  double largest = 0.0;
+  for (int64_t j = threadIdx.x; j < m; j += kThreads) largest = fmax(largest, static_cast<double>(gram[j * m + j]));
+  largest = blockMax(largest, scratch);
+  if (threadIdx.x == 0) *out = largest;
+}
 
 // One block per row at a time (grid-stride over rows). See fista_cpu.cc's solveRow for the
 // algorithm; the comments here are about the GPU.
@@ -213,7 +228,9 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
 
     const double& alpha = momentum.alpha;
     const double& beta = momentum.beta;
-    const double threshold = lambda * a.invL;
+    // The step 1/L, L found by backtracking from the largest ||d_j||^2 as on the CPU.
+    const double largestAtom = *a.largestAtomSquaredNorm;
+    double curvature = fmin(largestAtom > 0.0 ? largestAtom : a.lipschitz, a.lipschitz);
     int32_t iterations = 0;
     bool converged = false;
     double violation = 0.0, largest = 0.0;
@@ -224,6 +241,8 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
       const float* xG = ws.products(xs);
       const float* pG = ws.products(ps);
       double* z = ws.values(zs);
+      const double invL = __drcp_rn(curvature);  // exactly 1 / curvature
+      const double threshold = lambda * invL;
       double myViolation = 0.0, myLargest = 0.0, myRestart = 0.0;
       int64_t count = 0;
       for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
@@ -242,7 +261,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
           myLargest = fmax(myLargest, nonNegative ? -g : fabs(g));
           const double y = alpha * xj + beta * p[j];
           const double gy = alpha * xG[j] + beta * pG[j] - c[j];
-          const double w = y - gy * a.invL;
+          const double w = y - gy * invL;
           zj = w > threshold ? w - threshold : (!nonNegative && w < -threshold ? w + threshold : 0.0);
           z[j] = zj;
           myRestart += (y - zj) * (zj - xj);
@@ -267,6 +286,24 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
       ++iterations;
 
       combine(zs, counts[zs]);
+      if (curvature < a.lipschitz) {
+        // Backtracking: G's curvature along z - y must not exceed L.
+        const float* zG = ws.products(zs);
+        double myAlong = 0.0, myLength = 0.0;
+        for (int64_t j = threadIdx.x; j < m; j += kThreads) {
+          const double step = z[j] - (alpha * x[j] + beta * p[j]);
+          myAlong += step * (static_cast<double>(zG[j]) - (alpha * xG[j] + beta * pG[j]));
+          myLength += step * step;
+        }
+        const double along = blockSum(myAlong, scratch);
+        const double length = blockSum(myLength, scratch);
+        if (along > curvature * length) {
+          // __drcp_rn, not a division: a division's slow path would take 16 more registers, and
+          // with them one of the four blocks an SM runs.
+          curvature = fmin(a.lipschitz, fmax(2.0 * curvature, along * __drcp_rn(length)));
+          continue;
+        }
+      }
       const Sums zSums = sums(zs, counts[zs], c);
       // P(z) - P(x) in the form whose rounding scales with z - x (fista_cpu.cc). Named steps:
       // each call has barriers, and the operands of - are evaluated in no fixed order.
@@ -332,11 +369,15 @@ class CudaFista final : public FistaBackend {
   void prepare();
   // Rows per pass of `rows`, and the device buffers sized for it.
   int64_t reservePasses(int64_t rows, bool withInit);
-  // Solves rows [row0, row0 + count) of x (init: the same rows' start codes, or null) into
-  // codes [count, m] and the results' entries row0... ; with `withSums`, also rowSquaredError_
-  // and rowL1_ from row0 on.
-  void solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
-                 FistaRowResults& results, bool withSums);
+  // Solves rows [row0, row0 + count) of x into codes_ [count, m], each from its row of init_
+  // when withInit, and downloads their results to the results' entries row0... ; with
+  // `withSums`, also rowSquaredError_ and rowL1_ from row0 on.
+  void solvePass(const float* x, int64_t row0, int64_t count, bool withInit, FistaRowResults& results,
+                 bool withSums);
+  // init_'s first `count` rows from passStarts_.
+  void uploadStarts(int64_t count);
+  // codes_'s first `count` rows as rows row0... of batchCodes_ (its start[row0] set).
+  void downloadCodeRows(int64_t row0, int64_t count);
   template <class T>
   void upload(T* device, const T* host, size_t count);
   template <class T>
@@ -355,19 +396,18 @@ class CudaFista final : public FistaBackend {
   Buffer<double> eigenvector_;  // the power iteration's last vector, its next start (as on the CPU)
   std::unique_ptr<cpu::DictionaryLearning> learning_;  // config.learning
   int64_t solvers_ = 1;  // blocks of solveRowsKernel, set by reservePasses
-  // learnStep's host side: a pass's start codes and codes [rows, m], a row's kept codes, the
-  // batch's codes as CSR and each row's ||x - z D||^2 and ||z||_1.
-  Buffer<float> passInit_;
-  Buffer<float> passCodes_;
-  Buffer<int32_t> startIndex_;
-  Buffer<float> startValue_;
+  // learnStep's host side: a pass's warm starts and the batch's codes, both as CSR, and each
+  // row's ||x - z D||^2 and ||z||_1.
+  cpu::CodeRows passStarts_;
   cpu::CodeRows batchCodes_;
+  Buffer<int64_t> passCodeStart_;
   Buffer<double> rowSquaredError_;
   Buffer<double> rowL1_;
 
   DeviceBuffer<float> dictionary_{"FISTA dictionary"};  // D [m, d]
   DeviceBuffer<float> gram_{"FISTA Gram matrix"};       // G [m, m]
   DeviceBuffer<float> smallGram_{"FISTA Gram matrix"};  // D^T D [d, d], when d < m
+  DeviceBuffer<double> largestAtomSquaredNorm_{"FISTA Gram matrix"};  // [1]: max G_jj
   DeviceBuffer<float> x_{"FISTA input"};
   DeviceBuffer<float> c_{"FISTA x D^T"};
   DeviceBuffer<float> init_{"FISTA start codes"};
@@ -383,6 +423,13 @@ class CudaFista final : public FistaBackend {
   DeviceBuffer<uint8_t> converged_{"FISTA row results"};
   DeviceBuffer<double> squaredError_{"FISTA row results"};
   DeviceBuffer<double> l1_{"FISTA row results"};
+  // learnStep's codes cross as CSR, a few bytes per non-zero rather than 4 per atom: the warm
+  // starts up (scattered into init_ there), then the codes down (gathered from codes_).
+  DeviceBuffer<int64_t> rowCount_{"FISTA codes (CSR)"};
+  DeviceBuffer<int64_t> rowStart_{"FISTA codes (CSR)"};
+  DeviceBuffer<int32_t> codeIndex_{"FISTA codes (CSR)"};
+  DeviceBuffer<float> codeValue_{"FISTA codes (CSR)"};
+  DeviceBuffer<unsigned char> scanTemp_{"FISTA codes (CSR)"};
 };
 
 CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
@@ -415,6 +462,7 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
   if (config_.learning) learning_ = std::make_unique<cpu::DictionaryLearning>(m_, d_, config_.seed);
   dictionary_.resize(size);
   gram_.resize(static_cast<size_t>(m_ * m_));
+  largestAtomSquaredNorm_.resize(1);
   // Last: nothing after it throws, so the destructor (which releases it) will run.
   SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
@@ -425,11 +473,12 @@ CudaFista::~CudaFista() {
 }
 
 size_t CudaFista::bytesHeld() const {
-  return hostDictionary_.bytes() + eigenvector_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() + x_.bytes() +
-         c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() + products_.bytes() + nonzeros_.bytes() +
-         coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes() +
-         squaredError_.bytes() + l1_.bytes() + passInit_.bytes() + passCodes_.bytes() + startIndex_.bytes() +
-         startValue_.bytes() + batchCodes_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() +
+  return hostDictionary_.bytes() + eigenvector_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() +
+         largestAtomSquaredNorm_.bytes() + x_.bytes() + c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() +
+         products_.bytes() + nonzeros_.bytes() + coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() +
+         kkt_.bytes() + converged_.bytes() + squaredError_.bytes() + l1_.bytes() + rowCount_.bytes() +
+         rowStart_.bytes() + codeIndex_.bytes() + codeValue_.bytes() + scanTemp_.bytes() + passStarts_.bytes() +
+         batchCodes_.bytes() + passCodeStart_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() +
          (learning_ ? learning_->bytes() : 0);
 }
 
@@ -449,6 +498,8 @@ void CudaFista::prepare() {
   if (prepared_) return;
   upload(dictionary_.data(), hostDictionary_.data(), static_cast<size_t>(m_ * d_));
   multiply(dictionary_.data(), false, dictionary_.data(), true, m_, d_, m_, gram_.data(), false, stream_);
+  largestDiagonalKernel<<<1, kThreads, 0, stream_>>>(gram_.data(), m_, largestAtomSquaredNorm_.data());
+  SAEKIT_CUDA_LAUNCHED();
   const int64_t n = std::min(m_, d_);
   const float* small = gram_.data();
   if (d_ < m_) {
@@ -504,21 +555,19 @@ int64_t CudaFista::reservePasses(int64_t rows, bool withInit) {
   return perPass;
 }
 
-void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, const float* init, float* codes,
-                          FistaRowResults& results, bool withSums) {
+void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, bool withInit, FistaRowResults& results,
+                          bool withSums) {
   upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
-  if (init != nullptr) upload(init_.data(), init, static_cast<size_t>(count * m_));
   multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
-  SolveArgs args{gram_.data(), c_.data(), x_.data(), init != nullptr ? init_.data() : nullptr,
-                 dictionary_.data(), count, m_, d_, config_.lambda, 1.0 / lipschitz_, config_.tol,
-                 config_.gapTol, config_.maxIter, config_.nonNegative, values_.data(), products_.data(),
-                 nonzeros_.data(), coef_.data(), codes_.data(), iterations_.data(), objective_.data(),
-                 gap_.data(), kkt_.data(), converged_.data(), withSums ? squaredError_.data() : nullptr,
-                 withSums ? l1_.data() : nullptr};
+  SolveArgs args{gram_.data(), c_.data(), x_.data(), withInit ? init_.data() : nullptr,
+                 dictionary_.data(), count, m_, d_, config_.lambda, lipschitz_, config_.tol,
+                 config_.gapTol, largestAtomSquaredNorm_.data(), config_.maxIter, config_.nonNegative,
+                 values_.data(), products_.data(), nonzeros_.data(), coef_.data(), codes_.data(),
+                 iterations_.data(), objective_.data(), gap_.data(), kkt_.data(), converged_.data(),
+                 withSums ? squaredError_.data() : nullptr, withSums ? l1_.data() : nullptr};
   const unsigned blocks = static_cast<unsigned>(std::min(count, solvers_));
   solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
   SAEKIT_CUDA_LAUNCHED();
-  download(codes, codes_.data(), static_cast<size_t>(count * m_));
   download(results.iterations.data() + row0, iterations_.data(), static_cast<size_t>(count));
   download(results.objective.data() + row0, objective_.data(), static_cast<size_t>(count));
   download(results.gap.data() + row0, gap_.data(), static_cast<size_t>(count));
@@ -540,8 +589,41 @@ void CudaFista::encode(const float* x, int64_t rows, const float* init, float* c
   const int64_t perPass = reservePasses(rows, init != nullptr);
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
-    solvePass(x, row0, count, init != nullptr ? init + row0 * m_ : nullptr, codes + row0 * m_, results, false);
+    if (init != nullptr) upload(init_.data(), init + row0 * m_, static_cast<size_t>(count * m_));
+    solvePass(x, row0, count, init != nullptr, results, false);
+    download(codes + row0 * m_, codes_.data(), static_cast<size_t>(count * m_));
   }
+}
+
+void CudaFista::uploadStarts(int64_t count) {
+  const int64_t nonzeros = passStarts_.nonzeros(count);
+  rowStart_.resize(static_cast<size_t>(count + 1));
+  codeIndex_.resize(static_cast<size_t>(std::max<int64_t>(nonzeros, 1)));
+  codeValue_.resize(static_cast<size_t>(std::max<int64_t>(nonzeros, 1)));
+  upload(rowStart_.data(), passStarts_.start.data(), static_cast<size_t>(count + 1));
+  upload(codeIndex_.data(), passStarts_.index.data(), static_cast<size_t>(nonzeros));
+  upload(codeValue_.data(), passStarts_.value.data(), static_cast<size_t>(nonzeros));
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(init_.data(), 0, static_cast<size_t>(count * m_) * sizeof(float), stream_));
+  scatterDense(rowStart_.data(), codeIndex_.data(), codeValue_.data(), count, m_, init_.data(), stream_);
+}
+
+void CudaFista::downloadCodeRows(int64_t row0, int64_t count) {
+  rowCount_.resize(static_cast<size_t>(count + 1));
+  rowStart_.resize(static_cast<size_t>(count + 1));
+  denseRowCounts(codes_.data(), count, m_, rowCount_.data(), stream_);
+  exclusiveSum(rowCount_.data(), rowStart_.data(), count + 1, scanTemp_, stream_);
+  passCodeStart_.resize(static_cast<size_t>(count + 1));
+  download(passCodeStart_.data(), rowStart_.data(), static_cast<size_t>(count + 1));
+  const int64_t nonzeros = passCodeStart_[count];
+  codeIndex_.resize(static_cast<size_t>(std::max<int64_t>(nonzeros, 1)));
+  codeValue_.resize(static_cast<size_t>(std::max<int64_t>(nonzeros, 1)));
+  gatherDense(codes_.data(), count, m_, rowStart_.data(), codeIndex_.data(), codeValue_.data(), nullptr, stream_);
+  const int64_t base = batchCodes_.start[row0];
+  batchCodes_.index.resize(static_cast<size_t>(base + nonzeros));
+  batchCodes_.value.resize(static_cast<size_t>(base + nonzeros));
+  download(batchCodes_.index.data() + base, codeIndex_.data(), static_cast<size_t>(nonzeros));
+  download(batchCodes_.value.data() + base, codeValue_.data(), static_cast<size_t>(nonzeros));
+  for (int64_t r = 1; r <= count; ++r) batchCodes_.start[row0 + r] = base + passCodeStart_[r];
 }
 
 FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t* rowIds) {
@@ -551,34 +633,30 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
   DeviceScope scope(device_);
   prepare();
 
-  // Codes for the batch, each row starting from the codes it got last time (dense on the way
-  // to the GPU and back, a pass at a time), gathered into CSR rows.
+  // Codes for the batch, a pass at a time, each row starting from the codes it got last time.
   FistaRowResults results;
   results.resize(rows);
   rowSquaredError_.resize(static_cast<size_t>(rows));
   rowL1_.resize(static_cast<size_t>(rows));
   const int64_t perPass = reservePasses(rows, rowIds != nullptr);
-  const size_t passFloats = static_cast<size_t>(std::min(perPass, rows) * m_);
-  passCodes_.resize(passFloats);
-  if (rowIds != nullptr) {
-    passInit_.resize(passFloats);
-    startIndex_.resize(static_cast<size_t>(m_));
-    startValue_.resize(static_cast<size_t>(m_));
-  }
   batchCodes_.start.resize(static_cast<size_t>(rows + 1));
   batchCodes_.start[0] = 0;
   for (int64_t row0 = 0; row0 < rows; row0 += perPass) {
     const int64_t count = std::min(perPass, rows - row0);
     if (rowIds != nullptr) {
-      std::memset(passInit_.data(), 0, static_cast<size_t>(count * m_) * sizeof(float));
+      passStarts_.start.resize(static_cast<size_t>(count + 1));
+      int64_t* start = passStarts_.start.data();
+      start[0] = 0;
       for (int64_t r = 0; r < count; ++r) {
-        const int64_t n = learning_->warmStart(rowIds[row0 + r], startIndex_.data(), startValue_.data());
-        float* start = passInit_.data() + r * m_;
-        for (int64_t e = 0; e < n; ++e) start[startIndex_[e]] = startValue_[e];
+        passStarts_.index.resize(static_cast<size_t>(start[r] + m_));
+        passStarts_.value.resize(static_cast<size_t>(start[r] + m_));
+        start[r + 1] = start[r] + learning_->warmStart(rowIds[row0 + r], passStarts_.index.data() + start[r],
+                                                       passStarts_.value.data() + start[r]);
       }
+      uploadStarts(count);
     }
-    solvePass(x, row0, count, rowIds != nullptr ? passInit_.data() : nullptr, passCodes_.data(), results, true);
-    cpu::appendDenseRows(passCodes_.data(), count, m_, row0, batchCodes_);
+    solvePass(x, row0, count, rowIds != nullptr, results, true);
+    downloadCodeRows(row0, count);
   }
   cpu::StepTotals totals;
   for (int64_t r = 0; r < rows; ++r) {

@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kRowThreads) gatherDenseKernel(const float* __
     if (keep) {
       indices[next + offset] = static_cast<int32_t>(c);
       values[next + offset] = value;
-      entryRow[next + offset] = static_cast<int32_t>(r);
+      if (entryRow != nullptr) entryRow[next + offset] = static_cast<int32_t>(r);
     }
     next += total;
     __syncthreads();

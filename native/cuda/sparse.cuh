@@ -27,7 +27,8 @@ void gatherTiles(const int32_t* tileCount, const int64_t* tilePos, int64_t rows,
                  const float* poolValues, const int32_t* poolIndices, const int64_t* rowStart, int32_t* indices,
                  float* values, int32_t* entryRow, cudaStream_t stream);
 
-// The non-zeros of dense [rows, cols]: counts (as tileRowCounts), then the gather.
+// The non-zeros of dense [rows, cols]: counts (as tileRowCounts), then the gather (entryRow
+// may be null).
 void denseRowCounts(const float* dense, int64_t rows, int64_t cols, int64_t* rowCount, cudaStream_t stream);
 void gatherDense(const float* dense, int64_t rows, int64_t cols, const int64_t* rowStart, int32_t* indices,
                  float* values, int32_t* entryRow, cudaStream_t stream);

@@ -368,5 +368,7 @@ inline int __float_as_int(float x) { return static_cast<int>(__float_as_uint(x))
 inline float __int_as_float(int i) { return __uint_as_float(static_cast<unsigned>(i)); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+// The correctly rounded reciprocal: what IEEE division of 1 by x gives.
+inline double __drcp_rn(double x) { return 1.0 / x; }
 
 #include "cuda_runtime_api.h"
