@@ -705,8 +705,8 @@ void testOutOfMemory() {
 
 }  // namespace
 
-// cuda_tests [group ...]: the groups named (multiply, rica, fista, learning, encoder, sae,
-// memory), or all of them; each prints its time.
+// cuda_tests [group ...]: the groups named (multiply, rica, fista, small-learning, learning,
+// encoder, sae, memory), or all of them; each prints its time.
 int main(int argc, char** argv) {
   const CudaStatus& status = cudaStatus();
   if (!status.available) {
@@ -742,6 +742,12 @@ int main(int argc, char** argv) {
         testFistaParity(40, 200, 9, nonNegative);
       }
     });
+    // "small-learning" is a quick subset for the GPU emulator in CI: several passes per batch,
+    // warm starts and steps without ids, at a size the emulator runs in seconds.
+    const auto smallLearning = [] {
+      for (const bool nonNegative : {false, true}) testFistaLearningParity(24, 12, 40, nonNegative, 7);
+    };
+    group("small-learning", smallLearning);
     group("learning", [] {
       for (const bool nonNegative : {false, true}) {
         testFistaLearningParity(96, 32, 200, nonNegative);
