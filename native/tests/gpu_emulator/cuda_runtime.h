@@ -80,11 +80,26 @@ struct ThreadState {
   unsigned exchanges = 0;
 };
 
-// A fiber starts on its own stack through makecontext/swapcontext and afterwards switches with
-// _setjmp/_longjmp, which (unlike swapcontext) make no system call.
+// A fiber starts on its own stack through makecontext/setcontext and afterwards switches with
+// GCC's __builtin_setjmp/__builtin_longjmp, which save and restore only the stack and frame
+// pointers and the resume address (the compiler keeps no other register live across them):
+// unlike swapcontext they make no system call, and unlike libc's _longjmp they do not walk the
+// thread's cleanup handlers on every switch (a third of the emulator's time). Under
+// AddressSanitizer, libc's pair, which it intercepts.
+#if SAEKIT_EMULATOR_ASAN
+using JumpBuffer = jmp_buf;
+#define SAEKIT_EMULATOR_SETJMP(buffer) _setjmp(buffer)
+#define SAEKIT_EMULATOR_LONGJMP(buffer) _longjmp(buffer, 1)
+#else
+using JumpBuffer = void* [5];
+// GCC requires __builtin_longjmp to be called from another function than __builtin_setjmp.
+[[noreturn]] __attribute__((noinline)) inline void longJump(void** buffer) { __builtin_longjmp(buffer, 1); }
+#define SAEKIT_EMULATOR_SETJMP(buffer) __builtin_setjmp(buffer)
+#define SAEKIT_EMULATOR_LONGJMP(buffer) longJump(buffer)
+#endif
 struct Fiber {
   ucontext_t context;
-  jmp_buf jump;
+  JumpBuffer jump;
   bool started = false;
   std::unique_ptr<char[]> stack;
   ThreadState state;
@@ -109,11 +124,12 @@ struct Block {
   std::function<void()> body;
 };
 
+// Plain data, so that the compiler reaches the thread_local without an initialisation check on
+// every access (it is read at every switch and every threadIdx).
 struct Scheduler {
-  jmp_buf mainJump;
+  JumpBuffer mainJump{};
   Fiber* current = nullptr;
   Block* block = nullptr;
-  std::vector<Fiber> fibers;  // reused from launch to launch
 #if SAEKIT_EMULATOR_ASAN
   void* fakeStack = nullptr;
   const void* mainStackBottom = nullptr;
@@ -122,31 +138,34 @@ struct Scheduler {
 };
 
 inline thread_local Scheduler scheduler;
+inline thread_local std::vector<Fiber> fiberPool;  // reused from launch to launch
 constexpr size_t kFiberStackBytes = 256 * 1024;
 
 inline ThreadState& self() { return scheduler.current->state; }
 
 inline void switchToMain() {
   Fiber* fiber = scheduler.current;
-  if (_setjmp(fiber->jump) == 0) {
+  if (SAEKIT_EMULATOR_SETJMP(fiber->jump) == 0) {
 #if SAEKIT_EMULATOR_ASAN
     __sanitizer_start_switch_fiber(&fiber->fakeStack, scheduler.mainStackBottom, scheduler.mainStackSize);
 #endif
-    _longjmp(scheduler.mainJump, 1);
+    SAEKIT_EMULATOR_LONGJMP(scheduler.mainJump);
   }
 #if SAEKIT_EMULATOR_ASAN
   __sanitizer_finish_switch_fiber(fiber->fakeStack, nullptr, nullptr);
 #endif
 }
 
-// Arrives at barrier `id` of the running block, which `expected` threads must reach; returns
-// once they all have.
+// Arrives at barrier `id` of the running block (0: the block's, 1 + w: warp w's), which
+// `expected` threads must reach; returns once they all have.
 inline void arriveAndWait(int id, int expected) {
   Block& block = *scheduler.block;
   if (++block.arrived[static_cast<size_t>(id)] == expected) {
     block.arrived[static_cast<size_t>(id)] = 0;
-    for (Fiber& fiber : *block.fibers) {
-      if (fiber.waitingOn == id) fiber.waitingOn = -1;
+    Fiber* const first = block.fibers->data() + (id == 0 ? 0 : 32 * (id - 1));
+    Fiber* const end = id == 0 ? first + block.threads : first + 32;
+    for (Fiber* fiber = first; fiber != end; ++fiber) {
+      if (fiber->waitingOn == id) fiber->waitingOn = -1;
     }
     return;
   }
@@ -184,13 +203,13 @@ class Exchange {
 #if SAEKIT_EMULATOR_ASAN
   __sanitizer_start_switch_fiber(nullptr, scheduler.mainStackBottom, scheduler.mainStackSize);
 #endif
-  _longjmp(scheduler.mainJump, 1);  // the stack is abandoned; the next block starts it afresh
+  SAEKIT_EMULATOR_LONGJMP(scheduler.mainJump);  // the stack is abandoned; the next block starts it afresh
 }
 
 // Runs the fiber until it waits at a barrier or ends.
 inline void resume(Fiber& fiber) {
   scheduler.current = &fiber;
-  if (_setjmp(scheduler.mainJump) != 0) {
+  if (SAEKIT_EMULATOR_SETJMP(scheduler.mainJump) != 0) {
 #if SAEKIT_EMULATOR_ASAN
     __sanitizer_finish_switch_fiber(scheduler.fakeStack, nullptr, nullptr);
 #endif
@@ -203,7 +222,7 @@ inline void resume(Fiber& fiber) {
     fiber.started = true;
     setcontext(&fiber.context);
   }
-  _longjmp(fiber.jump, 1);
+  SAEKIT_EMULATOR_LONGJMP(fiber.jump);
 }
 
 // Runs `body` as a kernel over `grid` blocks of `blockShape` threads with `sharedBytes` of
@@ -222,7 +241,7 @@ inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function
   block.sharedSize = sharedBytes;
   block.exchange.resize(2 * static_cast<size_t>(threads));
   block.body = std::move(body);
-  auto& fibers = scheduler.fibers;
+  auto& fibers = fiberPool;
   if (fibers.size() < threads) fibers.resize(threads);
   block.fibers = &fibers;
   scheduler.block = &block;
