@@ -51,8 +51,10 @@ void randomUnitRows(ThreadPool& pool, float* rows, int64_t count, int64_t width,
   });
 }
 
-void appendDenseRows(const float* dense, int64_t count, int64_t cols, int64_t row0, CodeRows& rows) {
-  int64_t* start = rows.start.data() + row0;
+void denseToRows(const float* dense, int64_t count, int64_t cols, CodeRows& rows) {
+  rows.start.resize(static_cast<size_t>(count + 1));
+  int64_t* start = rows.start.data();
+  start[0] = 0;
   for (int64_t r = 0; r < count; ++r) {
     int64_t nonzeros = 0;
     const float* row = dense + r * cols;

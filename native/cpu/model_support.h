@@ -34,8 +34,7 @@ struct CodeRows {
   size_t bytes() const { return start.bytes() + index.bytes() + value.bytes(); }
 };
 
-// The non-zeros of dense [count, cols] as rows row0 ... row0 + count - 1 of `rows`, after the
-// entries it holds: start must hold at least row0 + count + 1 values, start[row0] set.
-void appendDenseRows(const float* dense, int64_t count, int64_t cols, int64_t row0, CodeRows& rows);
+// The non-zeros of dense [count, cols], as `rows` (whatever it held before).
+void denseToRows(const float* dense, int64_t count, int64_t cols, CodeRows& rows);
 
 }  // namespace saekit::cpu

@@ -764,9 +764,7 @@ void CpuSae::decode(const float* codes, int64_t rows, float* out) {
   // Gather each row's non-zeros: decoding is then the same sparse sum as in training.
   // Dense codes cost m*d per row either way; sparse ones (the usual case) far less.
   CodeRows sparse;
-  sparse.start.resize(static_cast<size_t>(rows + 1));
-  sparse.start[0] = 0;
-  appendDenseRows(codes, rows, m_, 0, sparse);
+  denseToRows(codes, rows, m_, sparse);
   decodeRows(sparse.start.data(), sparse.index.data(), sparse.value.data(), rows, out);
 }
 
