@@ -1,5 +1,6 @@
 import { addon, type BackendInfo, type BackendUnavailableCause } from './native.js';
 import type { Device } from './model.js';
+import { gpuIndex } from './validate.js';
 
 export type { BackendInfo, BackendUnavailableCause };
 
@@ -32,8 +33,18 @@ export function backendAdvice(cause: BackendUnavailableCause | undefined): strin
 
 /** Throws BACKEND_UNAVAILABLE, saying why and what to do, unless `device` can run here. */
 export function requireBackend(device: Device, what: string): void {
-  const info = backends().find((b) => b.name === device);
-  if (info?.available) return;
-  const reason = info?.reason ?? 'unknown backend';
-  throw new BackendUnavailableError(`Cannot create ${what} on device '${device}': ${reason}; ${backendAdvice(info?.cause)}`);
+  const name = device === 'cpu' ? 'cpu' : 'cuda';
+  const info = backends().find((b) => b.name === name);
+  const prefix = `Cannot create ${what} on device '${device}'`;
+  if (!info?.available) {
+    throw new BackendUnavailableError(`${prefix}: ${info?.reason ?? 'unknown backend'}; ${backendAdvice(info?.cause)}`);
+  }
+  const index = gpuIndex(device) ?? 0;
+  const count = info.gpus?.length ?? 1;
+  if (index >= count) {
+    const seen = count === 1 ? "one GPU, 'cuda:0'" : `${count} GPUs, 'cuda:0' to 'cuda:${count - 1}'`;
+    throw new BackendUnavailableError(
+      `${prefix}: the CUDA runtime sees ${seen}; choose one of those, or check CUDA_VISIBLE_DEVICES (which decides which GPUs are seen, and numbers them from 0)`,
+    );
+  }
 }

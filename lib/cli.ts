@@ -15,6 +15,7 @@ import type { Device, Progress } from './model.js';
 import { NpyWriter } from './npy.js';
 import { npyBatches } from './npy_batches.js';
 import { SparseAutoencoder, type SparseAutoencoderOptions } from './sparse_autoencoder.js';
+import { isDevice } from './validate.js';
 import { packageVersion } from './version.js';
 
 class UsageError extends Error {}
@@ -133,6 +134,7 @@ async function train(v: Record<string, unknown>): Promise<number> {
   const paths = v.data as string[];
   const resume = v.resume === true;
   const device = v.device as Device;
+  if (!isDevice(device)) throw new UsageError(`--device expects cpu, cuda or cuda:N (N a GPU index) but received '${String(device)}'`);
   const threads = v.threads as number | undefined;
   const exists = await hasCheckpoint(out);
   if (resume && !exists) throw new UsageError(`--resume: there is no checkpoint at ${out} to continue`);
@@ -295,7 +297,7 @@ const commands: Record<string, Command> = {
       lr: { kind: 'number', help: 'Adam learning rate', default: '0.001' },
       tied: { kind: 'boolean', help: 'tie decoder and encoder weights' },
       seed: { kind: 'integer', help: 'seed for initialisation and data order', default: '0', min: 0 },
-      device: { kind: 'string', help: 'compute device', default: 'cpu', choices: ['cpu', 'cuda'] },
+      device: { kind: 'string', help: 'compute device: cpu, cuda, or cuda:N for the GPU at index N', default: 'cpu' },
       threads: { kind: 'integer', help: 'CPU threads (default: all cores)' },
       normalize: { kind: 'string', help: 'scale rows to mean squared norm d_in', default: 'none', choices: ['none', 'expected-norm'] },
       'buffer-rows': { kind: 'integer', help: 'rows in the shuffle buffer' },

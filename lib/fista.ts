@@ -28,6 +28,7 @@ export interface FistaSolverOptions {
    * objective, which guarantees (P(z) - P*) / P* <= gapTol. Default 0 (off).
    */
   gapTol?: number;
+  /** 'cpu' (default), 'cuda' or 'cuda:N' (see SparseAutoencoderOptions.device). */
   device?: Device;
   /** CPU threads. Default: all cores (os.availableParallelism()). */
   threads?: number;
@@ -83,7 +84,7 @@ function checkSolverOptions(options: FistaSolverOptions): SolverSettings {
     maxIter: options.maxIter === undefined ? 200 : is.integer('maxIter', options.maxIter, 0, 2 ** 31 - 1),
     tol: options.tol === undefined ? 1e-6 : is.nonNegativeNumber('tol', options.tol),
     gapTol: options.gapTol === undefined ? 0 : is.nonNegativeNumber('gapTol', options.gapTol),
-    device: options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const),
+    device: options.device === undefined ? 'cpu' : is.device('device', options.device),
     threads: options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024),
   };
 }

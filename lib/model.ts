@@ -1,6 +1,7 @@
 import type { Matrix } from './matrix.js';
 
-export type Device = 'cpu' | 'cuda';
+/** 'cuda' is the first GPU the CUDA runtime sees, 'cuda:N' the one at index N (see `backends()`). */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
 /** What every training call reports per step; each model adds its own fields. */
 export interface TrainingRecord {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Device } from './model.js';
 
 export interface NativeStats {
   loss: number;
@@ -45,8 +46,8 @@ export interface NativeSaeConfig {
   threads: number;
   /** Kernel set for tests ("generic", "avx2"); the best available when absent. */
   cpuKernels?: string;
-  /** 'cpu' when absent. */
-  device?: 'cpu' | 'cuda';
+  /** 'cpu' when absent; 'cuda' or 'cuda:N' for a GPU. */
+  device?: Device;
   /** The encoder product's arithmetic on CUDA; 'tf32' when absent. */
   precision?: 'tf32' | 'fp32';
 }
@@ -96,8 +97,8 @@ export interface NativeRicaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
-  /** 'cpu' when absent. */
-  device?: 'cpu' | 'cuda';
+  /** 'cpu' when absent; 'cuda' or 'cuda:N' for a GPU. */
+  device?: Device;
 }
 
 export interface NativeRica {
@@ -129,8 +130,8 @@ export interface NativeFistaConfig {
   seed: number;
   threads: number;
   cpuKernels?: string;
-  /** 'cpu' when absent. */
-  device?: 'cpu' | 'cuda';
+  /** 'cpu' when absent; 'cuda' or 'cuda:N' for a GPU. */
+  device?: Device;
 }
 
 export interface NativeFistaRowResults {
@@ -171,8 +172,10 @@ export interface BackendInfo {
   reason?: string;
   /** The same as a code: what `requireBackend` bases its advice on. */
   cause?: BackendUnavailableCause;
-  /** The GPU a CUDA backend runs on, when available. */
+  /** The GPU device 'cuda' runs on, when available. */
   gpu?: string;
+  /** Every GPU the CUDA runtime sees, when available: index N is device 'cuda:N'. */
+  gpus?: string[];
 }
 
 /**

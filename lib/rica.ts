@@ -29,6 +29,7 @@ export interface RicaOptions {
   lr?: number;
   /** Seeds the initial W and, with Adam, the data order. Default 0. */
   seed?: number;
+  /** 'cpu' (default), 'cuda' or 'cuda:N' (see SparseAutoencoderOptions.device). */
   device?: Device;
   /** CPU threads for this model's work. Default: all cores. */
   threads?: number;
@@ -296,7 +297,7 @@ function checkOptions(options: RicaOptions): Required<RicaOptions> {
     optimizer: options.optimizer === undefined ? 'lbfgs' : is.oneOf('optimizer', options.optimizer, ['lbfgs', 'adam'] as const),
     lr: options.lr === undefined ? 1e-3 : is.positiveNumber('lr', options.lr),
     seed: options.seed === undefined ? 0 : is.integer('seed', options.seed, 0),
-    device: options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const),
+    device: options.device === undefined ? 'cpu' : is.device('device', options.device),
     threads: options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024),
   };
   if (checked.optimizer === 'lbfgs' && options.lr !== undefined) {

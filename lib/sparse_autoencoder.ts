@@ -80,8 +80,9 @@ export interface SparseAutoencoderSettings {
   /** Seeds initialisation and data order. Default 0. */
   seed?: number;
   /**
-   * 'cpu' (default) or 'cuda' (an NVIDIA GPU; see `backends()` for whether this installation
-   * can use one). Both compute the same model and training step.
+   * 'cpu' (default), 'cuda' (an NVIDIA GPU; see `backends()` for whether this installation
+   * can use one) or 'cuda:N' (the GPU at index N of `backends()`'s `gpus`). Both compute the
+   * same model and training step.
    */
   device?: Device;
   /**
@@ -709,7 +710,7 @@ function checkOptions(options: SparseAutoencoderOptions): ResolvedOptions {
     beta2: options.beta2 === undefined ? 0.999 : is.numberInRange('beta2', options.beta2, 0, 1, true),
     eps: options.eps === undefined ? 1e-8 : is.positiveNumber('eps', options.eps),
     seed: options.seed === undefined ? 0 : is.integer('seed', options.seed, 0),
-    device: options.device === undefined ? 'cpu' : is.oneOf('device', options.device, ['cpu', 'cuda'] as const),
+    device: options.device === undefined ? 'cpu' : is.device('device', options.device),
     precision: options.precision === undefined ? 'tf32' : is.oneOf('precision', options.precision, ['tf32', 'fp32'] as const),
     threads: options.threads === undefined ? availableParallelism() : is.integer('threads', options.threads, 1, 1024),
   };

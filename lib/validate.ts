@@ -1,6 +1,7 @@
 // Argument checks for every public entry point, run before any native call. Messages follow
 // one pattern, "Expected <what> for <parameter> but received <value>", with a TypeError
 // for a wrong type and a RangeError for a value of the right type that is out of range.
+import type { Device } from './model.js';
 
 export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
@@ -98,6 +99,26 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
   if (typeof value !== 'string') throw typeError(name, expected, value);
   if (!allowed.includes(value as T)) throw rangeError(name, expected, value);
   return value as T;
+}
+
+const devicePattern = /^(cpu|cuda(:(0|[1-9][0-9]{0,9}))?)$/;
+
+/** Whether `value` names a device: 'cpu', 'cuda' or 'cuda:N' (N below 2^31, without leading zeros). */
+export function isDevice(value: unknown): value is Device {
+  return typeof value === 'string' && devicePattern.test(value) && !(value.startsWith('cuda:') && Number(value.slice(5)) > 2 ** 31 - 1);
+}
+
+export function device(name: string, value: unknown): Device {
+  const expected = "'cpu', 'cuda' or 'cuda:N' (N a GPU index)";
+  if (typeof value !== 'string') throw typeError(name, expected, value);
+  if (!isDevice(value)) throw rangeError(name, expected, value);
+  return value;
+}
+
+/** The GPU index of a CUDA device ('cuda' is 0); undefined for the CPU. */
+export function gpuIndex(device: Device): number | undefined {
+  if (device === 'cpu') return undefined;
+  return device === 'cuda' ? 0 : Number(device.slice(5));
 }
 
 export function func<T extends (...args: never[]) => unknown>(name: string, value: unknown): T {

@@ -95,7 +95,8 @@ describe('saekit train / eval / encode', () => {
     [['train', '--data', 'a.npy', '--steps', '10', '--out', 'o', '--frobnicate'], "saekit train: Unknown option '--frobnicate'"],
     [['train', '--data', 'a.npy', '--steps', 'ten', '--out', 'o'], "saekit train: --steps expects a positive integer but received 'ten' (see saekit train --help)"],
     [['train', '--steps', '10', '--out', 'o'], 'saekit train: missing --data (2-D float .npy file of activations) (see saekit train --help)'],
-    [['train', '--data', 'a.npy', '--steps', '10', '--out', 'o', '--device', 'tpu'], "saekit train: --device expects one of cpu, cuda but received 'tpu' (see saekit train --help)"],
+    [['train', '--data', 'a.npy', '--steps', '10', '--out', 'o', '--device', 'tpu'], "saekit train: --device expects cpu, cuda or cuda:N (N a GPU index) but received 'tpu' (see saekit train --help)"],
+    [['train', '--data', 'a.npy', '--steps', '10', '--out', 'o', '--device', 'cuda:x'], "saekit train: --device expects cpu, cuda or cuda:N (N a GPU index) but received 'cuda:x' (see saekit train --help)"],
     [['eval', '--sae', 'x'], 'saekit eval: missing --data (2-D float .npy file of activations) (see saekit eval --help)'],
     [['fly'], "saekit: unknown command 'fly' (commands: train, eval, encode, demo) (see saekit --help)"],
   ])('%j exits with 2 and one line', (args, message) => {

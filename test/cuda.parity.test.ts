@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, ToyDataset, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
-import type { NativeFista, NativeRica, NativeSae, ParameterName, ParameterSlot } from '../lib/native.js';
+import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, ToyDataset, type Device, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
+import { addon, type NativeFista, type NativeRica, type NativeSae, type ParameterName, type ParameterSlot } from '../lib/native.js';
 import { Random } from '../lib/random.js';
 import { randomMatrix, randomProblem, relativeError } from './fixtures.js';
 import { lasso, randomDictionary, row } from './fista_fixtures.js';
@@ -550,8 +550,8 @@ describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?
 });
 
 // FistaCoder: the same lasso problem and stopping test (Gram form, monotone FISTA with restart,
-// per-row KKT stop) on the GPU, on every atom with step 1/L, where the CPU iterates on working
-// sets with a backtracked step. The iterates differ (and L, G and c are formed by other products,
+// per-row KKT stop, backtracked step) on the GPU, on every atom, where the CPU iterates on
+// working sets. The iterates differ (and L, G and c are formed by other products,
 // reductions run in another order), so the comparisons are of converged solutions: objectives
 // to 1e-5, codes to 1e-3, and each device's KKT test.
 const fistaShapes = [
@@ -755,5 +755,79 @@ describe.skipIf(!cuda.available)(`FistaDictionary on CUDA agrees with the CPU ($
       new RangeError('Expected finite values in batch.data but found Infinity at index 2 (row 0, column 2)'),
     );
     gpu.dispose();
+  });
+});
+
+// Device 'cuda:N': each model runs on the GPU it names. On one GPU 'cuda:0' is 'cuda'; the GPU
+// emulator has two devices, the second small, and fails work issued to a stream of another
+// device than the calling thread's, so there a call that forgot to select its model's GPU fails.
+const gpus = cuda.gpus ?? [];
+const lastGpu: Device = `cuda:${Math.max(gpus.length - 1, 0)}`;
+
+describe.skipIf(!cuda.available)(`Models on 'cuda:N' (${gpus.length} GPUs: ${gpus.join('; ') || 'none'})`, () => {
+  it(`trains, encodes and solves on '${lastGpu}' as on 'cuda', both at once`, async () => {
+    const random = new Random(11);
+    const x: Matrix = { rows: 96, cols: 20, data: Float32Array.from({ length: 96 * 20 }, () => random.normal()) };
+    const saeOptions = { dIn: 20, dHidden: 48, l1Coeff: 0.01, seed: 4, precision: 'fp32' as const };
+    const ricaOptions = { dIn: 20, dHidden: 30, lambda: 0.2, optimizer: 'adam' as const, lr: 1e-2, seed: 4 };
+    const fistaOptions = { dictionary: randomDictionary(48, 20, 4), lambda: 0.2 };
+    const dictionaryOptions = { dIn: 20, dHidden: 32, lambda: 0.2, seed: 4 };
+    // Every model of one device, each step interleaved with the other device's on libuv's threads.
+    const runOn = async (device: Device) => {
+      const sae = new SparseAutoencoder({ ...saeOptions, device });
+      const rica = new Rica({ ...ricaOptions, device });
+      const coder = new FistaCoder({ ...fistaOptions, device });
+      const learner = new FistaDictionary({ ...dictionaryOptions, device });
+      expect([sae.device, rica.device, coder.device, learner.device]).toEqual([device, device, device, device]);
+      const [saeRecords, ricaRecords, solution, learnerRecords] = await Promise.all([
+        sae.fit(x, { steps: 3, batchSize: 32 }),
+        rica.fit(x, { steps: 3, batchSize: 32 }),
+        coder.encode(x),
+        learner.fit(x, { steps: 2, batchSize: 48 }),
+      ]);
+      const result = {
+        saeLoss: saeRecords[2].loss,
+        saeDecoder: sae.decoderWeights().data,
+        ricaLoss: ricaRecords[2].loss,
+        ricaWeights: rica.weights().data,
+        codes: solution.codes.data,
+        learnerLoss: learnerRecords[1].loss,
+        atoms: learner.dictionary().data,
+      };
+      for (const model of [sae, rica, coder, learner]) model.dispose();
+      return result;
+    };
+    const [first, last] = await Promise.all([runOn('cuda'), runOn(lastGpu)]);
+    // The same kernels on GPUs of one kind give the same bits; on GPUs of different kinds the
+    // reductions still run in one order, so the results stay within FP32 rounding.
+    expectNear('SparseAutoencoder loss', last.saeLoss, first.saeLoss, tolerance.fp32);
+    expectClose('SparseAutoencoder decoder', last.saeDecoder, first.saeDecoder, tolerance.fp32);
+    expectNear('Rica loss', last.ricaLoss, first.ricaLoss, tolerance.fp32);
+    expectClose('Rica weights', last.ricaWeights, first.ricaWeights, tolerance.fp32);
+    expectClose('FistaCoder codes', last.codes, first.codes, tolerance.fp32);
+    expectNear('FistaDictionary loss', last.learnerLoss, first.learnerLoss, tolerance.fp32);
+    expectClose('FistaDictionary atoms', last.atoms, first.atoms, tolerance.fp32);
+  });
+
+  it(`puts a model's memory on the GPU it names: one too large says so, naming '${lastGpu}'`, () => {
+    const name = (gpus[gpus.length - 1] ?? '').replace(/ \(compute capability [\d.]+\)$/, '');
+    const tooLarge = [
+      () => new SparseAutoencoder({ dIn: 1 << 20, dHidden: 1 << 20, l1Coeff: 0.1, device: lastGpu }),
+      () => new Rica({ dIn: 1 << 20, dHidden: 1 << 20, lambda: 0.1, device: lastGpu }),
+    ];
+    for (const create of tooLarge) {
+      expect(create).toThrow(expect.objectContaining({ code: 'CUDA_OOM', message: expect.stringContaining(` free on ${name})`) }));
+    }
+  });
+
+  it('refuses, in the native constructor too, an index past the last GPU', () => {
+    const Native = (addon as unknown as { NativeRica: new (options: object) => unknown }).NativeRica;
+    const options = { dIn: 2, dHidden: 2, seed: 0, threads: 1, lambda: 0.1, epsilon: 0.01, normalizeRows: true, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    expect(() => new Native({ ...options, device: `cuda:${gpus.length}` })).toThrow(
+      expect.objectContaining({
+        code: 'BACKEND_UNAVAILABLE',
+        message: expect.stringContaining(`Cannot create a Rica on device 'cuda:${gpus.length}': the CUDA runtime sees`),
+      }),
+    );
   });
 });

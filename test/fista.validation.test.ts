@@ -35,7 +35,7 @@ describe('new FistaCoder', () => {
     [{ gapTol: Infinity }, RangeError, 'Expected non-negative finite number for gapTol but received Infinity of type number'],
     [{ nonNegative: 'yes' }, TypeError, 'Expected boolean for nonNegative but received "yes" of type string'],
     [{ threads: 0 }, RangeError, 'Expected integer in [1, 1024] for threads but received 0 of type number'],
-    [{ device: 'gpu' }, RangeError, "Expected one of 'cpu', 'cuda' for device but received \"gpu\" of type string"],
+    [{ device: 'gpu' }, RangeError, "Expected 'cpu', 'cuda' or 'cuda:N' (N a GPU index) for device but received \"gpu\" of type string"],
     [{ lamda: 0.1 }, TypeError, "Unknown option 'lamda' for FistaCoder; did you mean 'lambda'?"],
     [{ maxIters: 10 }, TypeError, "Unknown option 'maxIters' for FistaCoder; did you mean 'maxIter'?"],
     [{ seed: 1 }, TypeError, "Unknown option 'seed' for FistaCoder"],

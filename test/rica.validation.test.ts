@@ -22,7 +22,7 @@ describe('new Rica', () => {
     [{ lr: 0.1 }, TypeError, "lr applies only to optimizer 'adam'; L-BFGS chooses its step lengths by line search"],
     [{ optimizer: 'adam', lr: 0 }, RangeError, 'Expected positive finite number for lr but received 0 of type number'],
     [{ seed: -1 }, RangeError, 'Expected non-negative integer for seed but received -1 of type number'],
-    [{ device: 'gpu' }, RangeError, "Expected one of 'cpu', 'cuda' for device but received \"gpu\" of type string"],
+    [{ device: 'gpu' }, RangeError, "Expected 'cpu', 'cuda' or 'cuda:N' (N a GPU index) for device but received \"gpu\" of type string"],
     [{ threads: 0 }, RangeError, 'Expected integer in [1, 1024] for threads but received 0 of type number'],
     [{ lamda: 0.1 }, TypeError, "Unknown option 'lamda' for Rica; did you mean 'lambda'?"],
   ])('%o -> %s', (overrides, type, message) => {

@@ -29,7 +29,7 @@ describe('new SparseAutoencoder', () => {
     [{ seed: -1 }, RangeError, 'Expected non-negative integer for seed but received -1 of type number'],
     [{ seed: 0.5 }, RangeError, 'Expected non-negative integer for seed but received 0.5 of type number'],
     [{ tied: 'yes' }, TypeError, 'Expected boolean for tied but received "yes" of type string'],
-    [{ device: 'gpu' }, RangeError, "Expected one of 'cpu', 'cuda' for device but received \"gpu\" of type string"],
+    [{ device: 'gpu' }, RangeError, "Expected 'cpu', 'cuda' or 'cuda:N' (N a GPU index) for device but received \"gpu\" of type string"],
     [{ precision: 'fp16' }, RangeError, "Expected one of 'tf32', 'fp32' for precision but received \"fp16\" of type string"],
     [{ precision: 32 }, TypeError, "Expected one of 'tf32', 'fp32' for precision but received 32 of type number"],
     [{ threads: 0 }, RangeError, 'Expected integer in [1, 1024] for threads but received 0 of type number'],

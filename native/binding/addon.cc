@@ -35,6 +35,9 @@ Napi::Value backends(const Napi::CallbackInfo& info) {
   cuda.Set("available", status.available);
   if (status.available) {
     cuda.Set("gpu", status.gpu);
+    Napi::Array gpus = Napi::Array::New(env, status.gpus.size());
+    for (size_t i = 0; i < status.gpus.size(); ++i) gpus.Set(static_cast<uint32_t>(i), status.gpus[i]);
+    cuda.Set("gpus", gpus);
   } else {
     cuda.Set("cause", status.cause);
     cuda.Set("reason", status.reason);

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cmath>
+#include <string>
 
 #include "../core/error.h"
 
@@ -81,10 +82,28 @@ ModelBasics modelBasics(const Napi::Object& options) {
   const double threads = numberField(options, "threads");
   if (!(threads >= 1 && threads <= 1024)) throwRangeError("Expected threads in [1, 1024]");
   ModelBasics basics{static_cast<int64_t>(dIn), static_cast<int64_t>(dHidden), static_cast<uint64_t>(seed),
-                     static_cast<int>(threads), ""};
+                     static_cast<int>(threads), "", false, 0};
   Napi::Value kernels = options.Get("cpuKernels");
   if (kernels.IsString()) basics.cpuKernels = kernels.As<Napi::String>().Utf8Value();
+  const Napi::Value device = options.Get("device");
+  if (device.IsUndefined()) return basics;
+  const char* expected = "Expected device 'cpu', 'cuda' or 'cuda:N' (N a GPU index, below 2^31)";
+  if (!device.IsString()) throwTypeError(expected);
+  const std::string name = device.As<Napi::String>().Utf8Value();
+  if (name == "cpu") return basics;
+  basics.cuda = true;
+  if (name == "cuda") return basics;
+  const std::string digits = name.size() > 5 && name.compare(0, 5, "cuda:") == 0 ? name.substr(5) : "";
+  const bool canonical = !digits.empty() && digits.size() <= 10 && (digits.size() == 1 || digits[0] != '0') &&
+                         digits.find_first_not_of("0123456789") == std::string::npos;
+  if (!canonical || std::stoll(digits) > 2147483647LL) throwRangeError(expected);
+  basics.cudaDevice = static_cast<int>(std::stoll(digits));
   return basics;
+}
+
+void throwNoCudaBackend(const std::string& what, const ModelBasics& basics) {
+  const std::string device = basics.cudaDevice == 0 ? "cuda" : "cuda:" + std::to_string(basics.cudaDevice);
+  throwError("BACKEND_UNAVAILABLE", "Cannot create " + what + " on device '" + device + "': this build has no CUDA backend");
 }
 
 }  // namespace saekit::binding

@@ -27,11 +27,16 @@ struct ModelBasics {
   uint64_t seed;
   int threads;
   std::string cpuKernels;  // empty: the best set for this CPU
+  bool cuda;               // device 'cuda' or 'cuda:N' rather than 'cpu'
+  int cudaDevice;          // N (0 for 'cuda')
 };
 
 // The options every model's native constructor takes: dIn and dHidden in [1, 2^31), seed,
-// threads in [1, 1024], and the optional cpuKernels (tests).
+// threads in [1, 1024], and the optional cpuKernels (tests) and device ('cpu' when absent).
 ModelBasics modelBasics(const Napi::Object& options);
+
+// BACKEND_UNAVAILABLE for a CUDA device in a build without the CUDA backend; `what` is "a Rica".
+[[noreturn]] void throwNoCudaBackend(const std::string& what, const ModelBasics& basics);
 
 // Copies the basics into a model's config (SaeConfig, FistaConfig, RicaConfig, ...).
 template <class Config>
@@ -41,6 +46,7 @@ void applyBasics(const ModelBasics& basics, Config& config) {
   config.seed = basics.seed;
   config.threads = basics.threads;
   config.cpuKernels = basics.cpuKernels;
+  config.cudaDevice = basics.cudaDevice;
 }
 
 // Adam's settings (lr, beta1, beta2, eps) into a model's config.

@@ -48,7 +48,8 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     FistaConfig config;
-    applyBasics(modelBasics(options), config);
+    const ModelBasics basics = modelBasics(options);
+    applyBasics(basics, config);
     config.lambda = nonNegativeField(options, "lambda");
     const double maxIter = numberField(options, "maxIter");
     if (!(maxIter >= 0 && maxIter < 2147483648.0) || std::floor(maxIter) != maxIter) {
@@ -61,13 +62,11 @@ FistaWrap::FistaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, classNa
     config.learning = boolField(options, "learning");
     const float* dictionary = nullptr;
     if (!config.learning) dictionary = floatsArg(info, 1, "dictionary.data", config.dIn * config.dHidden).Data();
-    Napi::Value device = options.Get("device");
-    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+    if (basics.cuda) {
 #ifdef SAEKIT_WITH_CUDA
       adopt(createCudaFista(config, dictionary));
 #else
-      throwError("BACKEND_UNAVAILABLE", std::string("Cannot create a ") + (config.learning ? "FistaDictionary" : "FistaCoder") +
-                                            " on device 'cuda': this build has no CUDA backend");
+      throwNoCudaBackend(config.learning ? "a FistaDictionary" : "a FistaCoder", basics);
 #endif
     } else {
       adopt(createCpuFista(config, dictionary));

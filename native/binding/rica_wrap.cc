@@ -43,18 +43,18 @@ RicaWrap::RicaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "Rica") {
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     RicaConfig config;
-    applyBasics(modelBasics(options), config);
+    const ModelBasics basics = modelBasics(options);
+    applyBasics(basics, config);
     config.lambda = static_cast<float>(numberField(options, "lambda"));
     config.epsilon = static_cast<float>(numberField(options, "epsilon"));
     if (!(config.lambda >= 0) || !(config.epsilon > 0)) throwRangeError("Expected lambda >= 0 and epsilon > 0");
     config.normalizeRows = boolField(options, "normalizeRows");
     readAdam(options, config);
-    Napi::Value device = options.Get("device");
-    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+    if (basics.cuda) {
 #ifdef SAEKIT_WITH_CUDA
       adopt(createCudaRica(config));
 #else
-      throwError("BACKEND_UNAVAILABLE", "Cannot create a Rica on device 'cuda': this build has no CUDA backend");
+      throwNoCudaBackend("a Rica", basics);
 #endif
     } else {
       adopt(createCpuRica(config));

@@ -83,7 +83,8 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
   guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
     SaeConfig config;
-    applyBasics(modelBasics(options), config);
+    const ModelBasics basics = modelBasics(options);
+    applyBasics(basics, config);
     config.tied = boolField(options, "tied");
     config.applyBDecToInput = boolField(options, "applyBDecToInput");
     Napi::Value activation = options.Get("activation");
@@ -106,13 +107,11 @@ SaeWrap::SaeWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "SparseAuto
     readAdam(options, config);
     Napi::Value precision = options.Get("precision");
     if (precision.IsString() && precision.As<Napi::String>().Utf8Value() == "fp32") config.precision = Precision::FP32;
-    Napi::Value device = options.Get("device");
-    if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
-      config.device = Device::Cuda;
+    if (basics.cuda) {
 #ifdef SAEKIT_WITH_CUDA
       adopt(createCudaSae(config));
 #else
-      throwError("BACKEND_UNAVAILABLE", "Cannot create a SparseAutoencoder on device 'cuda': this build has no CUDA backend");
+      throwNoCudaBackend("a SparseAutoencoder", basics);
 #endif
     } else {
       adopt(createCpuSae(config));

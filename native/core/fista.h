@@ -58,6 +58,7 @@ struct FistaConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
+  int cudaDevice = 0;  // the GPU a CUDA backend runs on (as cudaSetDevice numbers them)
   // Rows the CUDA backend solves per pass; 0 for its default (thousands). For tests.
   int64_t cudaPassRows = 0;
 };

@@ -32,6 +32,7 @@ struct RicaConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
+  int cudaDevice = 0;  // the GPU a CUDA backend runs on (as cudaSetDevice numbers them)
 };
 
 // Means over the rows of x. loss = lambda * sparsity + reconstruction.

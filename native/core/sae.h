@@ -26,8 +26,6 @@ namespace saekit {
 //              pre-activations above a threshold learned in training (Bussmann et al. 2024)
 enum class Activation { ReLU, TopK, BatchTopK };
 
-enum class Device { Cpu, Cuda };
-
 // The arithmetic of the encoder product on CUDA: TF32 tensor cores (inputs rounded to a 10-bit
 // mantissa, FP32 accumulation) or plain FP32. The CPU always computes in FP32.
 enum class Precision { TF32, FP32 };
@@ -57,7 +55,7 @@ struct SaeConfig {
   int threads = 1;
   // CPU kernel set ("generic", "avx2"); empty for the best this CPU runs. For tests.
   std::string cpuKernels;
-  Device device = Device::Cpu;
+  int cudaDevice = 0;  // the GPU a CUDA backend runs on (as cudaSetDevice numbers them)
   Precision precision = Precision::TF32;
 };
 

@@ -386,7 +386,7 @@ class CudaFista final : public FistaBackend {
   FistaConfig config_;
   int64_t d_;
   int64_t m_;
-  int device_ = 0;
+  int device_;  // config.cudaDevice
   ThreadPool pool_;  // host work: the finite checks of inputs, learning's update of the atoms
   const cpu::Kernels& kernels_;
   cudaStream_t stream_ = nullptr;
@@ -436,6 +436,7 @@ CudaFista::CudaFista(const FistaConfig& config, const float* dictionary)
     : config_(config),
       d_(config.dIn),
       m_(config.dHidden),
+      device_(config.cudaDevice),
       pool_(config.threads),
       kernels_(cpu::requireKernels(config.cpuKernels)) {
   if (m_ > std::numeric_limits<int32_t>::max()) throwRangeError("The CUDA backend supports up to 2^31 - 1 atoms");
@@ -675,7 +676,7 @@ FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t*
 }  // namespace cuda
 
 std::unique_ptr<FistaBackend> createCudaFista(const FistaConfig& config, const float* dictionary) {
-  cuda::requireCuda(config.learning ? "a FistaDictionary" : "a FistaCoder");
+  cuda::requireCuda(config.learning ? "a FistaDictionary" : "a FistaCoder", config.cudaDevice);
   return std::make_unique<cuda::CudaFista>(config, dictionary);
 }
 

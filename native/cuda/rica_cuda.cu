@@ -181,7 +181,7 @@ class CudaRica final : public RicaBackend {
   RicaConfig config_;
   int64_t d_;
   int64_t k_;
-  int device_ = 0;
+  int device_;  // config.cudaDevice
   ThreadPool pool_;  // the finite checks of inputs, on the host
   const cpu::Kernels& kernels_;
   cudaStream_t stream_ = nullptr;
@@ -208,6 +208,7 @@ CudaRica::CudaRica(const RicaConfig& config)
     : config_(config),
       d_(config.dIn),
       k_(config.dHidden),
+      device_(config.cudaDevice),
       pool_(config.threads),
       kernels_(cpu::requireKernels(config.cpuKernels)) {
   if (k_ > kMaxBlocks) {
@@ -409,7 +410,7 @@ void CudaRica::dictionary(float* out) const {
 }  // namespace cuda
 
 std::unique_ptr<RicaBackend> createCudaRica(const RicaConfig& config) {
-  cuda::requireCuda("a Rica");
+  cuda::requireCuda("a Rica", config.cudaDevice);
   return std::make_unique<cuda::CudaRica>(config);
 }
 

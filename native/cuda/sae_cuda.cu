@@ -223,7 +223,7 @@ class CudaSae final : public SaeBackend {
   SaeConfig config_;
   int64_t d_;
   int64_t m_;
-  int device_ = 0;
+  int device_;  // config.cudaDevice
   mutable ThreadPool pool_;  // host work; mutable so that the const upload can copy in parallel
   const cpu::Kernels& kernels_;
   cudaStream_t stream_ = nullptr;      // all computation
@@ -296,6 +296,7 @@ CudaSae::CudaSae(const SaeConfig& config)
     : config_(config),
       d_(config.dIn),
       m_(config.dHidden),
+      device_(config.cudaDevice),
       pool_(config.threads),
       kernels_(cpu::requireKernels(config.cpuKernels)) {
   if ((config_.activation == Activation::TopK || config_.activation == Activation::BatchTopK) && config_.k < 1) {
@@ -1043,7 +1044,7 @@ void CudaSae::setFiringState(int64_t samplesSeen, const int64_t* lastFired) {
 }  // namespace cuda
 
 std::unique_ptr<SaeBackend> createCudaSae(const SaeConfig& config) {
-  cuda::requireCuda("a SparseAutoencoder");
+  cuda::requireCuda("a SparseAutoencoder", config.cudaDevice);
   return std::make_unique<cuda::CudaSae>(config);
 }
 

@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "../core/error.h"
 
@@ -20,6 +21,25 @@ __global__ void probeKernel() {}
 std::string versionText(int version) {
   return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
 }
+
+std::string describe(const cudaDeviceProp& props) {
+  return std::string(props.name) + " (compute capability " + std::to_string(props.major) + "." +
+         std::to_string(props.minor) + ")";
+}
+
+// Whether the binary holds code the current device can run (this starts its context).
+cudaError_t probeImage() {
+  cudaFuncAttributes attributes{};
+  const cudaError_t error = cudaFuncGetAttributes(&attributes, probeKernel);
+  cudaGetLastError();
+  return error;
+}
+
+bool isMissingImage(cudaError_t error) {
+  return error == cudaErrorNoKernelImageForDevice || error == cudaErrorInvalidDeviceFunction;
+}
+
+std::string deviceName(int device) { return device == 0 ? "'cuda'" : "'cuda:" + std::to_string(device) + "'"; }
 
 CudaStatus probe() {
   CudaStatus status;
@@ -55,16 +75,24 @@ CudaStatus probe() {
                     "): " + cudaGetErrorString(error);
     return status;
   }
-  cudaDeviceProp props{};
-  cudaError_t propsError = cudaGetDeviceProperties(&props, 0);
-  cudaFuncAttributes attributes{};
-  const cudaError_t imageError = propsError == cudaSuccess ? cudaFuncGetAttributes(&attributes, probeKernel) : propsError;
-  cudaGetLastError();
-  const std::string capability = std::to_string(props.major) + "." + std::to_string(props.minor);
-  if (imageError == cudaErrorNoKernelImageForDevice || imageError == cudaErrorInvalidDeviceFunction) {
+  for (int device = 0; device < count; ++device) {
+    cudaDeviceProp props{};
+    const cudaError_t propsError = cudaGetDeviceProperties(&props, device);
+    cudaGetLastError();
+    if (propsError != cudaSuccess) {
+      status.cause = "error";
+      status.reason = std::string("the CUDA runtime failed on device ") + std::to_string(device) + ": " +
+                      cudaGetErrorName(propsError) + ": " + cudaGetErrorString(propsError);
+      return status;
+    }
+    status.gpus.push_back(describe(props));
+  }
+  // Device 0 only: probing the others would start a context (and take memory) on every GPU of
+  // the machine; requireCuda probes a device when a model is created on it.
+  const cudaError_t imageError = cudaSetDevice(0) == cudaSuccess ? probeImage() : cudaGetLastError();
+  if (isMissingImage(imageError)) {
     status.cause = "unsupported-gpu";
-    status.reason = std::string("the GPU ") + props.name + " (compute capability " + capability +
-                    ") cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS;
+    status.reason = "the GPU " + status.gpus[0] + " cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS;
     return status;
   }
   if (imageError != cudaSuccess) {
@@ -74,7 +102,7 @@ CudaStatus probe() {
     return status;
   }
   status.available = true;
-  status.gpu = std::string(props.name) + " (compute capability " + capability + ")";
+  status.gpu = status.gpus[0];
   return status;
 }
 
@@ -87,10 +115,36 @@ const CudaStatus& cudaStatus() {
   return status;
 }
 
-void requireCuda(const char* what) {
+void requireCuda(const char* what, int device) {
   const CudaStatus& status = cudaStatus();
-  if (!status.available) {
-    throwError("BACKEND_UNAVAILABLE", std::string("Cannot create ") + what + " on device 'cuda': " + status.reason);
+  const std::string prefix = std::string("Cannot create ") + what + " on device " + deviceName(device) + ": ";
+  if (!status.available) throwError("BACKEND_UNAVAILABLE", prefix + status.reason);
+  const int count = static_cast<int>(status.gpus.size());
+  if (device < 0 || device >= count) {
+    const std::string seen = count == 1 ? "one GPU, 'cuda:0'"
+                                        : std::to_string(count) + " GPUs, 'cuda:0' to 'cuda:" + std::to_string(count - 1) + "'";
+    throwError("BACKEND_UNAVAILABLE", prefix + "the CUDA runtime sees " + seen +
+                                          "; choose one of those, or check CUDA_VISIBLE_DEVICES (which decides which "
+                                          "GPUs are seen, and numbers them from 0)");
+  }
+  if (device == 0) return;
+  static std::mutex mutex;
+  static std::vector<int> probed;  // per device: 0 not yet, 1 runs this build, -1 does not
+  std::lock_guard<std::mutex> lock(mutex);
+  probed.resize(static_cast<size_t>(count), 0);
+  if (probed[device] == 0) {
+    cudaError_t error = cudaSetDevice(device);
+    if (error == cudaSuccess) error = probeImage();
+    cudaGetLastError();
+    if (error != cudaSuccess && !isMissingImage(error)) {
+      throwError("BACKEND_UNAVAILABLE", prefix + "the CUDA runtime failed on it: " + cudaGetErrorName(error) + ": " +
+                                            cudaGetErrorString(error));
+    }
+    probed[device] = error == cudaSuccess ? 1 : -1;
+  }
+  if (probed[device] < 0) {
+    throwError("BACKEND_UNAVAILABLE", prefix + "the GPU " + status.gpus[device] +
+                                          " cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS);
   }
 }
 

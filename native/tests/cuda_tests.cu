@@ -491,7 +491,6 @@ void testBackendParity(const Case& c) {
   config.auxKCoeff = 0.5f;
   config.auxKWindow = 100;
   auto cpu = createCpuSae(config);
-  config.device = Device::Cuda;
   auto gpu = createCudaSae(config);
 
   // The same initialisation from the seed.
@@ -666,7 +665,6 @@ void testMemoryReturned() {
   config.dIn = 512;
   config.dHidden = 4096;
   config.l1Coeff = 0.01f;
-  config.device = Device::Cuda;
   const auto x = randomVector(256 * 512, 4);
   auto run = [&] {
     auto sae = createCudaSae(config);
@@ -693,7 +691,6 @@ void testOutOfMemory() {
   config.dIn = 1 << 20;
   config.dHidden = 1 << 20;
   config.l1Coeff = 0.1f;
-  config.device = Device::Cuda;
   try {
     createCudaSae(config);
     CHECK(false, "a 2^20 x 2^20 model was created");

@@ -1,7 +1,10 @@
-// The runtime API calls saekit's CUDA code makes, for the GPU emulator (cuda_runtime.h): one
-// emulated device ("saekit GPU emulator", compute capability 9.0) whose memory is host memory,
-// copies that happen when issued, streams and events that are only handles, and a memory
-// limit so that out-of-memory paths can be tested.
+// The runtime API calls saekit's CUDA code makes, for the GPU emulator (cuda_runtime.h): two
+// emulated devices (compute capability 9.0) whose memory is host memory, copies that happen
+// when issued, streams and events that are only handles, and memory limits so that
+// out-of-memory paths can be tested. Device 1 is small (kDeviceBytes[1]), so that a test can
+// tell which device a model's memory went to; and work issued to a stream of another device
+// than the thread's current one fails, as a kernel launch does on a GPU, so that a call
+// missing its cudaSetDevice is caught.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +12,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 enum cudaError_t {
   cudaSuccess = 0,
@@ -16,6 +20,8 @@ enum cudaError_t {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
   cudaErrorInvalidDeviceFunction = 98,
   cudaErrorNoKernelImageForDevice = 209,
 };
@@ -25,8 +31,12 @@ constexpr int cudaSharedmemCarveoutMaxShared = 100;
 constexpr unsigned cudaStreamNonBlocking = 1;
 constexpr unsigned cudaEventDisableTiming = 2;
 constexpr unsigned cudaHostAllocDefault = 0;
-struct CUstream_st {};
-struct CUevent_st {};
+struct CUstream_st {
+  int device;
+};
+struct CUevent_st {
+  int device;
+};
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
 
@@ -42,13 +52,26 @@ struct cudaFuncAttributes {
 };
 
 namespace saekit::emulator {
-// What the emulated device holds at most: larger allocations fail as a GPU's would.
-constexpr size_t kDeviceBytes = size_t{8} << 30;
+constexpr int kDevices = 2;
+// What each emulated device holds at most: larger allocations fail as a GPU's would.
+constexpr size_t kDeviceBytes[kDevices] = {size_t{8} << 30, size_t{256} << 20};
 // Kernels of different models may run on different threads (the addon's jobs).
-inline std::atomic<size_t>& deviceBytesInUse() {
-  static std::atomic<size_t> bytes{0};
-  return bytes;
+inline std::atomic<size_t>& deviceBytesInUse(int device) {
+  static std::atomic<size_t> bytes[kDevices];
+  return bytes[device];
 }
+// As on a GPU, each host thread has its own current device, 0 until set.
+inline int& currentDevice() {
+  static thread_local int device = 0;
+  return device;
+}
+// The error a bad launch leaves for cudaGetLastError, per thread as the runtime's is.
+inline cudaError_t& lastError() {
+  static thread_local cudaError_t error = cudaSuccess;
+  return error;
+}
+// Work on `stream` (null: the current device's default stream) may be issued from here.
+inline bool onCurrentDevice(cudaStream_t stream) { return stream == nullptr || stream->device == currentDevice(); }
 }  // namespace saekit::emulator
 
 inline const char* cudaGetErrorName(cudaError_t e) {
@@ -56,27 +79,34 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     default: return "cudaErrorUnknown";
   }
 }
 inline const char* cudaGetErrorString(cudaError_t e) {
   return e == cudaErrorMemoryAllocation ? "out of memory" : e == cudaSuccess ? "no error" : "emulated error";
 }
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
+inline cudaError_t cudaGetLastError() { return std::exchange(saekit::emulator::lastError(), cudaSuccess); }
+inline cudaError_t cudaPeekAtLastError() { return saekit::emulator::lastError(); }
 inline cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = saekit::emulator::kDevices;
   return cudaSuccess;
 }
-inline cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+inline cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= saekit::emulator::kDevices) return cudaErrorInvalidDevice;
+  saekit::emulator::currentDevice() = device;
+  return cudaSuccess;
+}
 inline cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = saekit::emulator::currentDevice();
   return cudaSuccess;
 }
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
+  if (device < 0 || device >= saekit::emulator::kDevices) return cudaErrorInvalidDevice;
   std::memset(p, 0, sizeof *p);
-  std::strcpy(p->name, "saekit GPU emulator");
-  p->totalGlobalMem = saekit::emulator::kDeviceBytes;
+  std::strcpy(p->name, device == 0 ? "saekit GPU emulator" : "saekit GPU emulator, small");
+  p->totalGlobalMem = saekit::emulator::kDeviceBytes[device];
   p->sharedMemPerBlockOptin = 227 * 1024;
   p->major = 9;
   p->multiProcessorCount = 4;
@@ -104,22 +134,25 @@ cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute attribute, int value) {
   return cudaSuccess;
 }
 inline cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
-  *total = saekit::emulator::kDeviceBytes;
-  *free = *total - saekit::emulator::deviceBytesInUse();
+  const int device = saekit::emulator::currentDevice();
+  *total = saekit::emulator::kDeviceBytes[device];
+  *free = *total - saekit::emulator::deviceBytesInUse(device);
   return cudaSuccess;
 }
 
-// Each allocation carries its size in front, for cudaMemGetInfo.
+// Each allocation carries its size and device in front, for cudaMemGetInfo.
 inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   using namespace saekit::emulator;
-  if (bytes > kDeviceBytes - deviceBytesInUse()) return cudaErrorMemoryAllocation;
+  const int device = currentDevice();
+  if (bytes > kDeviceBytes[device] - deviceBytesInUse(device)) return cudaErrorMemoryAllocation;
   auto* block = static_cast<unsigned char*>(std::aligned_alloc(256, 256 + ((bytes + 255) / 256) * 256));
   if (block == nullptr) return cudaErrorMemoryAllocation;
   std::memcpy(block, &bytes, sizeof bytes);
+  std::memcpy(block + sizeof bytes, &device, sizeof device);
   // Not zero, as the GPU does not clear what it hands out (the first 64 MB: filling the
   // gigabytes of the out-of-memory tests would only take time).
   std::memset(block + 256, 0xcd, std::min(bytes, size_t{64} << 20));
-  deviceBytesInUse() += bytes;
+  deviceBytesInUse(device) += bytes;
   *p = block + 256;
   return cudaSuccess;
 }
@@ -131,8 +164,10 @@ inline cudaError_t cudaFree(void* p) {
   if (p == nullptr) return cudaSuccess;
   auto* block = static_cast<unsigned char*>(p) - 256;
   size_t bytes;
+  int device;
   std::memcpy(&bytes, block, sizeof bytes);
-  saekit::emulator::deviceBytesInUse() -= bytes;
+  std::memcpy(&device, block + sizeof bytes, sizeof device);
+  saekit::emulator::deviceBytesInUse(device) -= bytes;
   std::free(block);
   return cudaSuccess;
 }
@@ -152,19 +187,22 @@ inline cudaError_t cudaMemcpy(void* to, const void* from, size_t bytes, cudaMemc
   if (bytes > 0) std::memmove(to, from, bytes);
   return cudaSuccess;
 }
-inline cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, cudaStream_t = nullptr) {
+inline cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpyKind kind,
+                                   cudaStream_t stream = nullptr) {
+  if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
   return cudaMemcpy(to, from, bytes, kind);
 }
 inline cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes > 0) std::memset(p, value, bytes);
   return cudaSuccess;
 }
-inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
+inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream = nullptr) {
+  if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
   return cudaMemset(p, value, bytes);
 }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = new CUstream_st;
+  *s = new CUstream_st{saekit::emulator::currentDevice()};
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
@@ -175,7 +213,7 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) { return cudaSuccess; }
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
-  *e = new CUevent_st;
+  *e = new CUevent_st{saekit::emulator::currentDevice()};
   return cudaSuccess;
 }
 inline cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, 0); }
@@ -183,7 +221,10 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t = nullptr) { return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr) {
+  const bool sameDevice = saekit::emulator::onCurrentDevice(stream) && event->device == saekit::emulator::currentDevice();
+  return sameDevice ? cudaSuccess : cudaErrorInvalidResourceHandle;
+}
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
   *ms = 0.0f;
@@ -195,7 +236,11 @@ inline size_t __cvta_generic_to_global(const void* p) { return reinterpret_cast<
 namespace saekit::emulator {
 // What translate.py turns `kernel<<<grid, block, shared, stream>>>(args)` into.
 template <class Body>
-void launchKernel(Body body, dim3 grid, dim3 block, size_t sharedBytes = 0, cudaStream_t = nullptr) {
+void launchKernel(Body body, dim3 grid, dim3 block, size_t sharedBytes = 0, cudaStream_t stream = nullptr) {
+  if (!onCurrentDevice(stream)) {
+    lastError() = cudaErrorInvalidResourceHandle;
+    return;
+  }
   launch(grid, block, sharedBytes, std::function<void()>(body));
 }
 }  // namespace saekit::emulator

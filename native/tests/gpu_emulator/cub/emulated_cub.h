@@ -1,6 +1,7 @@
 // The parts of CUB that saekit's CUDA code uses, for the GPU emulator: the device-wide scan and
 // sorts run on the host when called (a first call with no temporary storage asks for its size,
-// as CUB's do), and BlockScan is a collective of the emulated block.
+// as CUB's do; a stream of another device than the current one fails, as a launch would), and
+// BlockScan is a collective of the emulated block.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,11 +15,12 @@ namespace cub {
 
 struct DeviceScan {
   template <class In, class Out, class Count>
-  static cudaError_t ExclusiveSum(void* temp, size_t& bytes, In in, Out out, Count count, cudaStream_t = nullptr) {
+  static cudaError_t ExclusiveSum(void* temp, size_t& bytes, In in, Out out, Count count, cudaStream_t stream = nullptr) {
     if (temp == nullptr) {
       bytes = 16;
       return cudaSuccess;
     }
+    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
     using T = typename std::remove_reference<decltype(out[0])>::type;
     T sum = T(0);
     for (Count i = 0; i < count; ++i) {
@@ -52,11 +54,12 @@ struct DeviceRadixSort {
   template <class Key, class Value, class Count>
   static cudaError_t SortPairs(void* temp, size_t& bytes, const Key* keysIn, Key* keysOut, const Value* valuesIn,
                                Value* valuesOut, Count n, int beginBit = 0, int endBit = 8 * sizeof(Key),
-                               cudaStream_t = nullptr) {
+                               cudaStream_t stream = nullptr) {
     if (temp == nullptr) {
       bytes = 16;
       return cudaSuccess;
     }
+    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
     const auto bits = [&](Key k) {
       const uint64_t u = static_cast<uint64_t>(k);
       return endBit >= 64 ? u >> beginBit : (u & ((uint64_t{1} << endBit) - 1)) >> beginBit;
@@ -70,11 +73,12 @@ struct DeviceRadixSort {
   template <class Value, class Count>
   static cudaError_t SortPairsDescending(void* temp, size_t& bytes, const float* keysIn, float* keysOut,
                                          const Value* valuesIn, Value* valuesOut, Count n, int = 0, int = 32,
-                                         cudaStream_t = nullptr) {
+                                         cudaStream_t stream = nullptr) {
     if (temp == nullptr) {
       bytes = 16;
       return cudaSuccess;
     }
+    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
     emulated::sortPairs(keysIn, keysOut, valuesIn, valuesOut, static_cast<int64_t>(n),
                         [](float a, float b) { return a > b; });
     return cudaSuccess;
@@ -85,11 +89,12 @@ struct DeviceSegmentedSort {
   template <class Value, class Count, class Segments, class Offsets>
   static cudaError_t StableSortPairsDescending(void* temp, size_t& bytes, const float* keysIn, float* keysOut,
                                                const Value* valuesIn, Value* valuesOut, Count, Segments segments,
-                                               Offsets begin, Offsets end, cudaStream_t = nullptr) {
+                                               Offsets begin, Offsets end, cudaStream_t stream = nullptr) {
     if (temp == nullptr) {
       bytes = 16;
       return cudaSuccess;
     }
+    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
     for (Segments s = 0; s < segments; ++s) {
       const int64_t b = static_cast<int64_t>(begin[s]), e = static_cast<int64_t>(end[s]);
       emulated::sortPairs(keysIn + b, keysOut + b, valuesIn + b, valuesOut + b, e - b,
