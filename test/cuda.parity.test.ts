@@ -10,6 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
 import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, ToyDataset, type Device, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
@@ -818,6 +820,27 @@ describe.skipIf(!cuda.available)(`Models on 'cuda:N' (${gpus.length} GPUs: ${gpu
     for (const create of tooLarge) {
       expect(create).toThrow(expect.objectContaining({ code: 'CUDA_OOM', message: expect.stringContaining(` free on ${name})`) }));
     }
+  });
+
+  // The emulator's second device holds 256 MiB: models a worker left behind that were not freed
+  // when it ended would soon fill it. (On a GPU the same code frees them; filling a real GPU's
+  // memory would take too long for a test.)
+  const smallEmulatedGpu = gpus[1]?.startsWith('saekit GPU emulator, small') === true;
+  it.skipIf(!smallEmulatedGpu)('frees the GPU memory of models a worker thread left behind, when the worker ends', { timeout: 600_000 }, async () => {
+    const index = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href;
+    const options = { dIn: 1024, dHidden: 6848, l1Coeff: 0.1, device: 'cuda:1' as const };  // 160 MiB of the 256
+    const script = `import(${JSON.stringify(index)}).then(({ SparseAutoencoder }) => {
+      globalThis.leftBehind = new SparseAutoencoder(${JSON.stringify(options)});
+    });`;
+    for (let round = 0; round < 3; round++) {
+      await new Promise((done, fail) => {
+        const worker = new Worker(script, { eval: true });
+        worker.once('error', fail);
+        worker.once('exit', done);
+      });
+    }
+    const model = new SparseAutoencoder(options);
+    model.dispose();
   });
 
   it('refuses, in the native constructor too, an index past the last GPU', () => {
