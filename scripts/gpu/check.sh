@@ -14,3 +14,9 @@ timeout 200 node node_modules/vitest/vitest.mjs run test/cuda.parity.test.ts tes
 SAEKIT_CUDA_TF32_KERNEL=pipelined timeout 150 node node_modules/vitest/vitest.mjs run test/cuda.parity.test.ts \
   > "$OUT/parity_pipelined.txt" 2>&1; echo "parity (pipelined TF32) rc=$?" | tee -a "$OUT/parity_pipelined.txt"
 grep -E "FAIL|×|Tests " "$OUT/parity_pipelined.txt" | head -30
+# The fuzzer's calls on the CUDA backend (test/fuzz.test.ts needs tsc, which the kit leaves
+# behind: the worker runs on dist/ directly). Its last line lists any violations.
+# From a scratch directory: fuzzed saves write relative to it.
+root=$PWD; mkdir -p /tmp/fuzz
+(cd /tmp/fuzz && FUZZ_DEVICES=cuda timeout 200 node "$root/test/fuzz/fuzz_worker.mjs" 3 5000 "$OUT/fuzz_calls.log") > "$OUT/fuzz.txt" 2>&1
+echo "fuzz rc=$?"; tail -c 400 "$OUT/fuzz.txt"

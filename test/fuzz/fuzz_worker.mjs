@@ -6,6 +6,9 @@
 // reports a crash together with the last input this process announced.
 //
 //   node test/fuzz/fuzz_worker.mjs <seed> <calls> <log file>
+//
+// FUZZ_DEVICES (e.g. "cuda,cuda:1") puts the models that pass validation on those devices
+// instead of the CPU, so that the same calls reach the CUDA backends.
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +19,7 @@ const [seedText, callsText, logPath] = process.argv.slice(2);
 const seed = Number(seedText);
 const target = Number(callsText);
 const work = mkdtempSync(join(tmpdir(), 'saekit-fuzz-'));
+const devices = process.env.FUZZ_DEVICES ? process.env.FUZZ_DEVICES.split(',') : ['cpu'];
 
 // xorshift32: the fuzzer's own draws, independent of the library's.
 let state = (seed >>> 0) || 1;
@@ -27,6 +31,8 @@ const next = () => {
 };
 const pick = (/** @type {any[]} */ items) => items[Math.floor(next() * items.length)];
 const chance = (/** @type {number} */ p) => next() < p;
+// A device for a model: one of those asked for, now and then one that is not valid or not here.
+const device = () => (chance(0.9) ? pick(devices) : pick(['cpu', 'cuda', 'cuda:7', 'tpu', 'cuda:01']));
 
 function detached(/** @type {number} */ n) {
   const a = new Float32Array(n);
@@ -150,11 +156,11 @@ async function round() {
   const kind = pick(['sae', 'sae', 'sae', 'saeCall', 'saeCall', 'saeCall', 'saeCall', 'toy', 'metrics', 'fista', 'rica', 'files', 'misc', 'concurrent']);
   if (kind === 'sae') {
     // Half the time a valid model (so that the methods get exercised on live objects).
-    const valid = { dIn: pick([1, 3, 8]), dHidden: pick([1, 4, 16]), l1Coeff: 0.1, ...(chance(0.3) ? { activation: 'topk', k: 1 } : {}), ...(chance(0.3) ? { tied: true } : {}), seed: 0, threads: pick([1, 2]) };
+    const valid = { dIn: pick([1, 3, 8]), dHidden: pick([1, 4, 16]), l1Coeff: 0.1, ...(chance(0.3) ? { activation: 'topk', k: 1 } : {}), ...(chance(0.3) ? { tied: true } : {}), seed: 0, threads: pick([1, 2]), device: pick(devices) };
     const options = chance(0.5) ? valid : optionsObject({
       dIn: dim, dHidden: dim, l1Coeff: () => pick([0, 0.1, -1]), lr: () => pick([1e-3, 0, 1e9]), tied: () => chance(0.5),
       activation: () => pick(['relu', 'topk', 'batchtopk', 'gelu']), k: () => pick([1, 2, 0, 100]), seed: () => pick([0, 1, -3, 2.5]),
-      threads: () => pick([1, 2, 0, 5000]), device: () => pick(['cpu', 'cuda', 'tpu']), initDecoderBias: () => pick(['zeros', 'mean', 'median']),
+      threads: () => pick([1, 2, 0, 5000]), device, initDecoderBias: () => pick(['zeros', 'mean', 'median']),
       auxk: () => pick([{ k: 1, deadWindow: 5 }, { k: -1 }, 3]), inputScale: () => pick([1, 2, 0, -1]), applyBDecToInput: () => chance(0.5),
     });
     await call(`new SparseAutoencoder(${describe(options)})`, () => {
@@ -212,7 +218,7 @@ async function round() {
       name === 'lossRecovered' ? saekit.metrics.lossRecovered(/** @type {any} */ (optionsObject({ clean: () => 1, zeroAblated: () => pick([2, 1]), spliced: () => 1.5 }))) : /** @type {any} */ (saekit.metrics)[name](a, b, chance(0.2) ? anyValue() : undefined),
     );
   } else if (kind === 'fista') {
-    const options = optionsObject({ dictionary: () => matrix(pick([2, 3]), pick([2, 4])), lambda: () => pick([0.1, -1, 0]), maxIter: () => pick([5, 0, -1]), tol: () => pick([1e-3, -1]), nonNegative: () => chance(0.5), threads: () => pick([1, 2]) });
+    const options = optionsObject({ dictionary: () => matrix(pick([2, 3]), pick([2, 4])), lambda: () => pick([0.1, -1, 0]), maxIter: () => pick([5, 0, -1]), tol: () => pick([1e-3, -1]), nonNegative: () => chance(0.5), threads: () => pick([1, 2]), device });
     await call(`FistaCoder(${describe(options)}).encode`, async () => {
       const coder = new saekit.FistaCoder(/** @type {any} */ (options));
       try {
@@ -221,7 +227,7 @@ async function round() {
         coder.dispose();
       }
     });
-    const dict = optionsObject({ dIn: dim, dHidden: dim, lambda: () => pick([0.1, -1]), seed: () => 0, maxIter: () => 5 });
+    const dict = optionsObject({ dIn: dim, dHidden: dim, lambda: () => pick([0.1, -1]), seed: () => 0, maxIter: () => 5, device });
     await call(`FistaDictionary(${describe(dict)}).fit`, async () => {
       const fd = new saekit.FistaDictionary(/** @type {any} */ (dict));
       try {
@@ -231,7 +237,7 @@ async function round() {
       }
     });
   } else if (kind === 'rica') {
-    const options = optionsObject({ dIn: dim, dHidden: dim, lambda: () => pick([0.1, -1]), epsilon: () => pick([1e-2, 0]), optimizer: () => pick(['lbfgs', 'adam', 'sgd']), seed: () => 0 });
+    const options = optionsObject({ dIn: dim, dHidden: dim, lambda: () => pick([0.1, -1]), epsilon: () => pick([1e-2, 0]), optimizer: () => pick(['lbfgs', 'adam', 'sgd']), seed: () => 0, device });
     await call(`Rica(${describe(options)}).fit`, async () => {
       const rica = new saekit.Rica(/** @type {any} */ (options));
       try {
