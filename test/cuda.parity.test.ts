@@ -334,7 +334,7 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     }
     expect(error).toMatchObject({ code: 'CUDA_OOM' });
     expect((error as Error).message).toMatch(
-      /^CUDA out of memory: A SparseAutoencoder with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+      /^CUDA out of memory: A SparseAutoencoder with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on cuda:0 \(.+\)\); use a smaller batch or model$/,
     );
   });
 });
@@ -546,7 +546,7 @@ describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?
     }
     expect(error).toMatchObject({ code: 'CUDA_OOM' });
     expect((error as Error).message).toMatch(
-      /^CUDA out of memory: A Rica with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on .+\); use a smaller batch or model$/,
+      /^CUDA out of memory: A Rica with dIn 1048576 and dHidden 1048576 \(parameters and optimizer state\) needs [\d.]+ TiB of GPU memory \([\d.]+ [KMGT]?i?B of [\d.]+ [KMGT]?i?B free on cuda:0 \(.+\)\); use a smaller batch or model$/,
     );
   });
 });
@@ -818,7 +818,7 @@ describe.skipIf(!cuda.available)(`Models on 'cuda:N' (${gpus.length} GPUs: ${gpu
       () => new Rica({ dIn: 1 << 20, dHidden: 1 << 20, lambda: 0.1, device: lastGpu }),
     ];
     for (const create of tooLarge) {
-      expect(create).toThrow(expect.objectContaining({ code: 'CUDA_OOM', message: expect.stringContaining(` free on ${name})`) }));
+      expect(create).toThrow(expect.objectContaining({ code: 'CUDA_OOM', message: expect.stringContaining(` free on ${lastGpu} (${name}))`) }));
     }
   });
 

@@ -31,7 +31,8 @@ std::string describeDeviceMemory() {
     cudaGetLastError();
     return "free GPU memory unknown";
   }
-  return formatBytes(freeBytes) + " of " + formatBytes(totalBytes) + " free on " + props.name;
+  return formatBytes(freeBytes) + " of " + formatBytes(totalBytes) + " free on cuda:" + std::to_string(device) + " (" +
+         props.name + ")";
 }
 
 void checkFreeMemory(long double bytes, const std::string& what) {

@@ -17,7 +17,7 @@ namespace saekit::cuda {
 // the statement, the runtime's error name and text, and where it failed.
 [[noreturn]] void throwCudaError(cudaError_t status, const char* statement, const char* file, int line);
 
-// "1.5 GiB of 79.1 GiB free on NVIDIA H100 80GB HBM3", or what of it is known.
+// "1.5 GiB of 79.1 GiB free on cuda:0 (NVIDIA H100 80GB HBM3)", or what of it is known.
 std::string describeDeviceMemory();
 
 // Throws CUDA_OOM, saying how much `what` needed and how much the GPU has free.

@@ -2,9 +2,10 @@
 // emulated devices (compute capability 9.0) whose memory is host memory, copies that happen
 // when issued, streams and events that are only handles, and memory limits so that
 // out-of-memory paths can be tested. Device 1 is small (kDeviceBytes[1]), so that a test can
-// tell which device a model's memory went to; and work issued to a stream of another device
-// than the thread's current one fails, as a kernel launch does on a GPU, so that a call
-// missing its cudaSetDevice is caught.
+// tell which device a model's memory went to. Work issued to a stream of another device than
+// the thread's current one fails: a kernel launch as on a GPU, and also a copy, a memset or
+// an event record, which a GPU would let through, so that any call missing its cudaSetDevice
+// is caught.
 #pragma once
 
 #include <algorithm>
