@@ -39,9 +39,9 @@ export function requireBackend(device: Device, what: string): void {
   if (!info?.available) {
     throw new BackendUnavailableError(`${prefix}: ${info?.reason ?? 'unknown backend'}; ${backendAdvice(info?.cause)}`);
   }
-  const index = gpuIndex(device) ?? 0;
+  const index = gpuIndex(device);
   const count = info.gpus?.length ?? 1;
-  if (index >= count) {
+  if (index !== undefined && index >= count) {
     const seen = count === 1 ? "one GPU, 'cuda:0'" : `${count} GPUs, 'cuda:0' to 'cuda:${count - 1}'`;
     throw new BackendUnavailableError(
       `${prefix}: the CUDA runtime sees ${seen}; choose one of those, or check CUDA_VISIBLE_DEVICES (which decides which GPUs are seen, and numbers them from 0)`,

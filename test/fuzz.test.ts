@@ -47,8 +47,9 @@ describe('fuzzing the public API', () => {
 // The same calls on the CUDA backends, where they can run (a GPU, or the GPU emulator's addon):
 // every model that passes validation on 'cuda' or on the last GPU.
 const cuda = backends().find((b) => b.name === 'cuda')!;
+const lastGpu = `cuda:${(cuda.gpus?.length ?? 1) - 1}`;
 describe.skipIf(!cuda.available)('fuzzing the CUDA backends', () => {
-  it(`seed 3: ${calls.toLocaleString('en')} calls on 'cuda' and 'cuda:${(cuda.gpus?.length ?? 1) - 1}', each succeeds or throws an Error with a message, and the process survives`, { timeout: 300 * calls }, () => {
-    fuzz(3, calls, 280, { FUZZ_DEVICES: `cuda,cuda:${(cuda.gpus?.length ?? 1) - 1}` });
+  it(`seed 3: ${calls.toLocaleString('en')} calls on 'cuda' and '${lastGpu}', each succeeds or throws an Error with a message, and the process survives`, { timeout: 300 * calls }, () => {
+    fuzz(3, calls, 280, { FUZZ_DEVICES: `cuda,${lastGpu}` });
   });
 });

@@ -27,16 +27,29 @@ std::string describe(const cudaDeviceProp& props) {
          std::to_string(props.minor) + ")";
 }
 
-// Whether the binary holds code the current device can run (this starts its context).
-cudaError_t probeImage() {
-  cudaFuncAttributes attributes{};
-  const cudaError_t error = cudaFuncGetAttributes(&attributes, probeKernel);
+// Whether the binary holds code `device` can run (this starts its context, and leaves it the
+// calling thread's current device).
+cudaError_t probeImage(int device) {
+  cudaError_t error = cudaSetDevice(device);
+  if (error == cudaSuccess) {
+    cudaFuncAttributes attributes{};
+    error = cudaFuncGetAttributes(&attributes, probeKernel);
+  }
   cudaGetLastError();
   return error;
 }
 
 bool isMissingImage(cudaError_t error) {
   return error == cudaErrorNoKernelImageForDevice || error == cudaErrorInvalidDeviceFunction;
+}
+
+std::string unsupportedReason(const std::string& gpu) {
+  return "the GPU " + gpu + " cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS;
+}
+
+std::string failedOn(int device, cudaError_t error) {
+  return "the CUDA runtime failed on device " + std::to_string(device) + ": " + cudaGetErrorName(error) + ": " +
+         cudaGetErrorString(error);
 }
 
 std::string deviceName(int device) { return device == 0 ? "'cuda'" : "'cuda:" + std::to_string(device) + "'"; }
@@ -81,24 +94,22 @@ CudaStatus probe() {
     cudaGetLastError();
     if (propsError != cudaSuccess) {
       status.cause = "error";
-      status.reason = std::string("the CUDA runtime failed on device ") + std::to_string(device) + ": " +
-                      cudaGetErrorName(propsError) + ": " + cudaGetErrorString(propsError);
+      status.reason = failedOn(device, propsError);
       return status;
     }
     status.gpus.push_back(describe(props));
   }
   // Device 0 only: probing the others would start a context (and take memory) on every GPU of
   // the machine; requireCuda probes a device when a model is created on it.
-  const cudaError_t imageError = cudaSetDevice(0) == cudaSuccess ? probeImage() : cudaGetLastError();
+  const cudaError_t imageError = probeImage(0);
   if (isMissingImage(imageError)) {
     status.cause = "unsupported-gpu";
-    status.reason = "the GPU " + status.gpus[0] + " cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS;
+    status.reason = unsupportedReason(status.gpus[0]);
     return status;
   }
   if (imageError != cudaSuccess) {
     status.cause = "error";
-    status.reason = std::string("the CUDA runtime failed on device 0: ") + cudaGetErrorName(imageError) + ": " +
-                    cudaGetErrorString(imageError);
+    status.reason = failedOn(0, imageError);
     return status;
   }
   status.available = true;
@@ -133,19 +144,11 @@ void requireCuda(const char* what, int device) {
   std::lock_guard<std::mutex> lock(mutex);
   probed.resize(static_cast<size_t>(count), 0);
   if (probed[device] == 0) {
-    cudaError_t error = cudaSetDevice(device);
-    if (error == cudaSuccess) error = probeImage();
-    cudaGetLastError();
-    if (error != cudaSuccess && !isMissingImage(error)) {
-      throwError("BACKEND_UNAVAILABLE", prefix + "the CUDA runtime failed on it: " + cudaGetErrorName(error) + ": " +
-                                            cudaGetErrorString(error));
-    }
+    const cudaError_t error = probeImage(device);
+    if (error != cudaSuccess && !isMissingImage(error)) throwError("BACKEND_UNAVAILABLE", prefix + failedOn(device, error));
     probed[device] = error == cudaSuccess ? 1 : -1;
   }
-  if (probed[device] < 0) {
-    throwError("BACKEND_UNAVAILABLE", prefix + "the GPU " + status.gpus[device] +
-                                          " cannot run this build, which was compiled for " + SAEKIT_CUDA_ARCHS);
-  }
+  if (probed[device] < 0) throwError("BACKEND_UNAVAILABLE", prefix + unsupportedReason(status.gpus[device]));
 }
 
 const char* builtArchitectures() { return SAEKIT_CUDA_ARCHS; }
