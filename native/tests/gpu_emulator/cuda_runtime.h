@@ -7,8 +7,8 @@
 // warp runs as far as it can before the next (the warps in forward, then backward order), so
 // a barrier missing between warps shows as wrong data, and a barrier that not every thread
 // reaches is reported, not hung on. The runtime API (cuda_runtime_api.h): device memory is
-// host memory, and streams and events are only handles (work runs when it is issued). Only what
-// saekit's CUDA code uses is here.
+// host memory, and work runs when it is issued, except host-to-device copies on a stream,
+// which wait until something needs them done. Only what saekit's CUDA code uses is here.
 #pragma once
 
 #include <setjmp.h>

@@ -1,7 +1,16 @@
 // The runtime API calls saekit's CUDA code makes, for the GPU emulator (cuda_runtime.h): two
-// emulated devices (compute capability 9.0) whose memory is host memory, copies that happen
-// when issued, streams and events that are only handles, and memory limits so that
-// out-of-memory paths can be tested. Device 1 is small (kDeviceBytes[1]), so that a test can
+// emulated devices (compute capability 9.0) whose memory is host memory, and memory limits so
+// that out-of-memory paths can be tested.
+//
+// Work runs when it is issued, except host-to-device copies on a stream: those wait, as if
+// the copy engine were very slow, until something needs them done: the host synchronizing
+// with the stream, an event recorded after them, or the device; another stream waiting on such
+// an event; more work issued to the same stream; or a cudaFree/cudaFreeHost. A kernel that
+// reads an upload its stream did not wait for therefore reads stale data, and a pinned buffer
+// refilled before anything waited for its copy is copied with the new contents: both show as
+// wrong results. Pageable sources are read at issue, as the runtime stages them before
+// returning. (Kernels still run at launch, so a host refill missing only its event sync is
+// not caught once a kernel has waited for the copy.) Device 1 is small (kDeviceBytes[1]), so that a test can
 // tell which device a model's memory went to. Work issued to a stream of another device than
 // the thread's current one fails: a kernel launch as on a GPU, and also a copy, a memset or
 // an event record, which a GPU would let through, so that any call missing its cudaSetDevice
@@ -11,9 +20,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
 #include <utility>
+#include <vector>
 
 enum cudaError_t {
   cudaSuccess = 0,
@@ -34,9 +50,15 @@ constexpr unsigned cudaEventDisableTiming = 2;
 constexpr unsigned cudaHostAllocDefault = 0;
 struct CUstream_st {
   int device;
+  std::mutex mutex;
+  std::deque<std::function<void()>> waiting;  // host-to-device copies not yet carried out
+  uint64_t issued = 0;                        // such copies issued so far
+  uint64_t done = 0;                          // and carried out
 };
 struct CUevent_st {
   int device;
+  CUstream_st* stream = nullptr;  // where it was last recorded
+  uint64_t after = 0;             // the copies issued there before the record
 };
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
@@ -73,6 +95,67 @@ inline cudaError_t& lastError() {
 }
 // Work on `stream` (null: the current device's default stream) may be issued from here.
 inline bool onCurrentDevice(cudaStream_t stream) { return stream == nullptr || stream->device == currentDevice(); }
+
+// Live streams, to find them from an event and to synchronize a device. Lock order: this
+// mutex, then a stream's.
+inline std::mutex& streamsMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+inline std::set<cudaStream_t>& liveStreams() {
+  static std::set<cudaStream_t> streams;
+  return streams;
+}
+// Pinned host allocations (start -> bytes): copies from them are deferred whole.
+inline std::mutex& pinnedMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+inline std::map<const unsigned char*, size_t>& pinnedBlocks() {
+  static std::map<const unsigned char*, size_t> blocks;
+  return blocks;
+}
+inline bool isPinned(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(pinnedMutex());
+  const auto* at = static_cast<const unsigned char*>(p);
+  auto block = pinnedBlocks().upper_bound(at);
+  if (block == pinnedBlocks().begin()) return false;
+  --block;
+  return at + bytes <= block->first + block->second;
+}
+
+// Carries out the copies issued on `stream` before the first `count` were; the caller holds no
+// stream's lock.
+inline void finishCopies(cudaStream_t stream, uint64_t count) {
+  if (stream == nullptr) return;
+  std::lock_guard<std::mutex> lock(stream->mutex);
+  while (stream->done < count && !stream->waiting.empty()) {
+    stream->waiting.front()();
+    stream->waiting.pop_front();
+    ++stream->done;
+  }
+}
+inline void finishAllCopies(cudaStream_t stream) {
+  if (stream == nullptr) return;
+  finishCopies(stream, UINT64_MAX);
+}
+inline void finishDevice(int device) {
+  std::lock_guard<std::mutex> lock(streamsMutex());
+  for (cudaStream_t stream : liveStreams()) {
+    if (stream->device == device) finishAllCopies(stream);
+  }
+}
+inline void finishEvent(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(streamsMutex());
+  if (event->stream != nullptr && liveStreams().count(event->stream) > 0) finishCopies(event->stream, event->after);
+}
+// Before other work on `stream`: whether it may be issued from this thread, and if so the
+// stream's earlier copies are carried out, as work on a stream runs in order.
+inline bool issueOn(cudaStream_t stream) {
+  if (!onCurrentDevice(stream)) return false;
+  finishAllCopies(stream);
+  return true;
+}
 }  // namespace saekit::emulator
 
 inline const char* cudaGetErrorName(cudaError_t e) {
@@ -168,19 +251,30 @@ inline cudaError_t cudaFree(void* p) {
   int device;
   std::memcpy(&bytes, block, sizeof bytes);
   std::memcpy(&device, block + sizeof bytes, sizeof device);
+  saekit::emulator::finishDevice(device);  // cudaFree waits for the device's work
   saekit::emulator::deviceBytesInUse(device) -= bytes;
   std::free(block);
   return cudaSuccess;
 }
 inline cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
   *p = std::malloc(bytes == 0 ? 1 : bytes);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  if (*p == nullptr) return cudaErrorMemoryAllocation;
+  std::lock_guard<std::mutex> lock(saekit::emulator::pinnedMutex());
+  saekit::emulator::pinnedBlocks()[static_cast<const unsigned char*>(*p)] = bytes;
+  return cudaSuccess;
 }
 template <class T>
 cudaError_t cudaHostAlloc(T** p, size_t bytes, unsigned flags) {
   return cudaHostAlloc(reinterpret_cast<void**>(p), bytes, flags);
 }
 inline cudaError_t cudaFreeHost(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  // cudaFreeHost waits for the work that may read the memory.
+  for (int device = 0; device < saekit::emulator::kDevices; ++device) saekit::emulator::finishDevice(device);
+  {
+    std::lock_guard<std::mutex> lock(saekit::emulator::pinnedMutex());
+    saekit::emulator::pinnedBlocks().erase(static_cast<const unsigned char*>(p));
+  }
   std::free(p);
   return cudaSuccess;
 }
@@ -190,29 +284,62 @@ inline cudaError_t cudaMemcpy(void* to, const void* from, size_t bytes, cudaMemc
 }
 inline cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpyKind kind,
                                    cudaStream_t stream = nullptr) {
-  if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
-  return cudaMemcpy(to, from, bytes, kind);
+  using namespace saekit::emulator;
+  if (kind != cudaMemcpyHostToDevice || stream == nullptr || bytes == 0) {
+    if (!issueOn(stream)) return cudaErrorInvalidResourceHandle;
+    return cudaMemcpy(to, from, bytes, kind);
+  }
+  if (!onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+  std::function<void()> copy;
+  if (isPinned(from, bytes)) {
+    copy = [to, from, bytes] { std::memcpy(to, from, bytes); };
+  } else {
+    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(from),
+                                                               static_cast<const unsigned char*>(from) + bytes);
+    copy = [to, staged] { std::memcpy(to, staged->data(), staged->size()); };
+  }
+  std::lock_guard<std::mutex> lock(stream->mutex);
+  stream->waiting.push_back(std::move(copy));
+  ++stream->issued;
+  return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes > 0) std::memset(p, value, bytes);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream = nullptr) {
-  if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+  if (!saekit::emulator::issueOn(stream)) return cudaErrorInvalidResourceHandle;
   return cudaMemset(p, value, bytes);
 }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() {
+  saekit::emulator::finishDevice(saekit::emulator::currentDevice());
+  return cudaSuccess;
+}
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = new CUstream_st{saekit::emulator::currentDevice()};
+  *s = new CUstream_st;
+  (*s)->device = saekit::emulator::currentDevice();
+  std::lock_guard<std::mutex> lock(saekit::emulator::streamsMutex());
+  saekit::emulator::liveStreams().insert(*s);
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  saekit::emulator::finishAllCopies(s);  // the stream's work completes after its destruction
+  {
+    std::lock_guard<std::mutex> lock(saekit::emulator::streamsMutex());
+    saekit::emulator::liveStreams().erase(s);
+  }
   delete s;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  saekit::emulator::finishAllCopies(s);
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned = 0) {
+  saekit::emulator::finishEvent(event);
+  return cudaSuccess;
+}
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
   *e = new CUevent_st{saekit::emulator::currentDevice()};
   return cudaSuccess;
@@ -224,9 +351,18 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 inline cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr) {
   const bool sameDevice = saekit::emulator::onCurrentDevice(stream) && event->device == saekit::emulator::currentDevice();
-  return sameDevice ? cudaSuccess : cudaErrorInvalidResourceHandle;
+  if (!sameDevice) return cudaErrorInvalidResourceHandle;
+  event->stream = stream;
+  if (stream != nullptr) {
+    std::lock_guard<std::mutex> lock(stream->mutex);
+    event->after = stream->issued;
+  }
+  return cudaSuccess;
 }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  saekit::emulator::finishEvent(event);
+  return cudaSuccess;
+}
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
   *ms = 0.0f;
   return cudaSuccess;
@@ -238,7 +374,7 @@ namespace saekit::emulator {
 // What translate.py turns `kernel<<<grid, block, shared, stream>>>(args)` into.
 template <class Body>
 void launchKernel(Body body, dim3 grid, dim3 block, size_t sharedBytes = 0, cudaStream_t stream = nullptr) {
-  if (!onCurrentDevice(stream)) {
+  if (!issueOn(stream)) {
     lastError() = cudaErrorInvalidResourceHandle;
     return;
   }

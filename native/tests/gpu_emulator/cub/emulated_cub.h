@@ -20,7 +20,7 @@ struct DeviceScan {
       bytes = 16;
       return cudaSuccess;
     }
-    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+    if (!saekit::emulator::issueOn(stream)) return cudaErrorInvalidResourceHandle;
     using T = typename std::remove_reference<decltype(out[0])>::type;
     T sum = T(0);
     for (Count i = 0; i < count; ++i) {
@@ -59,7 +59,7 @@ struct DeviceRadixSort {
       bytes = 16;
       return cudaSuccess;
     }
-    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+    if (!saekit::emulator::issueOn(stream)) return cudaErrorInvalidResourceHandle;
     const auto bits = [&](Key k) {
       const uint64_t u = static_cast<uint64_t>(k);
       return endBit >= 64 ? u >> beginBit : (u & ((uint64_t{1} << endBit) - 1)) >> beginBit;
@@ -78,7 +78,7 @@ struct DeviceRadixSort {
       bytes = 16;
       return cudaSuccess;
     }
-    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+    if (!saekit::emulator::issueOn(stream)) return cudaErrorInvalidResourceHandle;
     emulated::sortPairs(keysIn, keysOut, valuesIn, valuesOut, static_cast<int64_t>(n),
                         [](float a, float b) { return a > b; });
     return cudaSuccess;
@@ -94,7 +94,7 @@ struct DeviceSegmentedSort {
       bytes = 16;
       return cudaSuccess;
     }
-    if (!saekit::emulator::onCurrentDevice(stream)) return cudaErrorInvalidResourceHandle;
+    if (!saekit::emulator::issueOn(stream)) return cudaErrorInvalidResourceHandle;
     for (Segments s = 0; s < segments; ++s) {
       const int64_t b = static_cast<int64_t>(begin[s]), e = static_cast<int64_t>(end[s]);
       emulated::sortPairs(keysIn + b, keysOut + b, valuesIn + b, valuesOut + b, e - b,
