@@ -58,8 +58,19 @@ export interface NativeSae {
   readonly device: string;
   /** Native memory (GPU memory too, on CUDA) held now, as reported to V8; 0 once disposed. */
   readonly bytesHeld: number;
-  /** lr and l1Coeff, when given, replace the configured values for this step (schedules). */
-  trainStep(data: Float32Array, rows: number, lr?: number, l1Coeff?: number): Promise<NativeStats>;
+  /**
+   * lr and l1Coeff, when given, replace the configured values for this step (schedules).
+   * `next` ([nextRows, dIn]) is the batch the following trainStep will be given, the same
+   * array, unchanged: a CUDA model copies it to the GPU while this step runs.
+   */
+  trainStep(
+    data: Float32Array,
+    rows: number,
+    lr?: number,
+    l1Coeff?: number,
+    next?: Float32Array,
+    nextRows?: number,
+  ): Promise<NativeStats>;
   gradients(data: Float32Array, rows: number): Promise<NativeGradients>;
   encode(data: Float32Array, rows: number, out: Float32Array): Promise<void>;
   encodeSparse(data: Float32Array, rows: number): Promise<{ indptr: Int32Array; indices: Int32Array; values: Float32Array }>;

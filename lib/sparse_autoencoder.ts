@@ -260,25 +260,34 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       const extras = checkSaeFitExtras(is.options('SparseAutoencoder.fit options', options));
       const scheduled = extras.lrWarmupSteps || extras.lrDecayFraction || extras.l1WarmupSteps;
       let schedule: ReturnType<typeof makeSchedule> | undefined;
+      let scaledAhead: Float32Array | undefined; // the batch scaled when it was passed as next
       const run = prepareTraining(
         {
           name: 'SparseAutoencoder.fit',
           dIn: this.dIn,
           random: this.#random,
           extraOptions: saeFitExtraNames,
-          step: async (values, rows, { step, totalSteps }) => {
+          // On a GPU each step copies the next batch there while it runs.
+          stagesNextBatch: this.device !== 'cpu',
+          step: async (values, rows, { step, totalSteps, next }) => {
             const native = this.usable();
-            if (stream !== undefined) this.#inputScale = stream.scale;
-            else scaleInPlace(values, this.#inputScale);
+            if (stream !== undefined) {
+              this.#inputScale = stream.scale;
+            } else {
+              if (values !== scaledAhead) scaleInPlace(values, this.#inputScale);
+              if (next !== undefined) scaleInPlace(next.data, this.#inputScale);
+              scaledAhead = next?.data;
+            }
             this.#initialiseDecoderBias(native, values, rows);
-            let stats: StepStats;
+            let lr: number | undefined;
+            let l1Coeff: number | undefined;
             if (scheduled) {
               schedule ??= makeSchedule(extras, extras.scheduleEndStep ?? native.stepsTaken + totalSteps - step + 1);
               const n = native.stepsTaken + 1;
-              stats = await native.trainStep(values, rows, this.lr * schedule.lrFactor(n), this.l1Coeff * schedule.l1Factor(n));
-            } else {
-              stats = await native.trainStep(values, rows);
+              lr = this.lr * schedule.lrFactor(n);
+              l1Coeff = this.l1Coeff * schedule.l1Factor(n);
             }
+            const stats = await native.trainStep(values, rows, lr, l1Coeff, next?.data, next?.rows);
             if (extras.resample !== undefined && step % extras.resample.every === 0) {
               const dead = this.#deadFeatures(native, extras.resample.window);
               if (dead.length > 0) await native.resample(dead, values, rows, this.seed * 7919 + native.stepsTaken);

@@ -20,6 +20,12 @@ export interface StepContext {
    * model can keep per-row state between visits; batches from an iterable have none.
    */
   rowIds?: Int32Array;
+  /**
+   * For targets with stagesNextBatch: the batch the next step will be given (the same array,
+   * which nothing else changes), when it is already at hand, so that a model on a GPU can copy
+   * it there while this step runs.
+   */
+  next?: { data: Float32Array; rows: number };
 }
 
 export interface TrainingTarget<S extends { loss: number; l0: number }> {
@@ -32,6 +38,8 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
   extraOptions?: readonly string[];
   /** One step on rows [rows, dIn] held in `data`, which the step may keep. */
   step(data: Float32Array, rows: number, context: StepContext): Promise<S>;
+  /** Wants StepContext.next: the loop then draws batches a step further ahead. */
+  stagesNextBatch?: boolean;
   /** Throws if the model can no longer train (disposed). */
   checkUsable(): void;
 }
@@ -39,11 +47,18 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
 /** A batch; `rowIds` only on batches cut from a Matrix. */
 type Batch = Matrix & { rowIds?: Int32Array };
 
+/** A batch drawn ahead of its step, checked and private; its error is thrown at its step. */
+type Drawn = { kind: 'batch'; batch: Batch } | { kind: 'end' } | { kind: 'error'; error: unknown };
+
 interface Plan {
   totalSteps: number;
   batches: () => AsyncIterator<Batch> | Iterator<Batch>;
   cleanup: (iterator: AsyncIterator<Batch> | Iterator<Batch>) => Promise<void>;
   fromMatrix: boolean;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 export function isIterable(value: unknown): value is AsyncIterable<Matrix> | Iterable<Matrix> {
@@ -150,29 +165,74 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
       });
     };
     const iterator = batches();
-    // The next batch is drawn while the current step runs natively, so that producing data
-    // (a generator, a file reader) overlaps with training.
-    let upcoming: Promise<IteratorResult<Batch>> | undefined = totalSteps > 0 ? Promise.resolve(iterator.next()) : undefined;
+    // Batches are drawn while earlier steps run natively, so that producing data (a generator,
+    // a file reader) overlaps with training: one step ahead, or two for a target that stages
+    // the next batch. A draw starts once the one before has settled, so that a batch is
+    // checked and copied before its source is asked for the next (which may reuse its buffer);
+    // batches that come synchronously (a Matrix, a generator) are drawn at once.
+    const ahead = target.stagesNextBatch === true ? 2 : 1;
+    type Entry = { drawn: Promise<Drawn>; ready?: Drawn };
+    const pending: Entry[] = [];
+    let lastDrawn: Entry | undefined;
+    let drawnCount = 0;
+    const take = (result: IteratorResult<Batch>, index: number): Drawn => {
+      if (result.done === true) return { kind: 'end' };
+      if (fromMatrix) return { kind: 'batch', batch: result.value };
+      // Batches from the caller's iterable are checked and copied; ours are already private.
+      const batch = checkMatrix(`data batch ${index}`, result.value, { value: target.dIn, label: 'dIn' }, 1);
+      return { kind: 'batch', batch: { rows: batch.rows, cols: batch.cols, data: batch.data.slice() } };
+    };
+    const drawNow = (index: number): Drawn | Promise<Drawn> => {
+      try {
+        const result: IteratorResult<Batch> | PromiseLike<IteratorResult<Batch>> = iterator.next();
+        if (!isThenable(result)) return take(result, index);
+        return Promise.resolve(result).then(
+          (settled) => {
+            try {
+              return take(settled, index);
+            } catch (error) {
+              return { kind: 'error', error } as const;
+            }
+          },
+          (error: unknown) => ({ kind: 'error', error }) as const,
+        );
+      } catch (error) {
+        return { kind: 'error', error };
+      }
+    };
+    const drawAfter = (before: Drawn | undefined, index: number): Drawn | Promise<Drawn> =>
+      before === undefined || before.kind === 'batch' ? drawNow(index) : { kind: 'end' };
+    const drawThrough = (lastStep: number): void => {
+      while (drawnCount < Math.min(lastStep, totalSteps)) {
+        const index = ++drawnCount;
+        const before = lastDrawn;
+        const drawn =
+          before === undefined || before.ready !== undefined
+            ? drawAfter(before?.ready, index)
+            : before.drawn.then((settled) => drawAfter(settled, index));
+        const entry: Entry = drawn instanceof Promise ? { drawn } : { drawn: Promise.resolve(drawn), ready: drawn };
+        if (entry.ready === undefined) void entry.drawn.then((settled) => (entry.ready = settled));
+        lastDrawn = entry;
+        pending.push(entry);
+      }
+    };
+    drawThrough(ahead);
     try {
-      for (let step = 1; step <= totalSteps && upcoming !== undefined; step++) {
+      for (let step = 1; step <= totalSteps; step++) {
         if (signal?.aborted) throw signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
         target.checkUsable();
-        const next = await upcoming;
-        upcoming = undefined;
-        if (next.done) break;
-        // Batches from the caller's iterable are checked and copied; ours are already private.
-        const batch = fromMatrix
-          ? next.value
-          : checkMatrix(`data batch ${step}`, next.value, { value: target.dIn, label: 'dIn' }, 1);
-        const running = target.step(fromMatrix ? batch.data : batch.data.slice(), batch.rows, {
+        const drawn = await pending.shift()!.drawn;
+        if (drawn.kind === 'end') break;
+        if (drawn.kind === 'error') throw drawn.error;
+        const { batch } = drawn;
+        const following = pending[0]?.ready;
+        const running = target.step(batch.data, batch.rows, {
           step,
           totalSteps,
-          ...(fromMatrix ? { rowIds: next.value.rowIds } : {}),
+          ...(batch.rowIds !== undefined ? { rowIds: batch.rowIds } : {}),
+          ...(ahead > 1 && following?.kind === 'batch' ? { next: { data: following.batch.data, rows: following.batch.rows } } : {}),
         });
-        if (step < totalSteps) {
-          upcoming = Promise.resolve(iterator.next());
-          upcoming.catch(() => {}); // surfaced when awaited; the step's own error may come first
-        }
+        drawThrough(step + ahead);
         const stats = await running;
         samplesSeen += batch.rows;
         records.push({ step, ...stats });
@@ -183,7 +243,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
       const last = records.at(-1);
       if (onProgress !== undefined && last !== undefined && last.step < totalSteps) report(last, last.step);
     } finally {
-      await upcoming?.catch(() => {});
+      await Promise.all(pending.map((entry) => entry.drawn));
       await cleanup(iterator);
     }
     return records;

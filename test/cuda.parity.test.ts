@@ -304,6 +304,75 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
     gpu.dispose();
   });
 
+  describe('copying the next batch to the GPU while a step runs', () => {
+    // Batches of 600 rows of 1024 floats (2.4 MB) take two staging chunks each.
+    const batchesOf = (seed: number, count: number, rows = 600, cols = 1024): Matrix[] => {
+      const random = new Random(seed);
+      return Array.from({ length: count }, () => ({ rows, cols, data: Float32Array.from({ length: rows * cols }, () => random.normal()) }));
+    };
+    const options = { dIn: 1024, dHidden: 16, l1Coeff: 0.01, lr: 1e-3, eps: 0.1, seed: 3, device: 'cuda', inputScale: 0.5 } as const;
+    const expectSameModel = (what: string, a: SparseAutoencoder, b: SparseAutoencoder): void => {
+      for (const name of parameterNames) {
+        for (const slot of slots) {
+          const [x, y] = [native(a).getParameter(name, slot), native(b).getParameter(name, slot)];
+          expect(Array.from(x), `${what}: ${name} ${slot}`).toEqual(Array.from(y));
+        }
+      }
+    };
+
+    it('fit trains on exactly the batches trainStep would, scaled once', async () => {
+      const batches = batchesOf(21, 5);
+      const staged = new SparseAutoencoder(options);
+      const stepwise = new SparseAutoencoder(options);
+      const records = await staged.fit(batches, { steps: batches.length });
+      for (const [i, batch] of batches.entries()) {
+        const stats = await stepwise.trainStep(batch);
+        expect(records[i].loss, `step ${i + 1} loss`).toBe(stats.loss);
+      }
+      expectSameModel('fit with staging vs trainStep', staged, stepwise);
+      staged.dispose();
+      stepwise.dispose();
+    });
+
+    it('trains on the staged copy, and only in the call right after the one that staged it', async () => {
+      const [a, b, c] = batchesOf(22, 3, 40, 1024);
+      const changedB = Float32Array.from(b.data, (v) => -v);
+      const rows = 40;
+      const probe = new SparseAutoencoder(options);
+      const twin = new SparseAutoencoder(options);
+      // The staged copy of b is what the second call trains on, whatever b holds by then.
+      await native(probe).trainStep(a.data.slice(), rows, undefined, undefined, b.data, rows);
+      b.data.set(changedB);
+      await native(probe).trainStep(b.data, rows);
+      b.data.set(changedB.map((v) => -v));
+      await native(twin).trainStep(a.data.slice(), rows);
+      await native(twin).trainStep(b.data.slice(), rows);
+      expectSameModel('the staged copy', probe, twin);
+      // A call in between (c) uses up what was staged: b is then read as it is now.
+      await native(probe).trainStep(a.data.slice(), rows, undefined, undefined, b.data, rows);
+      await native(probe).trainStep(c.data, rows);
+      b.data.set(changedB);
+      await native(probe).trainStep(b.data, rows);
+      await native(twin).trainStep(a.data.slice(), rows);
+      await native(twin).trainStep(c.data.slice(), rows);
+      await native(twin).trainStep(changedB.slice(), rows);
+      expectSameModel('after a call in between', probe, twin);
+      probe.dispose();
+      twin.dispose();
+    });
+
+    it("refuses a staged batch that is not finite, with the CPU backend's message, after the steps before it", async () => {
+      const [first, second, third] = batchesOf(23, 3, 40, 1024);
+      second.data[7 * 1024 + 5] = NaN;
+      const sae = new SparseAutoencoder(options);
+      await expect(sae.fit([first, second, third], { steps: 3 })).rejects.toThrow(
+        new RangeError(`Expected finite values in batch.data but found NaN at index ${7 * 1024 + 5} (row 7, column 5)`),
+      );
+      expect(sae.stepsTaken).toBe(1);
+      sae.dispose();
+    });
+  });
+
   it('rejects non-finite input with the CPU backend\'s message', async () => {
     const gpu = new SparseAutoencoder({ dIn: 4, dHidden: 8, l1Coeff: 0.1, device: 'cuda' });
     await expect(gpu.trainStep({ rows: 1, cols: 4, data: new Float32Array([0, NaN, 0, 0]) })).rejects.toThrow(

@@ -141,15 +141,33 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
+    const int64_t dIn = idleBackend(env).config().dIn;
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * dIn);
     StepOverrides overrides;
     if (info.Length() > 2 && info[2].IsNumber()) overrides.lr = static_cast<float>(info[2].As<Napi::Number>().DoubleValue());
     if (info.Length() > 3 && info[3].IsNumber()) overrides.l1Coeff = static_cast<float>(info[3].As<Napi::Number>().DoubleValue());
+    std::vector<Napi::Value> keepAlive{x};
+    BatchStaging staging;
+    // The backend trusts `staged` to mean "the very array passed as next last time": identity,
+    // which an address alone does not prove once an array may have been collected.
+    staging.staged = !stagedBatch_.IsEmpty() && stagedBatch_.Value().StrictEquals(x);
+    Napi::Float32Array next;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      staging.nextRows = countArg(info, 5, "next rows");
+      next = floatsArg(info, 4, "next batch.data", staging.nextRows * dIn);
+      staging.next = next.Data();
+      keepAlive.push_back(next);
+    }
     auto stats = std::make_shared<StepStats>();
     const float* data = x.Data();
-    return startJob(
-        env, {x}, [stats, data, rows, overrides](SaeBackend& backend) { *stats = backend.trainStep(data, rows, overrides); },
+    Napi::Value promise = startJob(
+        env, std::move(keepAlive),
+        [stats, data, rows, overrides, staging](SaeBackend& backend) {
+          *stats = backend.trainStep(data, rows, overrides, staging);
+        },
         [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); });
+    stagedBatch_ = next.IsEmpty() ? Napi::Reference<Napi::Float32Array>() : Napi::Persistent(next);
+    return promise;
   });
 }
 

@@ -36,6 +36,9 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   // input mapping to a row of out; codes rows are dHidden wide, others dIn.
   Napi::Value rowsToRows(const Napi::CallbackInfo& info, const char* inputName, bool inputIsCodes,
                          bool outputIsCodes, void (SaeBackend::*method)(const float*, int64_t, float*));
+
+  // The array the last trainStep was given as the next batch (BatchStaging in core/sae.h).
+  Napi::Reference<Napi::Float32Array> stagedBatch_;
 };
 
 }  // namespace saekit::binding

@@ -65,6 +65,17 @@ struct StepOverrides {
   float l1Coeff = -1.0f;  // < 0: the configured l1Coeff
 };
 
+// Copying the next batch to the device while a step runs. `next` [nextRows, dIn] is the batch
+// the following trainStep will be given; that call sets `staged` when its x is that batch,
+// unchanged since. The CUDA backend uses its copy only when it staged that address and row
+// count in the step just before (else it copies x as usual); the CPU backend reads batches
+// where they are and ignores all of this.
+struct BatchStaging {
+  bool staged = false;
+  const float* next = nullptr;
+  int64_t nextRows = 0;
+};
+
 struct StepStats {
   double loss = 0;  // mean over rows of ||x - xhat||^2 + l1Coeff * ||h||_1
   double mse = 0;   // mean over rows and coordinates of (x - xhat)^2
@@ -117,7 +128,8 @@ class SaeBackend {
 
   // One fused training step on `rows` rows of x [rows, dIn]. Returns statistics of the
   // forward pass that the update was computed from.
-  virtual StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) = 0;
+  virtual StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
+                              const BatchStaging& staging) = 0;
   // The same forward and backward pass without the update.
   virtual StepStats gradients(const float* x, int64_t rows, SaeGradients& out) = 0;
 

@@ -74,7 +74,7 @@ class CpuSae final : public SaeBackend {
   int64_t stepsTaken() const override { return steps_; }
   size_t bytesHeld() const override;
 
-  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) override;
+  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides, const BatchStaging&) override;
   StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
   void encode(const float* x, int64_t rows, float* codes) override;
   void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
@@ -710,7 +710,7 @@ double CpuSae::auxiliaryLoss(int64_t rows, int64_t rowChunks) {
   return config_.auxKCoeff * error / static_cast<double>(rows) / variance;
 }
 
-StepStats CpuSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
+StepStats CpuSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides, const BatchStaging&) {
   return step(x, rows, nullptr, overrides);
 }
 

@@ -5,7 +5,9 @@
 // A training step: the batch is copied in through pinned staging buffers on a copy stream, in
 // chunks of rows, and the encoder product of each chunk starts as soon as its rows have
 // arrived, so copying overlaps computing (gemm.cuh: bias and ReLU fused, active units
-// compacted into a pool). The pool becomes a CSR (sparse.cuh), TopK/BatchTopK select from it
+// compacted into a pool). In a training loop the step is also given the next batch, and
+// copies it to a second input buffer while the GPU computes; the next step then starts its
+// encoder at once (BatchStaging in core/sae.h). The pool becomes a CSR (sparse.cuh), TopK/BatchTopK select from it
 // (activation.cuh), and the rest of the step runs over the active units (sae_kernels.cuh).
 // AuxK's units are chosen from the same CSR before that selection and appended after the main
 // units, so the per-feature pass handles both.
@@ -151,7 +153,8 @@ class CudaSae final : public SaeBackend {
   int64_t stepsTaken() const override { return steps_; }
   size_t bytesHeld() const override;
 
-  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides) override;
+  StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
+                      const BatchStaging& staging) override;
   StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
   void encode(const float* x, int64_t rows, float* codes) override;
   void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
@@ -184,6 +187,13 @@ class CudaSae final : public SaeBackend {
   // false when one is not finite (the work queued on it computes garbage nobody reads).
   bool upload(const void* host, int64_t rows, size_t rowBytes, void* to,
               const std::function<void(int64_t, int64_t)>& onChunk, bool checkFloats = false) const;
+  // upload's copying alone: onQueued(firstRow, rowCount, event) after each chunk is queued,
+  // `event` recorded on the copy stream after it.
+  bool copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
+              const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats) const;
+  // Starts copying the next step's batch into nextX_ (checked as upload checks a batch); the
+  // copy waits for the compute stream's work queued before `inputsFree_` was recorded.
+  void stageNextBatch(const float* x, int64_t rows);
   bool copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const;
   template <class T>
   void download(T* host, const T* device, size_t count) const;
@@ -193,7 +203,9 @@ class CudaSae final : public SaeBackend {
   // x (host) through the encoder into csr_ (nnz_ units); training selects BatchTopK over the
   // batch, inference applies its threshold. Training with AuxK appends AuxK's units (auxNnz_,
   // rows in aux_.rowStart) after the main ones.
-  void encodeToCsr(const float* x, int64_t rows, bool training);
+  // Training steps may pass `staging`: with `staged` (checked by trainStep) x is already in
+  // nextX_; `next` is staged while the encoder runs.
+  void encodeToCsr(const float* x, int64_t rows, bool training, const BatchStaging& staging = BatchStaging{});
   // Copies the units of `from` whose flags_ are set to `to` (in order) and returns their count.
   int64_t gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to);
   // Replaces csr_ by its units whose flags_ are set.
@@ -208,7 +220,8 @@ class CudaSae final : public SaeBackend {
   double auxiliaryLoss(int64_t rows, int64_t rowChunks);
   // BatchTopK's inference threshold, from the units training kept.
   void trackThreshold(int64_t rows);
-  StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides);
+  StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides,
+                 const BatchStaging& staging);
   // Throws NON_FINITE, before any parameter changes, if the loss or this step's gradients are
   // not finite or large enough to overflow Adam's second moment, or if the update could take
   // a parameter out of range: the CPU backend's limits, from the gradients themselves.
@@ -229,6 +242,8 @@ class CudaSae final : public SaeBackend {
   cudaStream_t stream_ = nullptr;      // all computation
   cudaStream_t copyStream_ = nullptr;  // host-to-device copies of inputs
   cudaEvent_t staged_[kStageSlots] = {};
+  cudaEvent_t inputsFree_ = nullptr;  // the compute stream no longer reads nextX_
+  cudaEvent_t nextReady_ = nullptr;   // nextX_ holds the staged batch
 
   DeviceAdam decoder_{"decoder weights"};  // [m, d]
   DeviceAdam encoder_{"encoder weights"};  // [m, d], untied only
@@ -245,6 +260,12 @@ class CudaSae final : public SaeBackend {
   mutable PinnedBuffer<unsigned char> staging_;
   mutable Buffer<float> hostScratch_;
   DeviceBuffer<float> x_{"input batch"};
+  // The next batch, staged by the step before it: its host address and rows (null: none), and
+  // whether its values were all finite.
+  DeviceBuffer<float> nextX_{"next input batch"};
+  const float* stagedHost_ = nullptr;
+  int64_t stagedRows_ = 0;
+  bool stagedFinite_ = true;
   DeviceBuffer<float> shifted_{"input minus b_dec"};
   DeviceBuffer<float> thresholdBias_{"encoder bias minus threshold"};
   DeviceBuffer<float> scalar_{"scalar"};
@@ -317,6 +338,8 @@ CudaSae::CudaSae(const SaeConfig& config)
     SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     SAEKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&copyStream_, cudaStreamNonBlocking));
     for (cudaEvent_t& event : staged_) SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&inputsFree_, cudaEventDisableTiming));
+    SAEKIT_CUDA_CHECK(cudaEventCreateWithFlags(&nextReady_, cudaEventDisableTiming));
     initialiseParameters();
   } catch (...) {
     releaseStreams();
@@ -364,16 +387,16 @@ void CudaSae::releaseStreams() {
   releaseStream(stream_);
   releaseStream(copyStream_);
   stream_ = copyStream_ = nullptr;
-  for (cudaEvent_t& event : staged_) {
-    if (event != nullptr) cudaEventDestroy(event);
-    event = nullptr;
+  for (cudaEvent_t* event : {&staged_[0], &staged_[1], &inputsFree_, &nextReady_}) {
+    if (*event != nullptr) cudaEventDestroy(*event);
+    *event = nullptr;
   }
   cudaGetLastError();
 }
 
 size_t CudaSae::bytesHeld() const {
   return decoder_.bytes() + encoder_.bytes() + encoderBias_.bytes() + decoderBias_.bytes() + lastFired_.bytes() +
-         staging_.bytes() + hostScratch_.bytes() + x_.bytes() + shifted_.bytes() + thresholdBias_.bytes() +
+         staging_.bytes() + hostScratch_.bytes() + x_.bytes() + nextX_.bytes() + shifted_.bytes() + thresholdBias_.bytes() +
          scalar_.bytes() + tileCount_.bytes() + tilePos_.bytes() + poolValues_.bytes() + poolIndices_.bytes() +
          poolUsed_.bytes() + csr_.bytes() + selected_.bytes() + rowCount_.bytes() + flags_.bytes() +
          select_.bytes() + rowMinimum_.bytes() + cubTemp_.bytes() + outputGrad_.bytes() + unitGrad_.bytes() +
@@ -394,6 +417,17 @@ bool CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
   // Normally idle already; after a call that threw part-way, its queued work must not still be
   // reading what the copies are about to overwrite.
   synchronize();
+  return copyIn(
+      host, rows, rowBytes, to,
+      [&](int64_t row0, int64_t count, cudaEvent_t copied) {
+        SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, copied, 0));
+        if (onChunk) onChunk(row0, count);
+      },
+      checkFloats);
+}
+
+bool CudaSae::copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
+                     const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats) const {
   const size_t slotBytes = std::max(kStageBytes, rowBytes);
   int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
   if (perChunk > kGemmTileM) perChunk -= perChunk % kGemmTileM;  // whole row tiles for the encoder
@@ -413,10 +447,29 @@ bool CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
     finite = copyToPinned(pinned, from + offset, bytes, checkFloats) && finite;
     SAEKIT_CUDA_CHECK(cudaMemcpyAsync(dest + offset, pinned, bytes, cudaMemcpyHostToDevice, copyStream_));
     SAEKIT_CUDA_CHECK(cudaEventRecord(staged_[slot], copyStream_));
-    SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, staged_[slot], 0));
-    if (onChunk) onChunk(row0, count);
+    onQueued(row0, count, staged_[slot]);
   }
   return finite;
+}
+
+void CudaSae::stageNextBatch(const float* x, int64_t rows) {
+  stagedHost_ = nullptr;
+  if (x == nullptr || rows < 1) return;
+  const size_t values = static_cast<size_t>(rows * d_);
+  try {
+    nextX_.resize(values);
+  } catch (const Error& error) {
+    // Staging only saves time: where the GPU has no room for a second batch, the next step
+    // copies its batch itself.
+    if (error.code() != "CUDA_OOM") throw;
+    return;
+  }
+  SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(copyStream_, inputsFree_, 0));
+  stagedFinite_ = copyIn(x, rows, static_cast<size_t>(d_) * sizeof(float), nextX_.data(),
+                         [](int64_t, int64_t, cudaEvent_t) {}, /*checkFloats=*/true);
+  SAEKIT_CUDA_CHECK(cudaEventRecord(nextReady_, copyStream_));
+  stagedHost_ = x;
+  stagedRows_ = rows;
 }
 
 bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const {
@@ -464,8 +517,15 @@ void CudaSae::runEncoder(int64_t row0, int64_t count) {
                  encoderRows(), d_, m_, d_, out, stream_);
 }
 
-void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
+void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training, const BatchStaging& staging) {
   const size_t values = static_cast<size_t>(rows * d_);
+  if (staging.next != nullptr) {
+    // The batch goes to what is now x_ (or nextX_ if this step's batch was staged) and was an
+    // earlier step's input, which work still queued (of a step that threw) may read: its copy
+    // waits for the compute stream's work up to here, but not for this step's.
+    SAEKIT_CUDA_CHECK(cudaEventRecord(inputsFree_, stream_));
+  }
+  if (staging.staged) x_.swap(nextX_);
   x_.resize(values);
   if (config_.applyBDecToInput) shifted_.resize(values);
   // BatchTopK at inference: units above the threshold, i.e. pre + (b_enc - threshold) > 0.
@@ -489,20 +549,28 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training) {
   poolValues_.resize(static_cast<size_t>(poolCapacity_));
   poolIndices_.resize(static_cast<size_t>(poolCapacity_));
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
-  const bool finite = upload(
-      x, rows, static_cast<size_t>(d_) * sizeof(float), x_.data(),
-      [&](int64_t row0, int64_t count) {
-        if (config_.applyBDecToInput) {
-          shiftRows(x_.data() + row0 * d_, decoderBias_.value.data(), count, d_, shifted_.data() + row0 * d_,
-                    stream_);
-        }
-        runEncoder(row0, count);
-      },
-      /*checkFloats=*/training);
+  const auto encodeRows = [&](int64_t row0, int64_t count) {
+    if (config_.applyBDecToInput) {
+      shiftRows(x_.data() + row0 * d_, decoderBias_.value.data(), count, d_, shifted_.data() + row0 * d_, stream_);
+    }
+    runEncoder(row0, count);
+  };
+  bool finite = true;
+  if (staging.staged) {
+    finite = stagedFinite_;
+    SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, nextReady_, 0));
+    encodeRows(0, rows);
+  } else {
+    finite = upload(x, rows, static_cast<size_t>(d_) * sizeof(float), x_.data(), encodeRows, /*checkFloats=*/training);
+  }
   // Training checks its batch while copying it (inference checked its input before it came
   // here); this finds and names the first non-finite value.
   if (!finite) checkFinite(x, rows * d_, d_, "batch.data");
   clock_.mark("upload + encoder product", stream_);
+  if (staging.next != nullptr) {
+    stageNextBatch(staging.next, staging.nextRows);  // while the encoder runs
+    clock_.mark("staging the next batch", stream_);
+  }
   unsigned long long used = 0;
   download(&used, poolUsed_.data(), 1);
   if (static_cast<int64_t>(used) > poolCapacity_) {
@@ -639,11 +707,12 @@ void CudaSae::trackThreshold(int64_t rows) {
   pendingBatchMinimum_ = static_cast<float>(sums[0] / sums[1]);
 }
 
-StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides) {
+StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides,
+                        const BatchStaging& staging) {
   if (rows < 1) throwRangeError("Expected at least one row in the batch");
   clock_.startStep(stream_);
   DeviceScope scope(device_);  // the input is checked as it is copied to the GPU
-  encodeToCsr(x, rows, true);
+  encodeToCsr(x, rows, true, staging);
   clock_.mark("TopK / BatchTopK selection", stream_);
   const int64_t nnz = nnz_;
   const int64_t total = nnz + auxNnz_;  // main units, then AuxK's
@@ -792,12 +861,16 @@ void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
                                 describeMagnitude(largestGradient) + ", largest parameter " + describeMagnitude(maxP));
 }
 
-StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides) {
-  return step(x, rows, nullptr, overrides);
+StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
+                             const BatchStaging& staging) {
+  BatchStaging checked = staging;
+  checked.staged = staging.staged && stagedHost_ == x && stagedRows_ == rows;
+  stagedHost_ = nullptr;  // what the last step staged serves this step or none
+  return step(x, rows, nullptr, overrides, checked);
 }
 
 StepStats CudaSae::gradients(const float* x, int64_t rows, SaeGradients& out) {
-  return step(x, rows, &out, StepOverrides{});
+  return step(x, rows, &out, StepOverrides{}, BatchStaging{});
 }
 
 void CudaSae::encode(const float* x, int64_t rows, float* codes) {

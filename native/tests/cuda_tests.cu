@@ -620,8 +620,8 @@ void testBackendParity(const Case& c) {
 
   // Training: three steps, then every parameter and moment, and the bookkeeping.
   for (int step = 0; step < 3; ++step) {
-    const StepStats a = cpu->trainStep(x.data(), c.rows, StepOverrides{});
-    const StepStats b = gpu->trainStep(x.data(), c.rows, StepOverrides{});
+    const StepStats a = cpu->trainStep(x.data(), c.rows, StepOverrides{}, BatchStaging{});
+    const StepStats b = gpu->trainStep(x.data(), c.rows, StepOverrides{}, BatchStaging{});
     CHECK(std::fabs(a.loss - b.loss) <= tol * std::fabs(a.loss), "%s: step %d loss %g vs %g", what.c_str(), step,
           a.loss, b.loss);
   }
@@ -668,7 +668,7 @@ void testMemoryReturned() {
   const auto x = randomVector(256 * 512, 4);
   auto run = [&] {
     auto sae = createCudaSae(config);
-    sae->trainStep(x.data(), 256, StepOverrides{});
+    sae->trainStep(x.data(), 256, StepOverrides{}, BatchStaging{});
     size_t freeBytes = 0, total = 0;
     SAEKIT_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &total));
     CHECK(sae->bytesHeld() >= 8 * static_cast<size_t>(512 * 4096) * sizeof(float), "bytesHeld %zu", sae->bytesHeld());

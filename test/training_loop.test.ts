@@ -1,0 +1,115 @@
+// The training loop every model shares (lib/training.ts), with a recording target in place of a
+// model: which batch each step gets, what it is told of the next one, and how far ahead of the
+// steps the data source is drawn.
+import { describe, expect, it } from 'vitest';
+
+import type { Matrix } from '../lib/index.js';
+import { Random } from '../lib/random.js';
+import { prepareTraining, type StepContext } from '../lib/training.js';
+
+interface Seen {
+  step: number;
+  data: Float32Array;
+  values: number[];
+  next?: { data: Float32Array; rows: number };
+  drawnBefore: number;
+}
+
+/** A target that records its steps; each step settles after a turn of the event loop. */
+function recorder(stagesNextBatch: boolean, drawn: () => number = () => 0) {
+  const seen: Seen[] = [];
+  const target = {
+    name: 'test target',
+    dIn: 2,
+    random: new Random(1),
+    stagesNextBatch,
+    checkUsable: () => {},
+    step: async (data: Float32Array, rows: number, context: StepContext) => {
+      seen.push({ step: context.step, data, values: Array.from(data), next: context.next, drawnBefore: drawn() });
+      await new Promise((resolve) => setImmediate(resolve));
+      return { loss: rows, l0: 0 };
+    },
+  };
+  return { seen, target };
+}
+
+/** A generator of `count` batches that reuses one buffer, counting how many it has yielded. */
+function reusingSource(count: number) {
+  const state = { yielded: 0 };
+  const buffer = new Float32Array(4);
+  function* batches(): Generator<Matrix> {
+    for (let i = 0; i < count; i++) {
+      buffer.fill(i + 1);
+      state.yielded++;
+      yield { rows: 2, cols: 2, data: buffer };
+    }
+  }
+  return { state, batches };
+}
+
+describe('the training loop', () => {
+  it('tells a target that stages batches which array the next step gets, from the first step', async () => {
+    const { seen, target } = recorder(true);
+    const data: Matrix = { rows: 10, cols: 2, data: Float32Array.from({ length: 20 }, (_, i) => i) };
+    await prepareTraining(target, data, { epochs: 2, batchSize: 4 })();
+    expect(seen.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < seen.length - 1; i++) {
+      expect(seen[i].next?.data, `step ${i + 1}`).toBe(seen[i + 1].data);
+      expect(seen[i].next?.rows, `step ${i + 1}`).toBe(seen[i + 1].data.length / 2);
+    }
+    expect(seen.at(-1)!.next).toBeUndefined();
+  });
+
+  it('tells other targets nothing of the next batch and draws only one step ahead', async () => {
+    const { state, batches } = reusingSource(5);
+    const { seen, target } = recorder(false, () => state.yielded);
+    await prepareTraining(target, batches(), { steps: 5 })();
+    expect(seen.every((s) => s.next === undefined)).toBe(true);
+    expect(seen.map((s) => s.drawnBefore)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('draws two steps ahead for a target that stages, copying batches before the source reuses their buffer', async () => {
+    const { state, batches } = reusingSource(5);
+    const { seen, target } = recorder(true, () => state.yielded);
+    await prepareTraining(target, batches(), { steps: 5 })();
+    expect(seen.map((s) => s.values)).toEqual([1, 2, 3, 4, 5].map((v) => [v, v, v, v]));
+    expect(seen.map((s) => s.drawnBefore)).toEqual([2, 3, 4, 5, 5]);
+    expect(seen.slice(0, 4).every((s, i) => s.next?.data === seen[i + 1].data)).toBe(true);
+  });
+
+  it('stages the batches of an async source once they have arrived, in order', async () => {
+    async function* batches(): AsyncGenerator<Matrix> {
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yield { rows: 1, cols: 2, data: new Float32Array([i, -i]) };
+      }
+    }
+    const { seen, target } = recorder(true);
+    await prepareTraining(target, batches(), { steps: 6 })();
+    expect(seen.map((s) => s.values[0])).toEqual([0, 1, 2, 3, 4, 5]);
+    for (let i = 0; i < seen.length - 1; i++) {
+      if (seen[i].next !== undefined) expect(seen[i].next!.data, `step ${i + 1}`).toBe(seen[i + 1].data);
+    }
+  });
+
+  it('throws a bad batch drawn ahead at its own step, after the steps before it', async () => {
+    function* batches(): Generator<unknown> {
+      yield { rows: 1, cols: 2, data: new Float32Array(2) };
+      yield { rows: 1, cols: 2, data: new Float32Array(2) };
+      yield { rows: 1, cols: 3, data: new Float32Array(3) };
+      yield { rows: 1, cols: 2, data: new Float32Array(2) };
+    }
+    const { seen, target } = recorder(true);
+    await expect(prepareTraining(target, batches() as Iterable<Matrix>, { steps: 4 })()).rejects.toThrow(/data batch 3/);
+    expect(seen.map((s) => s.step)).toEqual([1, 2]);
+    expect(seen[1].next).toBeUndefined();
+  });
+
+  it('ends early, without a further draw, when the source ends', async () => {
+    const { state, batches } = reusingSource(3);
+    const { seen, target } = recorder(true, () => state.yielded);
+    const records = await prepareTraining(target, batches(), { steps: 10 })();
+    expect(records.map((r) => r.step)).toEqual([1, 2, 3]);
+    expect(seen.at(-1)!.next).toBeUndefined();
+  });
+});
