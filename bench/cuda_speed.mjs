@@ -3,8 +3,10 @@
 // training step and samples per second of the SparseAutoencoder on the GPU, at the issue's
 // shapes, for both encoder precisions, next to the same model and step in PyTorch on the same
 // GPU in the same run (bench/torch_sae.py --device cuda, TF32 matrix products allowed exactly
-// when ours use them). Every step is timed from the call to the resolved statistics, which
+// when ours use them). Each trainStep is timed from the call to the resolved statistics, which
 // includes copying the batch to the GPU for saekit (PyTorch's batches are already there).
+// `fit` is timed too, over a Matrix of the same rows: the training loop, where each step copies
+// the next batch to the GPU while it runs.
 //
 //   node bench/cuda_speed.mjs [--shapes 768x24576x4096,512x4096x4096] [--steps N] [--warmup N]
 //                             [--python /usr/bin/python3] [--no-torch] [--out bench/results]
@@ -70,6 +72,22 @@ async function timeOurs(sae, batches, settings) {
 }
 
 /**
+ * Milliseconds per step of `fit` over the batches' rows as one Matrix (reshuffled into batches
+ * of the same size), after a fit of `warmup` steps.
+ * @param {SparseAutoencoder} sae @param {Matrix[]} batches @param {Settings} settings
+ */
+async function timeFit(sae, batches, settings) {
+  const rows = batches[0].rows;
+  const all = new Float32Array(batches.length * rows * sae.dIn);
+  batches.forEach((b, i) => all.set(b.data, i * rows * sae.dIn));
+  const data = { rows: batches.length * rows, cols: sae.dIn, data: all };
+  await sae.fit(data, { steps: Math.max(settings.warmup, 1), batchSize: rows });
+  const started = performance.now();
+  await sae.fit(data, { steps: settings.steps, batchSize: rows });
+  return (performance.now() - started) / settings.steps;
+}
+
+/**
  * @param {SparseAutoencoder} sae @param {Matrix[]} batches @param {'tf32' | 'fp32'} precision @param {Settings} settings
  * @returns {{ msPerStep: number, l0: number, device: string }}
  */
@@ -125,11 +143,15 @@ export async function cudaSaeSpeed(shapes, settings, log) {
       if (withTorch && !torchByPrecision.has(precision)) torchByPrecision.set(precision, timeTorch(sae, batches, precision, settings));
       const torch = torchByPrecision.get(precision);
       const ours = await timeOurs(sae, batches, settings);
+      const fitMsPerStep = await timeFit(sae, batches, settings);
       sae.dispose();
       const record = {
         dIn, dHidden, batchSize, precision, tf32Kernel, gpu: cuda.gpu, l0: ours.l0,
         msPerStep: ours.msPerStep,
         samplesPerSecond: (batchSize / ours.msPerStep) * 1000,
+        fitMsPerStep,
+        fitSamplesPerSecond: (batchSize / fitMsPerStep) * 1000,
+        fitSpeedupOverTorch: torch ? torch.msPerStep / fitMsPerStep : undefined,
         torchMsPerStep: torch?.msPerStep,
         torchSamplesPerSecond: torch ? (batchSize / torch.msPerStep) * 1000 : undefined,
         torchL0: torch?.l0,
@@ -138,9 +160,9 @@ export async function cudaSaeSpeed(shapes, settings, log) {
       results.push(record);
       log(
         `${dIn}x${dHidden} batch ${batchSize} ${precision}${tf32Kernel ? ` (${tf32Kernel})` : ''} L0 ${ours.l0.toFixed(1).padStart(5)}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step ` +
-          `${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(10)} samples/s` +
+          `${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(10)} samples/s, in fit ${fitMsPerStep.toFixed(2)} ms/step` +
           (torch
-            ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step ${Math.round(/** @type {number} */ (record.torchSamplesPerSecond)).toLocaleString('en-US')} samples/s (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x`
+            ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step ${Math.round(/** @type {number} */ (record.torchSamplesPerSecond)).toLocaleString('en-US')} samples/s (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x, in fit ${(torch.msPerStep / fitMsPerStep).toFixed(2)}x`
             : ''),
       );
     }
