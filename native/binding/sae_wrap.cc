@@ -71,7 +71,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceMethod<&SaeWrap::getTrainingState>("getTrainingState"),
                          InstanceMethod<&SaeWrap::setTrainingState>("setTrainingState"),
                          InstanceMethod<&SaeWrap::resample>("resample"),
-                         InstanceMethod("dispose", &SaeWrap::disposeMethod),
+                         InstanceMethod<&SaeWrap::dispose>("dispose"),
                          InstanceAccessor("stepsTaken", &SaeWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
                          InstanceAccessor<&SaeWrap::device>("device"),
@@ -169,6 +169,11 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
     stagedBatch_ = next.IsEmpty() ? Napi::Reference<Napi::Float32Array>() : Napi::Persistent(next);
     return promise;
   });
+}
+
+Napi::Value SaeWrap::dispose(const Napi::CallbackInfo& info) {
+  stagedBatch_.Reset();  // a batch staged for a step that will not come
+  return disposeMethod(info);
 }
 
 Napi::Value SaeWrap::gradients(const Napi::CallbackInfo& info) {

@@ -17,6 +17,7 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
 
  private:
   Napi::Value trainStep(const Napi::CallbackInfo& info);
+  Napi::Value dispose(const Napi::CallbackInfo& info);
   Napi::Value gradients(const Napi::CallbackInfo& info);
   Napi::Value encode(const Napi::CallbackInfo& info);
   Napi::Value encodeSparse(const Napi::CallbackInfo& info);
