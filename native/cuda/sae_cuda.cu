@@ -7,8 +7,9 @@
 // arrived, so copying overlaps computing (gemm.cuh: bias and ReLU fused, active units
 // compacted into a pool). In a training loop the step is also given the next batch, and
 // copies it to a second input buffer while the GPU computes; the next step then starts its
-// encoder at once (BatchStaging in core/sae.h). The pool becomes a CSR (sparse.cuh), TopK/BatchTopK select from it
-// (activation.cuh), and the rest of the step runs over the active units (sae_kernels.cuh).
+// encoder at once (BatchStaging in core/sae.h). The pool becomes a CSR (sparse.cuh),
+// TopK/BatchTopK select from it (activation.cuh), and the rest of the step runs over the
+// active units (sae_kernels.cuh).
 // AuxK's units are chosen from the same CSR before that selection and appended after the main
 // units, so the per-feature pass handles both.
 // The host waits for the GPU a few times per step, to learn sizes (the number of active
