@@ -6,17 +6,32 @@
 // resolved result, so it includes copying the inputs to the GPU and the results back (and, for
 // the learning step, the host's update of the atoms).
 //
-//   node bench/cuda_baselines.mjs [--repeats N] [--out bench/results]
+//   node bench/cuda_baselines.mjs [--device cuda|cuda:N] [--repeats N] [--out bench/results]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { backends, FistaCoder, FistaDictionary, Rica } from '../dist/index.js';
+import { FistaCoder, FistaDictionary, Rica } from '../dist/index.js';
 import { Random } from '../dist/random.js';
+import { cudaDevice } from './cuda_device.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    device: { type: 'string', default: 'cuda' },
+    repeats: { type: 'string', default: '5' },
+    out: { type: 'string', default: join(here, 'results') },
+  },
+});
+const cuda = cudaDevice(values.device);
+if ('reason' in cuda) {
+  console.log(`${cuda.reason}: nothing to compare`);
+  process.exit(0);
+}
+// Results are keyed 'cpu' and 'cuda' whichever GPU runs them.
+const devices = /** @type {const} */ ([['cpu', 'cpu'], ['cuda', cuda.device]]);
 
 /** @param {number[]} values */
 function median(values) {
@@ -49,9 +64,9 @@ async function rica(shape, repeats) {
   const x = gaussian(shape.n, shape.d, 1);
   /** @type {Record<string, number>} */
   const result = {};
-  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+  for (const [key, device] of devices) {
     const model = new Rica({ dIn: shape.d, dHidden: shape.k, lambda: 0.1, seed: 1, device });
-    result[device] = await timeCalls(() => model.objective(x), repeats);
+    result[key] = await timeCalls(() => model.objective(x), repeats);
     model.dispose();
   }
   return result;
@@ -68,9 +83,9 @@ async function fista(shape, repeats) {
   const x = gaussian(shape.rows, shape.d, 3);
   /** @type {Record<string, number>} */
   const result = { l0: 0 };
-  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+  for (const [key, device] of devices) {
     const coder = new FistaCoder({ dictionary, lambda: shape.lambda, device });
-    result[device] = await timeCalls(async () => {
+    result[key] = await timeCalls(async () => {
       const r = await coder.encode(x);
       if (device === 'cpu') {
         let nnz = 0;
@@ -88,11 +103,11 @@ async function learning(shape, repeats) {
   const x = gaussian(shape.rows, shape.d, 4);
   /** @type {Record<string, number>} */
   const result = {};
-  for (const device of /** @type {const} */ (['cpu', 'cuda'])) {
+  for (const [key, device] of devices) {
     const model = new FistaDictionary({ dIn: shape.d, dHidden: shape.m, lambda: shape.lambda, seed: 1, device });
     // One step per call on the same batch, given as an iterable: no row ids, so every solve
     // starts from zero.
-    result[device] = await timeCalls(() => model.fit([x], { steps: 1 }), repeats);
+    result[key] = await timeCalls(() => model.fit([x], { steps: 1 }), repeats);
     // The same batch as a Matrix, two epochs of one step each: the second starts every row from
     // its codes of the first. Its time is the two-epoch call's less the one-epoch call's.
     let iterations = [0, 0];
@@ -101,24 +116,16 @@ async function learning(shape, repeats) {
       iterations = records.map((r) => r.iterations);
     }, repeats);
     const oneEpoch = await timeCalls(() => model.fit(x, { epochs: 1, batchSize: shape.rows }), repeats);
-    result[`${device}Warm`] = twoEpochs - oneEpoch;
-    result[`${device}Iterations`] = iterations[0];
-    result[`${device}WarmIterations`] = iterations[1];
+    result[`${key}Warm`] = twoEpochs - oneEpoch;
+    result[`${key}Iterations`] = iterations[0];
+    result[`${key}WarmIterations`] = iterations[1];
     model.dispose();
   }
   return result;
 }
 
-const { values } = parseArgs({
-  options: { repeats: { type: 'string', default: '5' }, out: { type: 'string', default: join(here, 'results') } },
-});
 const repeats = Number(values.repeats);
-const cuda = backends().find((b) => b.name === 'cuda');
-if (!cuda?.available) {
-  console.log(`CUDA is not available here (${cuda?.reason ?? 'not built'}): nothing to compare`);
-  process.exit(0);
-}
-console.log(`RICA, FistaCoder and FistaDictionary, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.gpu}`);
+console.log(`RICA, FistaCoder and FistaDictionary, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.device} (${cuda.gpu})`);
 const rows = [];
 for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }]) {
   const t = await rica(shape, repeats);

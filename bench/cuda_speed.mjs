@@ -8,7 +8,7 @@
 // `fit` is timed too, over a Matrix of the same rows: the training loop, where each step copies
 // the next batch to the GPU while it runs.
 //
-//   node bench/cuda_speed.mjs [--shapes 768x24576x4096,512x4096x4096] [--steps N] [--warmup N]
+//   node bench/cuda_speed.mjs [--device cuda|cuda:N] [--shapes 768x24576x4096,512x4096x4096] [--steps N] [--warmup N]
 //                             [--python /usr/bin/python3] [--no-torch] [--out bench/results]
 //                             [--tf32-kernels wmma,pipelined]
 import { spawnSync } from 'node:child_process';
@@ -18,7 +18,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { backends, SparseAutoencoder, ToyDataset } from '../dist/index.js';
+import { SparseAutoencoder, ToyDataset } from '../dist/index.js';
+import { cudaDevice } from './cuda_device.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const l1Coeff = 1e-3;
@@ -31,13 +32,13 @@ function median(values) {
 }
 
 /**
- * @typedef {{ steps: number, warmup: number, targetL0: number, python: string, torch: boolean, tf32Kernels: string[] }} Settings
+ * @typedef {{ device: string, steps: number, warmup: number, targetL0: number, python: string, torch: boolean, tf32Kernels: string[] }} Settings
  * @typedef {import('../dist/index.js').Matrix} Matrix
  */
 
-/** @param {string} python */
-function torchCudaAvailable(python) {
-  const probe = spawnSync(python, ['-c', 'import torch; assert torch.cuda.is_available()'], { stdio: 'ignore' });
+/** @param {string} python @param {string} device */
+function torchCudaAvailable(python, device) {
+  const probe = spawnSync(python, ['-c', `import torch; torch.zeros(1, device=${JSON.stringify(device)})`], { stdio: 'ignore' });
   return probe.status === 0;
 }
 
@@ -45,9 +46,10 @@ function torchCudaAvailable(python) {
  * A model whose encoder bias puts about `targetL0` units of each row of `batch` above zero,
  * so that ours and PyTorch's steps start at the L0 of a trained SAE.
  * @param {number} dIn @param {number} dHidden @param {'tf32' | 'fp32'} precision @param {Matrix} batch @param {number} targetL0
+ * @param {`cuda:${number}` | 'cuda'} device
  */
-async function preparedModel(dIn, dHidden, precision, batch, targetL0) {
-  const sae = new SparseAutoencoder({ dIn, dHidden, l1Coeff, lr, seed: 1, device: 'cuda', precision });
+async function preparedModel(dIn, dHidden, precision, batch, targetL0, device) {
+  const sae = new SparseAutoencoder({ dIn, dHidden, l1Coeff, lr, seed: 1, device, precision });
   const codes = await sae.encode(batch, { format: 'sparse' });
   const positive = codes.values.slice().sort().reverse();
   const threshold = positive[Math.min(positive.length - 1, targetL0 * batch.rows)] ?? 0;
@@ -105,7 +107,7 @@ function timeTorch(sae, batches, precision, settings) {
     const run = spawnSync(
       settings.python,
       [join(here, 'torch_sae.py'), 'speed', '--dir', dir, '--d-in', `${sae.dIn}`, '--d-hidden', `${sae.dHidden}`, '--batch', `${rows}`,
-        '--l1', `${l1Coeff}`, '--lr', `${lr}`, '--steps', `${settings.steps}`, '--warmup', `${settings.warmup}`, '--device', 'cuda',
+        '--l1', `${l1Coeff}`, '--lr', `${lr}`, '--steps', `${settings.steps}`, '--warmup', `${settings.warmup}`, '--device', settings.device,
         ...(precision === 'tf32' ? ['--tf32'] : [])],
       { encoding: 'utf8' },
     );
@@ -122,13 +124,13 @@ function timeTorch(sae, batches, precision, settings) {
  * @param {string[]} shapes @param {Settings} settings @param {(line: string) => void} log
  */
 export async function cudaSaeSpeed(shapes, settings, log) {
-  const cuda = backends().find((b) => b.name === 'cuda');
-  if (!cuda?.available) {
-    log(`CUDA is not available here (${cuda?.reason}): nothing to time`);
+  const cuda = cudaDevice(settings.device);
+  if ('reason' in cuda) {
+    log(`${cuda.reason}: nothing to time`);
     return null;
   }
-  const withTorch = settings.torch && torchCudaAvailable(settings.python);
-  log(`saekit CUDA speed on ${cuda.gpu}; ${withTorch ? `PyTorch reference: ${settings.python} bench/torch_sae.py --device cuda` : 'no PyTorch with CUDA found: no reference'}`);
+  const withTorch = settings.torch && torchCudaAvailable(settings.python, settings.device);
+  log(`saekit CUDA speed on ${cuda.device} (${cuda.gpu}); ${withTorch ? `PyTorch reference: ${settings.python} bench/torch_sae.py --device ${settings.device}` : 'no PyTorch with CUDA found: no reference'}`);
   /** @type {Record<string, unknown>[]} */
   const results = [];
   for (const shape of shapes) {
@@ -139,7 +141,7 @@ export async function cudaSaeSpeed(shapes, settings, log) {
     const torchByPrecision = new Map();
     for (const { precision, tf32Kernel } of variants(settings.tf32Kernels)) {
       useTf32Kernel(tf32Kernel);
-      const sae = await preparedModel(dIn, dHidden, precision, batches[0], settings.targetL0);
+      const sae = await preparedModel(dIn, dHidden, precision, batches[0], settings.targetL0, cuda.device);
       if (withTorch && !torchByPrecision.has(precision)) torchByPrecision.set(precision, timeTorch(sae, batches, precision, settings));
       const torch = torchByPrecision.get(precision);
       const ours = await timeOurs(sae, batches, settings);
@@ -195,6 +197,7 @@ export async function main(argv) {
   const { values: args } = parseArgs({
     args: argv,
     options: {
+      device: { type: 'string', default: 'cuda' },
       shapes: { type: 'string', default: '768x24576x4096,512x4096x4096' },
       steps: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '3' },
@@ -205,7 +208,7 @@ export async function main(argv) {
       out: { type: 'string', default: join(here, 'results') },
     },
   });
-  const settings = { steps: Number(args.steps), warmup: Number(args.warmup), targetL0: Number(args['target-l0']), python: args.python, torch: !args['no-torch'],
+  const settings = { device: args.device, steps: Number(args.steps), warmup: Number(args.warmup), targetL0: Number(args['target-l0']), python: args.python, torch: !args['no-torch'],
     tf32Kernels: args['tf32-kernels'].split(',') };
   const results = await cudaSaeSpeed(args.shapes.split(','), settings, (line) => console.log(line));
   if (results === null) return;

@@ -12,7 +12,7 @@
 //
 //   node bench/speed.mjs [--steps N] [--shapes 512x4096x1024,128x1024x1024] [--only sae,fista,rica,toy]
 //                        [--no-torch] [--no-sklearn] [--no-numpy] [--out bench/results]
-//   node bench/speed.mjs --device cuda [...]   the GPU benchmark, bench/cuda_speed.mjs
+//   node bench/speed.mjs --device cuda[:N] [...]   the GPU benchmark, bench/cuda_speed.mjs
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -28,10 +28,12 @@ import { ricaSpeed } from './rica_speed.mjs';
 import { toyGenerationSpeed } from './toy_generation.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cudaFlag = process.argv.findIndex((a, i) => a === '--device=cuda' || (a === '--device' && process.argv[i + 1] === 'cuda'));
+const isGpu = (/** @type {string | undefined} */ value) => value !== undefined && /^cuda(:|$)/.test(value);
+const cudaFlag = process.argv.findIndex((a, i) => (a.startsWith('--device=') && isGpu(a.slice(9))) || (a === '--device' && isGpu(process.argv[i + 1])));
 if (cudaFlag > 0) {
   const skip = process.argv[cudaFlag] === '--device' ? 2 : 1;
-  await (await import('./cuda_speed.mjs')).main([...process.argv.slice(2, cudaFlag), ...process.argv.slice(cudaFlag + skip)]);
+  const device = skip === 2 ? process.argv[cudaFlag + 1] : process.argv[cudaFlag].slice(9);
+  await (await import('./cuda_speed.mjs')).main([...process.argv.slice(2, cudaFlag), ...process.argv.slice(cudaFlag + skip), '--device', device]);
   process.exit(0);
 }
 const { values: args } = parseArgs({

@@ -8,11 +8,11 @@ gradient's parallel component removed before Adam and rows renormalised after it
 sparsify and dictionary_learning.
 
     torch_sae.py speed --dir DIR --d-in D --d-hidden M --batch B --l1 L --steps N --warmup W [--tied]
-                       [--device cuda [--tf32]]
+                       [--device cuda[:N] [--tf32]]
         DIR holds x.f32 [B*rounds, D] and the initial parameters w_enc.f32 [D, M],
         b_enc.f32 [M], w_dec.f32 [M, D], b_dec.f32 [D] written by the caller. Prints JSON
         with the median milliseconds per step over the timed steps and the mean L0.
-        --device cuda runs on the GPU (batches already there, as saekit's are copied in by
+        --device cuda (or cuda:N) runs on the GPU (batches already there, as saekit's are copied in by
         its step: the comparison favours PyTorch slightly); --tf32 lets its matrix products use
         TF32 tensor cores, as saekit's precision 'tf32' does (PyTorch's default is FP32).
 """
@@ -54,6 +54,12 @@ def train_step(sae, optimizer, x, l1):
     return float(loss), float((h > 0).float().sum(dim=1).mean())
 
 
+def device_name(value):
+    if value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N but received {value!r}")
+
+
 def load(directory, name, shape):
     return np.fromfile(os.path.join(directory, name), dtype=np.float32).reshape(shape)
 
@@ -74,7 +80,7 @@ def speed(args):
         start = (step % rounds) * b
         x = x_all[start:start + b]
         if cuda:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         t0 = time.perf_counter()
         # float() of the loss and L0 waits for the GPU, so the time is the whole step.
         _, l0 = train_step(sae, optimizer, x, args.l1)
@@ -105,7 +111,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tied", action="store_true")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--device", type=device_name, default="cpu")
     parser.add_argument("--tf32", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
