@@ -260,7 +260,6 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
       const extras = checkSaeFitExtras(is.options('SparseAutoencoder.fit options', options));
       const scheduled = extras.lrWarmupSteps || extras.lrDecayFraction || extras.l1WarmupSteps;
       let schedule: ReturnType<typeof makeSchedule> | undefined;
-      let scaledAhead: Float32Array | undefined; // the batch scaled when it was passed as next
       const run = prepareTraining(
         {
           name: 'SparseAutoencoder.fit',
@@ -269,15 +268,11 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
           extraOptions: saeFitExtraNames,
           // On a GPU each step copies the next batch there while it runs.
           stagesNextBatch: this.device !== 'cpu',
+          // A normalising stream's batches come scaled.
+          ...(stream === undefined ? { prepareBatch: (values: Float32Array) => scaleInPlace(values, this.#inputScale) } : {}),
           step: async (values, rows, { step, totalSteps, next }) => {
             const native = this.usable();
-            if (stream !== undefined) {
-              this.#inputScale = stream.scale;
-            } else {
-              if (values !== scaledAhead) scaleInPlace(values, this.#inputScale);
-              if (next !== undefined) scaleInPlace(next.data, this.#inputScale);
-              scaledAhead = next?.data;
-            }
+            if (stream !== undefined) this.#inputScale = stream.scale;
             this.#initialiseDecoderBias(native, values, rows);
             let lr: number | undefined;
             let l1Coeff: number | undefined;

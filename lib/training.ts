@@ -40,6 +40,11 @@ export interface TrainingTarget<S extends { loss: number; l0: number }> {
   step(data: Float32Array, rows: number, context: StepContext): Promise<S>;
   /** Wants StepContext.next: the loop then draws batches a step further ahead. */
   stagesNextBatch?: boolean;
+  /**
+   * Called once on each batch's private data as it is drawn, before any step sees it (while
+   * an earlier step runs): to scale it in place, say.
+   */
+  prepareBatch?(data: Float32Array): void;
   /** Throws if the model can no longer train (disposed). */
   checkUsable(): void;
 }
@@ -177,10 +182,14 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
     let drawnCount = 0;
     const take = (result: IteratorResult<Batch>, index: number): Drawn => {
       if (result.done === true) return { kind: 'end' };
-      if (fromMatrix) return { kind: 'batch', batch: result.value };
-      // Batches from the caller's iterable are checked and copied; ours are already private.
-      const batch = checkMatrix(`data batch ${index}`, result.value, { value: target.dIn, label: 'dIn' }, 1);
-      return { kind: 'batch', batch: { rows: batch.rows, cols: batch.cols, data: batch.data.slice() } };
+      let batch = result.value;
+      if (!fromMatrix) {
+        // Batches from the caller's iterable are checked and copied; ours are already private.
+        const checked = checkMatrix(`data batch ${index}`, batch, { value: target.dIn, label: 'dIn' }, 1);
+        batch = { rows: checked.rows, cols: checked.cols, data: checked.data.slice() };
+      }
+      target.prepareBatch?.(batch.data);
+      return { kind: 'batch', batch };
     };
     const drawNow = (index: number): Drawn | Promise<Drawn> => {
       try {

@@ -91,4 +91,21 @@ describe('inputScale', () => {
     sae.dispose();
     scaled.dispose();
   });
+
+  it('trains on scaled inputs, once scaled, from a Matrix and from an iterable', async () => {
+    const x = randomMatrix(40, 10, 5);
+    const twice = { rows: x.rows, cols: x.cols, data: x.data.map((v) => 2 * v) };
+    const options = { dIn: 10, dHidden: 24, l1Coeff: 0.05, seed: 3 };
+    const scaled = new SparseAutoencoder({ ...options, inputScale: 2 });
+    const plain = new SparseAutoencoder(options);
+    await scaled.fit(x, { epochs: 2, batchSize: 16 });
+    await plain.fit(twice, { epochs: 2, batchSize: 16 });
+    expect(scaled.decoderWeights().data).toEqual(plain.decoderWeights().data);
+    await scaled.fit([x, x], { steps: 2 });
+    await plain.fit([twice, twice], { steps: 2 });
+    expect(scaled.decoderWeights().data).toEqual(plain.decoderWeights().data);
+    expect(scaled.encoderBias()).toEqual(plain.encoderBias());
+    scaled.dispose();
+    plain.dispose();
+  });
 });

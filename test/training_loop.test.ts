@@ -105,6 +105,21 @@ describe('the training loop', () => {
     expect(seen[1].next).toBeUndefined();
   });
 
+  it('prepares each batch once, as it is drawn, before a step sees it or is told of it', async () => {
+    const { batches } = reusingSource(4);
+    const { seen, target } = recorder(true);
+    const prepared: number[] = [];
+    const prepareBatch = (data: Float32Array): void => {
+      for (let i = 0; i < data.length; i++) data[i] *= 10;
+      prepared.push(data[0]);
+    };
+    const preparing = { ...target, prepareBatch };
+    await prepareTraining(preparing, batches(), { steps: 4 })();
+    expect(prepared).toEqual([10, 20, 30, 40]);
+    expect(seen.map((s) => s.values[0])).toEqual([10, 20, 30, 40]);
+    expect(seen.slice(0, 3).map((s) => s.next?.data[0])).toEqual([20, 30, 40]);
+  });
+
   it('ends early, without a further draw, when the source ends', async () => {
     const { state, batches } = reusingSource(3);
     const { seen, target } = recorder(true, () => state.yielded);
