@@ -191,23 +191,22 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
       target.prepareBatch?.(batch.data);
       return { kind: 'batch', batch };
     };
-    const drawNow = (index: number): Drawn | Promise<Drawn> => {
+    const failed = (error: unknown): Drawn => ({ kind: 'error', error });
+    const takeSafely = (result: IteratorResult<Batch>, index: number): Drawn => {
       try {
-        const result: IteratorResult<Batch> | PromiseLike<IteratorResult<Batch>> = iterator.next();
-        if (!isThenable(result)) return take(result, index);
-        return Promise.resolve(result).then(
-          (settled) => {
-            try {
-              return take(settled, index);
-            } catch (error) {
-              return { kind: 'error', error } as const;
-            }
-          },
-          (error: unknown) => ({ kind: 'error', error }) as const,
-        );
+        return take(result, index);
       } catch (error) {
-        return { kind: 'error', error };
+        return failed(error);
       }
+    };
+    const drawNow = (index: number): Drawn | Promise<Drawn> => {
+      let result: IteratorResult<Batch> | PromiseLike<IteratorResult<Batch>>;
+      try {
+        result = iterator.next();
+      } catch (error) {
+        return failed(error);
+      }
+      return isThenable(result) ? Promise.resolve(result).then((settled) => takeSafely(settled, index), failed) : takeSafely(result, index);
     };
     const drawAfter = (before: Drawn | undefined, index: number): Drawn | Promise<Drawn> =>
       before === undefined || before.kind === 'batch' ? drawNow(index) : { kind: 'end' };
@@ -239,7 +238,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
           step,
           totalSteps,
           ...(batch.rowIds !== undefined ? { rowIds: batch.rowIds } : {}),
-          ...(ahead > 1 && following?.kind === 'batch' ? { next: { data: following.batch.data, rows: following.batch.rows } } : {}),
+          ...(following?.kind === 'batch' ? { next: { data: following.batch.data, rows: following.batch.rows } } : {}),
         });
         drawThrough(step + ahead);
         const stats = await running;

@@ -135,10 +135,7 @@ inline void finishCopies(cudaStream_t stream, uint64_t count) {
     ++stream->done;
   }
 }
-inline void finishAllCopies(cudaStream_t stream) {
-  if (stream == nullptr) return;
-  finishCopies(stream, UINT64_MAX);
-}
+inline void finishAllCopies(cudaStream_t stream) { finishCopies(stream, UINT64_MAX); }
 inline void finishDevice(int device) {
   std::lock_guard<std::mutex> lock(streamsMutex());
   for (cudaStream_t stream : liveStreams()) {
