@@ -10,7 +10,6 @@
 //
 //   node bench/cuda_speed.mjs [--device cuda|cuda:N] [--shapes 768x24576x4096,512x4096x4096] [--steps N] [--warmup N]
 //                             [--python /usr/bin/python3] [--no-torch] [--out bench/results]
-//                             [--tf32-kernels wmma,pipelined]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +31,7 @@ function median(values) {
 }
 
 /**
- * @typedef {{ device: string, steps: number, warmup: number, targetL0: number, python: string, torch: boolean, tf32Kernels: string[] }} Settings
+ * @typedef {{ device: string, steps: number, warmup: number, targetL0: number, python: string, torch: boolean }} Settings
  * @typedef {import('../dist/index.js').Matrix} Matrix
  */
 
@@ -137,18 +136,14 @@ export async function cudaSaeSpeed(shapes, settings, log) {
     const [dIn, dHidden, batchSize] = shape.split('x').map(Number);
     const toy = new ToyDataset({ dim: dIn, numFeatures: 2 * dIn, expectedActive: 10, seed: 1 });
     const batches = Array.from({ length: 4 }, () => toy.sample(batchSize).x);
-    /** PyTorch's step per precision, timed once for both TF32 kernels. @type {Map<string, ReturnType<typeof timeTorch>>} */
-    const torchByPrecision = new Map();
-    for (const { precision, tf32Kernel } of variants(settings.tf32Kernels)) {
-      useTf32Kernel(tf32Kernel);
+    for (const precision of /** @type {const} */ (['tf32', 'fp32'])) {
       const sae = await preparedModel(dIn, dHidden, precision, batches[0], settings.targetL0, cuda.device);
-      if (withTorch && !torchByPrecision.has(precision)) torchByPrecision.set(precision, timeTorch(sae, batches, precision, settings));
-      const torch = torchByPrecision.get(precision);
+      const torch = withTorch ? timeTorch(sae, batches, precision, settings) : undefined;
       const ours = await timeOurs(sae, batches, settings);
       const fitMsPerStep = await timeFit(sae, batches, settings);
       sae.dispose();
       const record = {
-        dIn, dHidden, batchSize, precision, tf32Kernel, gpu: cuda.gpu, l0: ours.l0,
+        dIn, dHidden, batchSize, precision, gpu: cuda.gpu, l0: ours.l0,
         msPerStep: ours.msPerStep,
         samplesPerSecond: (batchSize / ours.msPerStep) * 1000,
         fitMsPerStep,
@@ -161,7 +156,7 @@ export async function cudaSaeSpeed(shapes, settings, log) {
       };
       results.push(record);
       log(
-        `${dIn}x${dHidden} batch ${batchSize} ${precision}${tf32Kernel ? ` (${tf32Kernel})` : ''} L0 ${ours.l0.toFixed(1).padStart(5)}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step ` +
+        `${dIn}x${dHidden} batch ${batchSize} ${precision} L0 ${ours.l0.toFixed(1).padStart(5)}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step ` +
           `${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(10)} samples/s, in fit ${fitMsPerStep.toFixed(2)} ms/step` +
           (torch
             ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step ${Math.round(/** @type {number} */ (record.torchSamplesPerSecond)).toLocaleString('en-US')} samples/s (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x, in fit ${(torch.msPerStep / fitMsPerStep).toFixed(2)}x`
@@ -169,28 +164,9 @@ export async function cudaSaeSpeed(shapes, settings, log) {
       );
     }
   }
-  useTf32Kernel(undefined);
   return results;
 }
 
-/**
- * The precisions to time, TF32 once with each TF32 encoder kernel asked for (the pipelined
- * one is chosen by SAEKIT_CUDA_TF32_KERNEL until it has run on a GPU; see native/cuda/gemm.cu).
- * @param {string[]} tf32Kernels
- * @returns {{ precision: 'tf32' | 'fp32', tf32Kernel: string | undefined }[]}
- */
-function variants(tf32Kernels) {
-  return [
-    ...tf32Kernels.map((tf32Kernel) => ({ precision: /** @type {const} */ ('tf32'), tf32Kernel })),
-    { precision: 'fp32', tf32Kernel: undefined },
-  ];
-}
-
-/** The addon reads the variable at every encoder product. @param {string | undefined} kernel */
-function useTf32Kernel(kernel) {
-  if (kernel === undefined) delete process.env.SAEKIT_CUDA_TF32_KERNEL;
-  else process.env.SAEKIT_CUDA_TF32_KERNEL = kernel;
-}
 
 /** @param {string[]} argv */
 export async function main(argv) {
@@ -204,12 +180,10 @@ export async function main(argv) {
       'target-l0': { type: 'string', default: '45' },
       python: { type: 'string', default: '/usr/bin/python3' },
       'no-torch': { type: 'boolean', default: false },
-      'tf32-kernels': { type: 'string', default: 'wmma,pipelined' },
       out: { type: 'string', default: join(here, 'results') },
     },
   });
-  const settings = { device: args.device, steps: Number(args.steps), warmup: Number(args.warmup), targetL0: Number(args['target-l0']), python: args.python, torch: !args['no-torch'],
-    tf32Kernels: args['tf32-kernels'].split(',') };
+  const settings = { device: args.device, steps: Number(args.steps), warmup: Number(args.warmup), targetL0: Number(args['target-l0']), python: args.python, torch: !args['no-torch'] };
   const results = await cudaSaeSpeed(args.shapes.split(','), settings, (line) => console.log(line));
   if (results === null) return;
   mkdirSync(args.out, { recursive: true });

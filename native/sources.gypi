@@ -41,7 +41,6 @@
       "native/cuda/gemm.cu",
       "native/cuda/gemm_fp32.cu",
       "native/cuda/gemm_tf32.cu",
-      "native/cuda/gemm_tf32_pipelined.cu",
       "native/cuda/matmul.cu",
       "native/cuda/rica_cuda.cu",
       "native/cuda/sae_cuda.cu",

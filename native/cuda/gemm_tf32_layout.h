@@ -1,4 +1,4 @@
-// Where every value of the pipelined TF32 encoder kernel (gemm_tf32_pipelined.cu) lives: which
+// Where every value of the TF32 encoder kernel (gemm_tf32.cuh) lives: which
 // thread copies which 16-byte chunk of an operand tile into shared memory and where it lands,
 // which shared-memory rows each lane hands to ldmatrix, and which tile element each
 // accumulator register holds. Plain integer functions, shared by the kernel and a host test

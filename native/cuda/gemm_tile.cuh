@@ -1,6 +1,7 @@
-// Device code both encoder kernels share (included by gemm_fp32.cu and gemm_tf32.cu only):
-// staging 128 x 32 tiles of a K-contiguous operand through registers into shared memory, and
-// the epilogue that turns a finished 128 x 128 tile into compacted active units.
+// Device code of the encoder kernels and the general product (included by gemm_fp32.cu,
+// gemm_tf32.cu and matmul.cu only): the FP32 tile product, which stages 128 x 32 operand tiles
+// through registers into shared memory, and the epilogue that turns a finished 128 x 128 tile
+// into compacted active units.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -13,8 +14,8 @@ namespace saekit::cuda {
 
 constexpr int kGemmThreads = 256;  // 8 warps
 constexpr int kGemmTileK = 32;
-// Row stride of the finished tile in shared memory: a multiple of 4 (wmma stores), and 16
-// banks apart for the two rows a warp of the FP32 kernel writes at once.
+// Row stride of the FP32 kernel's finished tile in shared memory: 16 banks apart for the two
+// rows a warp writes at once.
 constexpr int kGemmLdC = kGemmTileN + 16;
 constexpr int kStageValues = kGemmTileM * kGemmTileK / kGemmThreads;  // 16 per thread
 static_assert(kGemmTileM == kGemmTileN, "one loader serves both operands");
@@ -54,17 +55,6 @@ __device__ __forceinline__ void storeOperandTile(float* tile, const float (&v)[k
       tile[(threadIdx.x & 127) * kLd + (threadIdx.x >> 7) + 2 * s] = v[s];
     }
   }
-}
-
-// The K-contiguous case under the names the TF32 kernel uses.
-__device__ __forceinline__ void loadTile(float (&v)[kStageValues], const float* __restrict__ m, int64_t ld,
-                                         int64_t rows, int64_t depth, int64_t row0, int64_t k0) {
-  loadOperandTile<true>(v, m, ld, rows, depth, row0, k0);
-}
-
-template <int kLd>
-__device__ __forceinline__ void storeTile(float* tile, const float (&v)[kStageValues]) {
-  storeOperandTile<true, kLd>(tile, v);
 }
 
 // The FP32 main loop (gemm_fp32.cu, matmul.cu): the 128 x 128 tile at (row0, col0) of
@@ -189,12 +179,10 @@ __device__ __forceinline__ void compactTile(const float* tile, int64_t row0, int
 
 namespace saekit::cuda {
 
-// Launchers of the kernels (gemm_fp32.cu, gemm_tf32.cu, gemm_tf32_pipelined.cu), called by encoderProduct.
+// Launchers of the kernels (gemm_fp32.cu, gemm_tf32.cu), called by encoderProduct.
 void launchEncoderFp32(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb, int64_t n,
                        int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
 void launchEncoderTf32(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb, int64_t n,
                        int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
-void launchEncoderTf32Pipelined(dim3 grid, const float* a, int64_t lda, int64_t rows, const float* b, int64_t ldb,
-                                int64_t n, int64_t k, const ActiveUnitsOut& out, cudaStream_t stream);
 
 }  // namespace saekit::cuda

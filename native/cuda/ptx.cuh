@@ -63,7 +63,7 @@ __device__ __forceinline__ void multiplyAccumulateTf32(float (&c)[4], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// Round to nearest TF32 (10-bit mantissa), as the WMMA kernel does.
+// cvt.rna.tf32.f32: to nearest TF32 (10-bit mantissa), ties away from zero.
 __device__ __forceinline__ float roundToTf32(float x) { return nvcuda::wmma::__float_to_tf32(x); }
 
 }  // namespace saekit::cuda::ptx

@@ -3,7 +3,7 @@
 // machines without a GPU (CI's among them). What the emulator cannot stand for is the
 // hardware itself: cuda_tests checks the same kernels on a GPU. Built by CMakeLists.txt with
 // the host compiler (-I native/tests/gpu_emulator), run by ctest; exits non-zero on the first
-// failing check. Now: the pipelined TF32 encoder product (cuda/gemm_tf32_pipelined.cuh).
+// failing check. Now: the TF32 encoder product (cuda/gemm_tf32.cuh).
 #include "gpu_emulator/ptx.h"  // first: it stands in for cuda/ptx.cuh
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "../core/rng.h"
-#include "../cuda/gemm_tf32_pipelined.cuh"
+#include "../cuda/gemm_tf32.cuh"
 #include "check.h"
 
 using namespace saekit;
@@ -30,11 +30,11 @@ struct Shape {
   int64_t maxColumnBlocks;      // < tiles: blocks loop over column tiles
 };
 
-// The encoder product by the pipelined kernel, as launchEncoderTf32Pipelined would run it
+// The encoder product by the TF32 kernel, as launchEncoderTf32 would run it
 // (16-byte copies exactly when a and b allow them), against double sums. `exact`: small
 // integer inputs and half-integer biases, so every unit must be exact (TF32 holds the
 // integers, and float every sum); otherwise TF32's tolerance.
-void testPipelinedEncoder(const Shape& s, bool exact, bool smallPool) {
+void testTf32Encoder(const Shape& s, bool exact, bool smallPool) {
   Rng rng(static_cast<uint64_t>(s.rows * 1000003 + s.n * 1009 + s.k + (exact ? 7 : 0)));
   const auto draw = [&](size_t count, double scale, double shift) {
     std::vector<float> v(count);
@@ -63,11 +63,11 @@ void testPipelinedEncoder(const Shape& s, bool exact, bool smallPool) {
   const bool vector = tf32::sixteenByteRows(aStart, s.ld) && tf32::sixteenByteRows(b.data(), s.ld);
   const dim3 grid(static_cast<unsigned>(ceilDiv(s.rows, kGemmTileM)),
                   static_cast<unsigned>(std::min(tiles, s.maxColumnBlocks)));
-  emulator::launch(grid, tf32::kThreads, tf32::kPipelinedSharedBytes, [&] {
+  emulator::launch(grid, tf32::kThreads, tf32::kTf32SharedBytes, [&] {
     if (vector) {
-      tf32::encoderTf32PipelinedKernel<true>(aStart, s.ld, s.rows, b.data(), s.ld, s.n, s.k, out);
+      tf32::encoderTf32Kernel<true>(aStart, s.ld, s.rows, b.data(), s.ld, s.n, s.k, out);
     } else {
-      tf32::encoderTf32PipelinedKernel<false>(aStart, s.ld, s.rows, b.data(), s.ld, s.n, s.k, out);
+      tf32::encoderTf32Kernel<false>(aStart, s.ld, s.rows, b.data(), s.ld, s.n, s.k, out);
     }
   });
 
@@ -100,11 +100,11 @@ int main() {
       {130, 129, 33, 33, 0, 65535}, {150, 260, 45, 48, 0, 1}, {7, 300, 3, 4, 0, 65535},
       {100, 384, 64, 64, 1, 2},     {64, 200, 160, 160, 0, 65535},
   };
-  for (const Shape& s : shapes) testPipelinedEncoder(s, true, false);
+  for (const Shape& s : shapes) testTf32Encoder(s, true, false);
   // Random inputs: every operand must be rounded to TF32 before the mma (the emulator checks).
-  testPipelinedEncoder(shapes[0], false, false);
-  testPipelinedEncoder(shapes[4], false, false);
-  testPipelinedEncoder(shapes[1], true, true);
+  testTf32Encoder(shapes[0], false, false);
+  testTf32Encoder(shapes[4], false, false);
+  testTf32Encoder(shapes[1], true, true);
   std::printf("%s: %d failed checks\n", failures == 0 ? "ok" : "FAILED", failures);
   return failures == 0 ? 0 : 1;
 }

@@ -68,13 +68,7 @@ double relativeError(const Buffer<float>& a, const Buffer<float>& b) {
   return relativeError(a.data(), b.data(), a.size());
 }
 
-// SAEKIT_CUDA_TF32_KERNEL=pipelined chooses gemm_tf32_pipelined.cu's kernel (gemm.cu); main runs
-// the TF32 tests with each kernel.
-const char* name(GemmPrecision p) {
-  if (p == GemmPrecision::Fp32) return "fp32";
-  const char* kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
-  return kernel != nullptr && std::strcmp(kernel, "pipelined") == 0 ? "tf32 pipelined" : "tf32";
-}
+const char* name(GemmPrecision p) { return p == GemmPrecision::Fp32 ? "fp32" : "tf32"; }
 
 // cuda::multiply against a double host loop, for the four transpose combinations, on shapes
 // with tails past the 128-wide tiles and the 32-deep steps, an empty depth (zero, or c kept),
@@ -352,7 +346,7 @@ std::vector<float> smallIntegers(size_t count, double shift, Rng& rng) {
 // column order, the counts add up; and a pool too small is counted but not overrun. `exact`:
 // small integers for inputs and half-integers for the bias, so that every kernel, TF32 ones
 // included, must give every unit exactly; its runs also limit the grid to 2 column blocks, so
-// that each block loops over several column tiles. The shapes take the pipelined TF32 kernel's
+// that each block loops over several column tiles. The shapes take the TF32 kernel's
 // 16-byte copies (a 16-byte aligned, ld % 4 == 0; with k % 4 != 0 some copy fewer bytes) and
 // its 4-byte ones.
 void testEncoderProduct(GemmPrecision precision, bool exact) {
@@ -394,42 +388,51 @@ void testEncoderProduct(GemmPrecision precision, bool exact) {
   }
 }
 
-// The units of a run as a dense [rows, n] array, zero where none is listed.
-std::vector<float> denseUnits(const ProductRun& run, int64_t rows, int64_t n) {
-  const int64_t tiles = ceilDiv(n, kGemmTileN);
-  std::vector<float> dense(static_cast<size_t>(rows * n), 0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t t = 0; t < tiles; ++t) {
-      const int64_t at = run.positions[r * tiles + t];
-      for (int32_t e = 0; e < run.counts[r * tiles + t]; ++e) dense[r * n + run.indices[at + e]] = run.values[at + e];
-    }
-  }
-  return dense;
+// cvt.rna.tf32.f32 on the host: to nearest TF32 (10-bit mantissa), ties away from zero.
+float roundToTf32(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits = (bits + 0x1000u) & ~0x1fffu;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
 }
 
-// The two TF32 kernels round the same inputs the same way and issue the same m16n8k8
-// products in the same k order from zero, so they must agree bit for bit on random inputs
-// (which testEncoderProduct's tolerance could not tell apart from, say, truncating instead of
-// rounding).
-void testTf32KernelsAgree() {
-  const ProductShape shapes[] = {{300, 260, 100}, {129, 513, 257}, {200, 300, 768}, {97, 130, 45, 0, 48}};
+// The TF32 kernel rounds both operands to nearest TF32, ties away from zero (not truncating,
+// which is what the tensor cores do with unrounded FP32, nor to even). One operand holds
+// values 1 to 2 in magnitude whose bits below TF32's are a quarter, a half or three quarters
+// of a TF32 step (down, a tie, up), the other small integers; then every product and every
+// sum is exact in FP32, and the product must equal, bit for bit, the double product of the
+// operands rounded on the host, in whatever order the hardware sums. A kernel that truncated,
+// rounded ties to even, or left either operand unrounded misses most units.
+void testTf32Rounding() {
+  const ProductShape shapes[] = {{300, 260, 100}, {129, 513, 257}, {97, 130, 45, 0, 48}};
+  Rng rng(8);
+  const auto offGrid = [&](size_t count) {
+    std::vector<float> v(count);
+    for (auto& x : v) {
+      const double step = 1.0 / 1024;  // TF32's spacing in [1, 2)
+      const double value = 1.0 + static_cast<double>(rng.next() % 1024) * step + static_cast<double>(1 + rng.next() % 3) * step / 4;
+      x = static_cast<float>(rng.next() % 2 == 0 ? value : -value);
+    }
+    return v;
+  };
   for (const ProductShape& s : shapes) {
     const int64_t ld = s.leading();
-    const auto a = randomVector(static_cast<size_t>(s.rows * ld), 5);
-    const auto b = randomVector(static_cast<size_t>(s.n * ld), 6, 1.0 / std::sqrt(static_cast<double>(s.k)));
-    const auto bias = randomVector(static_cast<size_t>(s.n), 7, 0.1);
-    std::vector<float> dense[2];
-    const char* const kernels[] = {"wmma", "pipelined"};
-    for (int i = 0; i < 2; ++i) {
-      setenv("SAEKIT_CUDA_TF32_KERNEL", kernels[i], 1);
-      dense[i] = denseUnits(runProduct(GemmPrecision::Tf32, s, a, b, bias, s.rows * s.n), s.rows, s.n);
+    const size_t aValues = static_cast<size_t>(s.rows * ld), bValues = static_cast<size_t>(s.n * ld);
+    for (const bool roundedA : {true, false}) {
+      const auto a = roundedA ? offGrid(aValues) : smallIntegers(aValues, 0.0, rng);
+      const auto b = roundedA ? smallIntegers(bValues, 0.0, rng) : offGrid(bValues);
+      const auto bias = smallIntegers(static_cast<size_t>(s.n), 0.5, rng);
+      std::vector<float> aTf32(a), bTf32(b);
+      for (auto& x : aTf32) x = roundToTf32(x);
+      for (auto& x : bTf32) x = roundToTf32(x);
+      const ProductRun run = runProduct(GemmPrecision::Tf32, s, a, b, bias, s.rows * s.n);
+      const int misses = testing::productMisses(aTf32.data(), bTf32.data(), bias.data(), s.rows, s.n, s.k, ld,
+                                                kGemmTileN, run.counts.data(), run.positions.data(), run.values.data(),
+                                                run.indices.data(), 0.0);
+      CHECK(misses == 0, "%s, %s rounded: %d units differ from the product of the operands rounded to TF32",
+            describe(GemmPrecision::Tf32, s).c_str(), roundedA ? "a" : "b", misses);
     }
-    int64_t different = 0;
-    for (size_t i = 0; i < dense[0].size(); ++i) {
-      if (std::memcmp(&dense[0][i], &dense[1][i], sizeof(float)) != 0) ++different;
-    }
-    CHECK(different == 0, "TF32 kernels %ldx%ldx%ld (ld %ld): %ld of %zu units differ in some bit", s.rows, s.n, s.k, ld,
-          different, dense[0].size());
   }
 }
 
@@ -720,8 +723,6 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), failures);
     std::fflush(stdout);
   };
-  const char* const userTf32Kernel = std::getenv("SAEKIT_CUDA_TF32_KERNEL");
-  const std::string savedTf32Kernel = userTf32Kernel != nullptr ? userTf32Kernel : "";
   try {
     group("multiply", testMultiply);
     group("rica", [] {
@@ -752,24 +753,14 @@ int main(int argc, char** argv) {
         testFistaLearningParity(40, 130, 64, nonNegative);
       }
     });
-    // The TF32 tests once with each TF32 kernel (name() tells which in every message).
     group("encoder", [] {
-      for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Fp32, exact);
-      for (const char* kernel : {"wmma", "pipelined"}) {
-        setenv("SAEKIT_CUDA_TF32_KERNEL", kernel, 1);
-        for (const bool exact : {false, true}) testEncoderProduct(GemmPrecision::Tf32, exact);
+      for (const GemmPrecision precision : {GemmPrecision::Fp32, GemmPrecision::Tf32}) {
+        for (const bool exact : {false, true}) testEncoderProduct(precision, exact);
       }
-      testTf32KernelsAgree();
+      testTf32Rounding();
     });
     group("sae", [] {
-      struct Variant {
-        Precision precision;
-        const char* tf32Kernel;  // FP32 runs neither TF32 kernel
-      };
-      for (const Variant variant : {Variant{Precision::FP32, "wmma"}, Variant{Precision::TF32, "wmma"},
-                                    Variant{Precision::TF32, "pipelined"}}) {
-        setenv("SAEKIT_CUDA_TF32_KERNEL", variant.tf32Kernel, 1);
-        const Precision precision = variant.precision;
+      for (const Precision precision : {Precision::FP32, Precision::TF32}) {
         const Case cases[] = {
             {"relu", false, true, Activation::ReLU, 0, precision, 13, 19, 7},
             {"relu", true, true, Activation::ReLU, 0, precision, 33, 130, 37},
@@ -786,11 +777,6 @@ int main(int argc, char** argv) {
         for (const Case& c : cases) testBackendParity(c);
       }
     });
-    if (userTf32Kernel != nullptr) {
-      setenv("SAEKIT_CUDA_TF32_KERNEL", savedTf32Kernel.c_str(), 1);
-    } else {
-      unsetenv("SAEKIT_CUDA_TF32_KERNEL");
-    }
     group("memory", [] {
       testMemoryReturned();
       testOutOfMemory();

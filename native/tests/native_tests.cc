@@ -408,7 +408,7 @@ void testNormalDistribution() {
 }
 
 
-// The pipelined TF32 encoder kernel's layout (cuda/gemm_tf32_layout.h): the loaders write
+// The TF32 encoder kernel's layout (cuda/gemm_tf32_layout.h): the loaders write
 // every float of a stage once, in coalesced 128-byte rows; ldmatrix reads and the epilogue's
 // float2 stores meet no bank conflicts; the accumulators cover the tile once. The kernel itself,
 // with ldmatrix and mma as the PTX ISA defines them, runs in cuda_emulated_tests.

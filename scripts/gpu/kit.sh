@@ -4,7 +4,8 @@
 # tool's machines): .gpu/ (git-ignored) gets Node, node_modules, and bin/ with the addon,
 # cuda_tests and native_tests compiled for sm_90 from this tree; dist/ is rebuilt for the
 # benchmarks. Then run, on the GPU machine, with [".gpu", "dist"] carried (about 45 MB):
-#   bash scripts/gpu/check.sh    the parity suites (a few minutes)
+#   bash scripts/gpu/run.sh      both of these, logs back as one archive (about 150 s):
+#   bash scripts/gpu/check.sh    the GPU tests
 #   bash scripts/gpu/bench.sh    the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/../.."

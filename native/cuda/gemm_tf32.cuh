@@ -1,8 +1,8 @@
-// The pipelined TF32 encoder kernel (launched by gemm_tf32_pipelined.cu): the same TF32
-// arithmetic as gemm_tf32.cu (inputs rounded to nearest TF32, FP32 accumulation, the same k
-// order), written to keep the tensor cores busy, which the WMMA kernel does not (about 35
-// TFLOP/s on an H100: one block of 180 registers a thread per SM, operands staged through
-// registers two steps deep).
+// The TF32 encoder kernel (launched by gemm_tf32.cu): inputs rounded to nearest TF32 (ties
+// away from zero), FP32 accumulation, written to keep the tensor cores busy. It replaced a WMMA
+// kernel that reached about 35 TFLOP/s on an H100 (one block of 180 registers a thread per SM,
+// operands staged through registers two steps deep); on an H100 it took the 768 x 24576 step
+// from 9.10 to 6.40 ms (bench/cuda_speed.mjs, 2026-11-26).
 //   - Operand tiles go from global to shared memory with cp.async, three stages deep, so the
 //     copies for steps kt + 1 and kt + 2 are in flight while step kt computes; no registers
 //     are spent on staging.
@@ -16,9 +16,7 @@
 // Operands whose rows are 16-byte aligned are copied 16 bytes at a time, others 4 bytes at a
 // time (same layout; those copies meet 4-way bank conflicts, acceptable for the rare dIn that
 // is not a multiple of 4). The PTX comes through ptx.cuh only, so that
-// native/tests/cuda_emulated_tests.cc can run this kernel on the host. Not yet run on a GPU:
-// chosen with SAEKIT_CUDA_TF32_KERNEL=pipelined (gemm.cu) until the parity suite and the
-// benchmark have run it.
+// native/tests/cuda_emulated_tests.cc can run this kernel on the host.
 #pragma once
 
 #include <cstdint>
@@ -32,12 +30,12 @@ namespace tf32 {
 
 constexpr int kPipelineStages = 3;
 constexpr int kStageFloats = 2 * kOperandFloats;  // a's tile, then b's
-constexpr size_t kPipelinedSharedBytes =
+constexpr size_t kTf32SharedBytes =
     sizeof(float) * (kPipelineStages * kStageFloats > kTileRows * kEpilogueLd ? kPipelineStages * kStageFloats
                                                                                : kTileRows * kEpilogueLd);
 static_assert(kTileRows == kGemmTileM && kTileRows == kGemmTileN, "the compaction's tile");
 static_assert(kThreads == kGemmThreads, "compactTile's warps");
-static_assert(kPipelinedSharedBytes <= 99 * 1024, "fits the blocks of sm_86 and sm_89");
+static_assert(kTf32SharedBytes <= 99 * 1024, "fits the blocks of sm_86 and sm_89");
 
 // Whether an operand's rows allow the 16-byte copies (kVector): 16-byte aligned m and ld.
 inline bool sixteenByteRows(const float* m, int64_t ld) {
@@ -77,8 +75,8 @@ __device__ __forceinline__ void copyStage(float* stage, const float* __restrict_
   copyOperandTile<kVector>(stage + kOperandFloats, b, ldb, n, k, col0, k0);
 }
 
-// Rounds to nearest TF32, as gemm_tf32.cu does on the way into shared memory, the chunks of
-// one stage that this thread copied (after its wait for them, before the barrier).
+// Rounds to nearest TF32 the chunks of one stage that this thread copied (after its wait for
+// them, before the barrier).
 __device__ __forceinline__ void roundCopiedChunks(float* stage) {
 #pragma unroll
   for (int operand = 0; operand < 2; ++operand) {
@@ -130,7 +128,7 @@ __device__ __forceinline__ void multiplyStage(const float* stage, int warp, int 
 
 template <bool kVector>
 __global__ void __launch_bounds__(kThreads, 2)
-    encoderTf32PipelinedKernel(const float* __restrict__ a, int64_t lda, int64_t rows, const float* __restrict__ b,
+    encoderTf32Kernel(const float* __restrict__ a, int64_t lda, int64_t rows, const float* __restrict__ b,
                                int64_t ldb, int64_t n, int64_t k, ActiveUnitsOut out) {
   float* shared = ptx::dynamicShared();
   const int warp = threadIdx.x >> 5;
