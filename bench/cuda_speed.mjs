@@ -6,7 +6,7 @@
 // when ours use them). Each trainStep is timed from the call to the resolved statistics, which
 // includes copying the batch to the GPU for saekit (PyTorch's batches are already there).
 // `fit` is timed too, over a Matrix of the same rows: the training loop, where each step copies
-// the next batch to the GPU while it runs.
+// the next batch to the GPU while it runs (per step, without what a fit does once).
 //
 //   node bench/cuda_speed.mjs [--device cuda|cuda:N] [--shapes 768x24576x4096,512x4096x4096] [--steps N] [--warmup N]
 //                             [--python /usr/bin/python3] [--no-torch] [--out bench/results]
@@ -74,7 +74,9 @@ async function timeOurs(sae, batches, settings) {
 
 /**
  * Milliseconds per step of `fit` over the batches' rows as one Matrix (reshuffled into batches
- * of the same size), after a fit of `warmup` steps.
+ * of the same size), after a fit of `warmup` steps: the difference between a fit of 3 x steps
+ * and one of `steps`, over 2 x steps, so that what a fit does once (copying and checking the
+ * whole Matrix, 50 MB here at dIn 768: about 30 ms on an H100's host) does not count.
  * @param {SparseAutoencoder} sae @param {Matrix[]} batches @param {Settings} settings
  */
 async function timeFit(sae, batches, settings) {
@@ -83,9 +85,15 @@ async function timeFit(sae, batches, settings) {
   batches.forEach((b, i) => all.set(b.data, i * rows * sae.dIn));
   const data = { rows: batches.length * rows, cols: sae.dIn, data: all };
   await sae.fit(data, { steps: Math.max(settings.warmup, 1), batchSize: rows });
-  const started = performance.now();
-  await sae.fit(data, { steps: settings.steps, batchSize: rows });
-  return (performance.now() - started) / settings.steps;
+  /** @param {number} steps */
+  const timed = async (steps) => {
+    const started = performance.now();
+    await sae.fit(data, { steps, batchSize: rows });
+    return performance.now() - started;
+  };
+  const short = await timed(settings.steps);
+  const long = await timed(3 * settings.steps);
+  return (long - short) / (2 * settings.steps);
 }
 
 /**

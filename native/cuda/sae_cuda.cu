@@ -741,9 +741,10 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   // Per feature: the units grouped by feature (rows in order), then the gradients.
   columnStart_.resize(static_cast<size_t>(m_ + 1));
   columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(total, 1)));
-  groupByColumn(csr_.indices.data(), total, m_, columnStart_.data(), columnEntry_.data(), sortScratch_, columnCounts_,
-                cubTemp_, stream_);
-  clock_.mark("group units by feature", stream_);
+  columnStarts(csr_.indices.data(), total, m_, columnStart_.data(), columnCounts_, cubTemp_, stream_);
+  clock_.mark("units per feature", stream_);
+  sortByColumn(csr_.indices.data(), total, m_, columnEntry_.data(), sortScratch_, cubTemp_, stream_);
+  clock_.mark("units sorted by feature", stream_);
   biasGrad_.resize(static_cast<size_t>(m_));
   featureBiasGradients(columnStart_.data(), columnEntry_.data(), unitGrad_.data(), m_, biasGrad_.data(), stream_);
   decoderGrad_.resize(static_cast<size_t>(m_ * d_));

@@ -259,9 +259,8 @@ void iota(int32_t* out, int64_t n, cudaStream_t stream) {
   SAEKIT_CUDA_LAUNCHED();
 }
 
-void groupByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart, int32_t* columnEntry,
-                   DeviceBuffer<int32_t>& scratch, DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp,
-                   cudaStream_t stream) {
+void columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
+                  DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp, cudaStream_t stream) {
   counts.resize(static_cast<size_t>(cols + 1));
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, static_cast<size_t>(cols + 1) * sizeof(int64_t), stream));
   if (nnz > 0) {
@@ -269,6 +268,10 @@ void groupByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* c
     SAEKIT_CUDA_LAUNCHED();
   }
   exclusiveSum(counts.data(), columnStart, cols + 1, temp, stream);
+}
+
+void sortByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int32_t* columnEntry, DeviceBuffer<int32_t>& scratch,
+                  DeviceBuffer<unsigned char>& temp, cudaStream_t stream) {
   if (nnz == 0) return;
   // A stable radix sort of the units' columns carries each unit's CSR position along; CSR
   // order is row order, so rows stay increasing within a column.

@@ -50,11 +50,14 @@ void gatherFlagged(const int64_t* rowStart, int64_t rows, const int32_t* indices
 void flagByColumn(const int32_t* indices, int64_t nnz, const uint8_t* columnFlags, uint8_t* flags,
                   cudaStream_t stream);
 
-// Grouping by column: columnStart [cols + 1] and, in that order, the CSR position of each unit
-// (rows increasing within a column: a stable sort). `scratch` holds 2 * nnz int32.
-void groupByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart, int32_t* columnEntry,
-                   DeviceBuffer<int32_t>& scratch, DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp,
-                   cudaStream_t stream);
+// Grouping by column, in two calls (SAEKIT_CUDA_PROFILE times each): columnStart [cols + 1],
+// where each column's units start in columnEntry;
+void columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
+                  DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp, cudaStream_t stream);
+// and columnEntry [nnz]: the CSR position of each unit, by column, rows increasing within a
+// column (a stable sort). `scratch` holds 2 * nnz int32.
+void sortByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int32_t* columnEntry, DeviceBuffer<int32_t>& scratch,
+                  DeviceBuffer<unsigned char>& temp, cudaStream_t stream);
 
 // out[i] = i for i < n.
 void iota(int32_t* out, int64_t n, cudaStream_t stream);
