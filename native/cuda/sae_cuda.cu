@@ -58,12 +58,16 @@ constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;  // 256 MiB of dense co
 // Some kernels put ceil(dIn / 256) blocks on a grid dimension limited to 65535.
 constexpr int64_t kMaxDIn = int64_t{1} << 23;
 
-// SAEKIT_CUDA_PROFILE=1: the host's wall time in each phase of the training steps, every
-// phase ended by waiting for the GPU (which removes the overlap of copying and computing, so
-// totals exceed an unprofiled step), printed to stderr when the model is destroyed.
+// SAEKIT_CUDA_PROFILE=1 (unset, empty or 0: off): the host's wall time in each phase of the
+// training steps, every phase ended by waiting for the GPU (which removes the overlap of
+// copying and computing and slows every step, so time steps without it), printed to stderr
+// when the model is destroyed.
 class PhaseClock {
  public:
-  PhaseClock() : enabled_(std::getenv("SAEKIT_CUDA_PROFILE") != nullptr) {}
+  PhaseClock() {
+    const char* setting = std::getenv("SAEKIT_CUDA_PROFILE");
+    enabled_ = setting != nullptr && *setting != '\0' && std::strcmp(setting, "0") != 0;
+  }
   ~PhaseClock() {
     if (!enabled_ || steps_ == 0) return;
     // Medians, so that the first steps' allocations and module loading do not count.
