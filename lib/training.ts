@@ -127,8 +127,8 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
       for (let start = 0; start < rows; start += batchSize) {
         const count = Math.min(batchSize, rows - start);
         const rowIds = order.slice(start, start + count);
-        // Not zeroed: every value is written (a batch is about as large as a step's data, and
-        // cutting it is on the main thread while the step runs).
+        // Not zeroed: gatherRows writes every value, and zeroing would be one more pass over
+        // the batch on the main thread.
         const batch = new Float32Array(Buffer.allocUnsafeSlow(count * dIn * 4).buffer, 0, count * dIn);
         addon.gatherRows(values, dIn, rowIds, batch);
         yield { rows: count, cols: dIn, data: batch, rowIds };

@@ -392,10 +392,13 @@ void CudaSae::releaseStreams() {
   releaseStream(stream_);
   releaseStream(copyStream_);
   stream_ = copyStream_ = nullptr;
-  for (cudaEvent_t* event : {&staged_[0], &staged_[1], &inputsFree_, &nextReady_}) {
-    if (*event != nullptr) cudaEventDestroy(*event);
-    *event = nullptr;
-  }
+  const auto destroy = [](cudaEvent_t& event) {
+    if (event != nullptr) cudaEventDestroy(event);
+    event = nullptr;
+  };
+  for (cudaEvent_t& event : staged_) destroy(event);
+  destroy(inputsFree_);
+  destroy(nextReady_);
   cudaGetLastError();
 }
 
