@@ -620,14 +620,17 @@ describe.skipIf(!cuda.available)(`Rica on CUDA agrees with the CPU (${cuda.gpu ?
   });
 });
 
-// FistaCoder: the same lasso problem and stopping test (Gram form, monotone FISTA with restart,
-// per-row KKT stop, backtracked step) on the GPU, on every atom, where the CPU iterates on
-// working sets. The iterates differ (and L, G and c are formed by other products,
-// reductions run in another order), so the comparisons are of converged solutions: objectives
-// to 1e-5, codes to 1e-3, and each device's KKT test.
+// FistaCoder: the same lasso problem and stopping test (Gram form, monotone FISTA with restart
+// on working sets, per-row KKT stop, backtracked step) on the GPU. The iterates differ (the
+// working sets are chosen another way, L, G and c are formed by other products, reductions
+// run in another order), so the comparisons are of converged solutions: objectives to 1e-5,
+// codes to 1e-3, and each device's KKT test. That test is made from float G and c, and the
+// violation seen in float64 differs from it by their rounding, which grows with the codes: at
+// m 300, d 130 the CPU's own solutions differ by up to 5.2e-7 of the scale (the GPU's 5.1e-7).
+const kktSlack = 1e-6;
 const fistaShapes = [
   { m: 64, d: 24, rows: 16 },  // d < m: L from D^T D
-  { m: 300, d: 130, rows: 37 },  // several tiles of atoms per block, tails everywhere
+  { m: 300, d: 130, rows: 37 },  // working sets, several tiles of 32 atoms per warp, tails everywhere
   { m: 40, d: 200, rows: 9 },  // m < d: L from G
 ];
 const fistaCases = [false, true].flatMap((nonNegative) => fistaShapes.map((shape) => ({ ...shape, nonNegative })));
@@ -652,8 +655,8 @@ describe.skipIf(!cuda.available)(`FistaCoder on CUDA agrees with the CPU (${cuda
       for (let r = 0; r < rows; r++) {
         expectNear(`${where}: row ${r} objective`, b.rowObjectives[r], a.rowObjectives[r], 1e-5);
         const { violation, scale } = fistaRef.kkt(problem, row(x, r), row(b.codes, r));
-        expect(violation / scale, `${where}: row ${r} KKT in float64`).toBeLessThanOrEqual(gpu.tol + 5e-7);
-        expect(Math.abs(b.rowKkt[r] - violation / scale), `${where}: row ${r} reported KKT`).toBeLessThan(5e-7);
+        expect(violation / scale, `${where}: row ${r} KKT in float64`).toBeLessThanOrEqual(gpu.tol + kktSlack);
+        expect(Math.abs(b.rowKkt[r] - violation / scale), `${where}: row ${r} reported KKT`).toBeLessThan(kktSlack);
         expect(b.rowGaps[r]).toBeGreaterThanOrEqual(0);
       }
       expectClose(`${where}: codes`, b.codes.data, a.codes.data, 1e-3);

@@ -23,8 +23,9 @@
 // the atoms nearest to violating their condition, about twice the support, the others held at
 // zero, with the step 1/L found by backtracking on that set (its L is a fraction of the L of
 // every atom), and the stopping test made over every atom after each set's subproblem (see
-// cpu/fista_cpu.cc). The CUDA coder iterates on every atom with the L of every atom. Both stop
-// on the same test, so they agree to the tolerance, not iterate for iterate.
+// cpu/fista_cpu.cc). The CUDA coder does the same, one warp per row, but chooses each working
+// set by an exact selection (cuda/fista_cuda.cu). Both stop on the same test, so they agree to
+// the tolerance, not iterate for iterate.
 //
 // Dictionary learning (Mairal, Bach, Ponce & Sapiro 2009, as in scikit-learn's
 // MiniBatchDictionaryLearning): per batch, codes by the solver above (warm-started from the

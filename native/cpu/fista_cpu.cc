@@ -29,6 +29,7 @@
 #include "../core/fista.h"
 #include "../core/fista_lipschitz.h"
 #include "../core/fista_momentum.h"
+#include "../core/fista_working_set.h"
 #include "../core/memory.h"
 #include "../core/thread_pool.h"
 #include "fista_learning.h"
@@ -57,22 +58,6 @@ namespace {
 // L is the power iteration's estimate times (1 + margin): the estimate approaches the largest
 // eigenvalue from below, and float rounding of G moves it by about 1e-7.
 constexpr int64_t kMaxRowsPerBlock = 48;   // rows per GEMM block, and per solve task
-// Working sets: the first is this many atoms (or twice the start point's support); each later
-// one twice the support. A working set larger than half the atoms, or than kMaxWorkingSet (the
-// compact G is its square), is every atom.
-// A subproblem is solved until its duality gap is this fraction of its gap at the start (or it
-// meets the row's own tolerance): then every atom is checked and the working set renewed.
-// A small first W and subproblems solved far: the rows of G a subproblem gathers are most of
-// its cost, and a large W gathers rows for atoms the solution never keeps. Over 16-64 and
-// 0.0001-0.1 (callgrind, 1024 atoms in dimension 128 at L0 2, 35 and 76, and a dictionary learning step),
-// 16 and 0.001 took the fewest instructions and cache misses: a quarter fewer than 64 and 0.01.
-constexpr int64_t kInitialWorkingSet = 16;
-constexpr int64_t kMaxWorkingSet = 1024;
-constexpr double kSubproblemGapFraction = 0.001;
-// When a working set meets the tolerance but the check over every atom does not (the rounding of
-// float G tells them apart), the working set's test is tightened by 4, down to this fraction.
-constexpr double kSmallestFactor = 1.0 / 4096.0;
-
 // Choosing a working set samples every kSampleStride-th atom for a threshold (see solveRow).
 constexpr int64_t kSampleStride = 8;
 
@@ -140,7 +125,7 @@ struct RowWorkspace {
     ranked.resize(n);
     priority.resize(n);
     sample.resize(n);
-    const size_t compact = static_cast<size_t>(std::min(m / 2, kMaxWorkingSet));
+    const size_t compact = static_cast<size_t>(std::min(m / 2, kFistaMaxWorkingSet));
     compactGram.resize(compact * compact);
     previousGram.resize(compact * compact);
     filled.resize(compact);
@@ -170,13 +155,6 @@ struct RowOutcome {
   double squaredError = 0;  // ||x - z D||^2
   double l1 = 0;
   int64_t nnz = 0;
-};
-
-// What the stopping tests need of the kept iterate, in Gram form.
-struct IterateSums {
-  double dotC = 0;       // z . c
-  double quadratic = 0;  // z . (z G)
-  double l1 = 0;         // ||z||_1
 };
 
 class CpuFista final : public FistaBackend {
@@ -354,14 +332,14 @@ void CpuFista::solveRows(const float* x, int64_t rows, const RowBlocking& blocki
 // The iteration runs on a working set W of atoms, the others held at zero (Massias, Gramfort &
 // Salmon 2018, "Celer"; Johnson & Guestrin 2015, "Blitz"): W is x's support plus the atoms
 // nearest to violating their condition, in the Gap Safe order (lambda - u |g_j|) / ||d_j||, twice
-// the support in all (at least kInitialWorkingSet). Each iteration then costs nnz(y) |W| on a
+// the support in all (at least kFistaInitialWorkingSet). Each iteration then costs nnz(y) |W| on a
 // compact copy of G's rows, not nnz(y) m, and the step 1/L follows the curvature of G on W, not
 // on every atom: L is found by backtracking (Beck & Teboulle 2009a, FISTA with backtracking),
 // starting from the largest ||d_j||^2 and raised whenever a step fails the sufficient-decrease
 // test (z - y) G (z - y) <= L ||z - y||^2, never past the L of every atom, for which the test
 // holds. For w random unit atoms of dimension d that L is about (1 + sqrt(w / d))^2: 3 for the
 // ~70 atoms of W at 35 non-zeros in dimension 128, against 15 for all 1024 atoms. A subproblem stops when its duality gap has fallen to
-// kSubproblemGapFraction of where it started, or when it meets the row's tolerance; then the
+// kFistaSubproblemGapFraction of where it started, or when it meets the row's tolerance; then the
 // conditions are checked over every atom from x G (one sparse product with G), which alone
 // decides that a row has converged, and W is chosen again. x carries over from one subproblem
 // to the next, so P never increases across them either.
@@ -388,20 +366,10 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   const double stopAt = config_.tol * scale;
   const double gapTol = config_.gapTol;
 
-  // The duality gap in Gram form, with the dual point theta = u (x - z D) scaled to be
-  // feasible: u max|g_j| <= lambda (u max(-g_j) <= lambda when nonNegative).
-  struct Gap {
-    double gap, dual, scale;
-  };
-  const auto gapAt = [&](const IterateSums& s, double largest) {
-    const double u = largest > lambda ? lambda / largest : 1.0;
-    const double primal = 0.5 * squaredNorm - s.dotC + 0.5 * s.quadratic + lambda * s.l1;
-    const double residualSquared = std::max(squaredNorm - 2.0 * s.dotC + s.quadratic, 0.0);
-    const double dual = u * (squaredNorm - s.dotC) - 0.5 * u * u * residualSquared;
-    return Gap{primal - dual, dual, u};
-  };
+  using Gap = FistaGap;
+  const auto gapAt = [&](const FistaSums& s, double largest) { return fistaGap(squaredNorm, lambda, s, largest); };
   const auto met = [&](double violation, const Gap& gap, double factor) {
-    return violation <= factor * stopAt || (gapTol > 0.0 && gap.gap <= factor * gapTol * gap.dual);
+    return fistaMet(violation, gap, factor, stopAt, gapTol);
   };
 
   // x over every atom (global indices, increasing): the start point, projected onto z >= 0
@@ -421,10 +389,10 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
   struct Check {
     double violation, largest;
     Gap gap;
-    IterateSums sums;  // x's, which a subproblem on x starts from
+    FistaSums sums;  // x's, which a subproblem on x starts from
   };
   const auto checkEveryAtom = [&]() {
-    IterateSums s;
+    FistaSums s;
     for (int64_t e = 0; e < xCount; ++e) {
       const int32_t j = xIndex[e];
       ws.fullCoef[e] = static_cast<float>(xValue[e]);
@@ -468,8 +436,8 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
 
   // The next W (in ws.atoms) from the check just made; its size, or m for every atom.
   const auto chooseWorkingSet = [&](const Check& check) {
-    const int64_t size = std::max(kInitialWorkingSet, 2 * xCount);
-    if (2 * size > m || size > kMaxWorkingSet) return m;
+    const int64_t size = fistaWorkingSetSize(xCount);
+    if (fistaWorkingSetIsEveryAtom(size, m)) return m;
     const int64_t extra = size - xCount;
     // Each atom's priority; the support's (and zero atoms') are infinite: never chosen.
     double* priority = ws.priority.data();
@@ -610,7 +578,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       ws.counts[xs] = xCount;
       for (int64_t b = 0; b < n; ++b) product[b] = ws.fullProducts[everyAtom ? b : atoms[b]];
     }
-    IterateSums xSums = check.sums;
+    FistaSums xSums = check.sums;
 
     FistaStep step{momentum.alpha, momentum.beta, 1.0 / curvature, lambda / curvature, lambda, nonNegative};
     double startGap = -1.0;
@@ -635,7 +603,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
         if (startGap < 0.0) startGap = gap.gap;
         if (steps > 0) {
           solved = met(r.violation, gap, 0.5 * factor);
-          if (solved || gap.gap <= kSubproblemGapFraction * startGap) break;
+          if (solved || gap.gap <= kFistaSubproblemGapFraction * startGap) break;
         }
       }
       if (iterations >= config_.maxIter) break;
@@ -656,7 +624,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
         step.threshold = lambda / curvature;
         continue;
       }
-      const IterateSums zSums{t.zDotC, t.zQuadratic, t.zL1};
+      const FistaSums zSums{t.zDotC, t.zQuadratic, t.zL1};
       const double change = t.change + lambda * (zSums.l1 - xSums.l1);
       if (momentum.advance(change, r.restart > 0.0)) xSums = zSums;
       step.alpha = momentum.alpha;
@@ -679,7 +647,7 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
       check = checkEveryAtom();
       checked = true;
       if (!met(check.violation, check.gap, 1.0) && violatorsOutside() == 0) {
-        if (factor < kSmallestFactor) break;
+        if (factor < kFistaSmallestFactor) break;
         factor *= 0.25;
       }
     }

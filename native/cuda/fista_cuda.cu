@@ -1,23 +1,28 @@
-// FISTA on the GPU: the lasso coding of native/cpu/fista_cpu.cc (read its solveRow first) on
-// every atom, without the CPU's working sets but with its backtracking step (1/L, L from the
-// largest ||d_j||^2 up, never past the L of every atom); and FistaDictionary's learning
-// step, which codes the batch here and leaves the rest (the statistics A and B and the pass over
-// the atoms, cpu/fista_learning.h) to the host code the CPU backend runs too: that pass is
-// sequential over the atoms, and the coding is most of a step's work.
+// FISTA on the GPU: the lasso coding of native/cpu/fista_cpu.cc (read its solveRow first), the
+// same algorithm: monotone FISTA with the gradient restart, on working sets, with the
+// backtracking step (1/L, L from the largest ||d_j||^2 up, never past the L of every atom); and
+// FistaDictionary's learning step, which codes the batch here and leaves the rest (the
+// statistics A and B and the pass over the atoms, cpu/fista_learning.h) to the host code the
+// CPU backend runs too: that pass is sequential over the atoms, and the coding is most of a
+// step's work.
 //
 // G = D D^T and c = x D^T are FP32 products (cuda::multiply; G is symmetric bit for bit, as the
 // P(z) - P(x) identity needs, since fmaf(a, b, s) == fmaf(b, a, s)). L comes from the same
 // double power iteration as on the CPU, on the host, over the smaller of D D^T and D^T D.
-// Backtracking matters most to warm starts: near a solution G's curvature along the steps is
-// that of the few atoms in use (about (1 + sqrt(s / d))^2 for s random unit atoms), far below
-// the L of every atom, and the longer steps take fewer iterations.
-// Each row is then solved by one block, start to finish, in one kernel: monotone FISTA with
-// the gradient restart, the per-row KKT (and optional duality-gap) stop, and the report from
-// the explicit residual in double. The block's iterates (double), their products with G
-// (float) and their non-zeros (in increasing atom order, compacted with ballots) live in a
-// per-block workspace in global memory; every decision comes from a block reduction that all
-// threads receive alike, so the control flow is uniform over the block. Reductions have a
-// fixed order: results are deterministic.
+//
+// Each row is solved by one warp, start to finish, in one kernel (solveRowsKernel). A working
+// set is a few dozen atoms, so a warp's 32 lanes cover it in a pass or two, and every decision
+// comes from a warp reduction (a butterfly of shuffles, which leaves the same bits in every
+// lane) rather than a block's barriers: the control flow is uniform over the warp, and the
+// results are deterministic. The iterates (double), their products with G (float, read from G
+// in global memory at the working set's columns: G is small enough for L2 when the atoms are
+// a few thousand) and their non-zeros (increasing, compacted with ballots) live in a per-warp
+// workspace in global memory, written and read across lanes with __syncwarp between.
+//
+// Differences from the CPU, none of which changes what a row converges to: the working set's
+// atoms are chosen by an exact selection on float priorities (ties to the lower atom), not by
+// the CPU's sampled threshold on double ones; and G is read in place, not copied into a compact
+// square per working set.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -31,6 +36,7 @@
 #include "../core/fista.h"
 #include "../core/fista_lipschitz.h"
 #include "../core/fista_momentum.h"
+#include "../core/fista_working_set.h"
 #include "../core/memory.h"
 #include "../core/thread_pool.h"
 #include "../cpu/fista_learning.h"
@@ -49,16 +55,21 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFullWarp = 0xffffffffu;
 // Rows per pass: bounds x, c and the codes to 256 MiB each.
 constexpr int64_t kPassRows = 8192;
 constexpr int64_t kDenseChunkFloats = int64_t{64} << 20;
-// Blocks solving at once (each row loops), and the bytes their workspaces may take.
-constexpr int64_t kMaxSolvers = 1024;
+// Warps solving at once (each loops over rows), and the bytes their workspaces may take.
+constexpr int64_t kMaxSolverBlocks = 1024;
 constexpr int64_t kWorkspaceBytes = int64_t{256} << 20;
 
-// Per solver block: three iterate slots of m doubles, their products with G (floats), and
-// their non-zeros as (atom, value in float) lists.
-size_t workspaceBytesPerBlock(int64_t m) { return static_cast<size_t>(3 * m) * (8 + 4 + 4 + 4); }
+// Per solver warp: three iterate slots of m doubles, their products with G (floats) and their
+// non-zeros as (local atom, value in float) lists; x G over every atom (doubles) and c on the
+// working set (floats); the atoms' priorities (as ordered keys); the working set and x's
+// support (atom indices); x's values on its support (doubles).
+size_t workspaceBytesPerSolver(int64_t m) {
+  return static_cast<size_t>(m) * (3 * (8 + 4 + 4 + 4) + 8 + 4 + 4 + 2 * 4 + 8);
+}
 
 struct SolveArgs {
   const float* gram;  // G [m, m]
@@ -66,16 +77,22 @@ struct SolveArgs {
   const float* x;     // [rows, d]
   const float* init;  // [rows, m] or null
   const float* dictionary;  // [m, d]
+  const double* inverseNorms;  // [m]: 1 / ||d_j||, 0 for a zero atom
   int64_t rows, m, d;
   double lambda, lipschitz, tol, gapTol;
   const double* largestAtomSquaredNorm;  // max ||d_j||^2, from G's diagonal: each row's first L
   int64_t maxIter;
   bool nonNegative;
-  // Workspaces, [gridDim.x][3][m] each.
-  double* values;
-  float* products;
-  int32_t* nonzeros;
-  float* coef;
+  // Workspaces, [solvers][...] each (see workspaceBytesPerSolver).
+  double* values;     // [3][m]
+  float* products;    // [3][m]
+  int32_t* nonzeros;  // [3][m]
+  float* coef;        // [3][m]
+  double* checkProducts;  // [m]
+  float* workingC;        // [m]
+  uint32_t* keys;     // [m]
+  int32_t* atoms;     // [2][m]
+  double* solution;   // [m]
   // Outputs per row.
   float* codes;  // [rows, m]
   int32_t* iterations;
@@ -88,261 +105,462 @@ struct SolveArgs {
   double* l1;
 };
 
-__device__ __forceinline__ double warpMax(double value) {
+// Sums and maxima over the warp by a butterfly: every lane ends with the same bits (each step
+// adds the same two values in every lane of a pair, and + is commutative).
+template <class T>
+__device__ __forceinline__ T warpAllSum(T value) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
+  for (int mask = 16; mask > 0; mask >>= 1) value += __shfl_xor_sync(kFullWarp, value, mask);
   return value;
 }
 
-// Max over the block (values >= 0), returned to every thread; contains barriers.
-__device__ double blockMax(double value, double* scratch) {
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  value = warpMax(value);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = value;
-  __syncthreads();
-  double result = 0.0;
-  for (int w = 0; w < kWarps; ++w) result = fmax(result, scratch[w]);
-  return result;
+__device__ __forceinline__ double warpAllMax(double value) {
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) value = fmax(value, __shfl_xor_sync(kFullWarp, value, mask));
+  return value;
 }
 
-struct Sums {
-  double dotC, quadratic, l1;
-};
+// A float's bits as an unsigned key in the float's order (negatives below positives).
+__device__ __forceinline__ uint32_t orderedKey(float value) {
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
+constexpr uint32_t kInfiniteKey = 0xff800000u;  // orderedKey(+infinity)
+constexpr uint32_t kSupportKey = 0xffffffffu;   // above every float's key: never chosen
 
-// Slot s of a block's workspace, by arithmetic (an array of pointers indexed by a run-time
-// slot would live in local memory).
+// The lane's part of the warp's list being built: appends (local atom j, value) when keep, in
+// increasing j across the calls of one pass (each lane calls once per tile of 32 with the same
+// `count`, the list's length so far) and returns the new length, the same in every lane.
+template <class T>
+__device__ __forceinline__ int64_t appendToList(bool keep, int32_t j, T value, int32_t* list, T* values,
+                                                int64_t count) {
+  const int lane = threadIdx.x & 31;
+  const unsigned ballot = __ballot_sync(kFullWarp, keep);
+  if (keep) {
+    const int64_t at = count + __popc(ballot & ((1u << lane) - 1u));
+    list[at] = j;
+    if (values != nullptr) values[at] = value;
+  }
+  return count + __popc(ballot);
+}
+
+// A solver warp's workspace, by arithmetic (an array of pointers indexed by a run-time slot
+// would live in local memory).
 struct Workspace {
   const SolveArgs& a;
-  int64_t offset;  // the block's first element
+  int64_t solver;
   int64_t m;
-  __device__ double* values(int s) const { return a.values + offset + s * m; }
-  __device__ float* products(int s) const { return a.products + offset + s * m; }
-  __device__ int32_t* nonzeros(int s) const { return a.nonzeros + offset + s * m; }
-  __device__ float* coef(int s) const { return a.coef + offset + s * m; }
+  __device__ double* values(int s) const { return a.values + (solver * 3 + s) * m; }
+  __device__ float* products(int s) const { return a.products + (solver * 3 + s) * m; }
+  __device__ int32_t* nonzeros(int s) const { return a.nonzeros + (solver * 3 + s) * m; }
+  __device__ float* coef(int s) const { return a.coef + (solver * 3 + s) * m; }
+  __device__ double* checkProducts() const { return a.checkProducts + solver * m; }  // x G over every atom
+  __device__ float* workingC() const { return a.workingC + solver * m; }
+  __device__ uint32_t* keys() const { return a.keys + solver * m; }
+  __device__ int32_t* workingSet() const { return a.atoms + solver * 2 * m; }  // increasing
+  __device__ int32_t* xIndex() const { return a.atoms + (solver * 2 + 1) * m; }  // increasing
+  __device__ double* xValue() const { return a.solution + solver * m; }
 };
 
-// max(G_jj, 0) over the atoms, into *out: one block.
-__global__ void __launch_bounds__(kThreads) largestDiagonalKernel(const float* gram, int64_t m, double* out) {
-  __shared__ double scratch[32];
-  double largest = 0.0;
-  for (int64_t j = threadIdx.x; j < m; j += kThreads) largest = fmax(largest, static_cast<double>(gram[j * m + j]));
-  largest = blockMax(largest, scratch);
-  if (threadIdx.x == 0) *out = largest;
+// inverseNorms[j] = 1 / sqrt(G_jj) (0 where G_jj <= 0), and *largest = max(G_jj, 0): one block.
+__global__ void __launch_bounds__(kThreads) atomNormsKernel(const float* gram, int64_t m, double* inverseNorms,
+                                                            double* largest) {
+  __shared__ double scratch[kWarps];
+  double most = 0.0;
+  for (int64_t j = threadIdx.x; j < m; j += kThreads) {
+    const double squared = fmax(static_cast<double>(gram[j * m + j]), 0.0);
+    inverseNorms[j] = squared > 0.0 ? 1.0 / sqrt(squared) : 0.0;
+    most = fmax(most, squared);
+  }
+  most = warpAllMax(most);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = most;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 0; w < kWarps; ++w) most = fmax(most, scratch[w]);
+    *largest = most;
+  }
 }
 
-// One block per row at a time (grid-stride over rows). See fista_cpu.cc's solveRow for the
+// One warp per row at a time (grid-stride over rows). See fista_cpu.cc's solveRow for the
 // algorithm; the comments here are about the GPU.
-__global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a) {
-  __shared__ double scratch[32];
-  __shared__ int warpCounts[kWarps];
+__global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t solvers) {
   const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
+  const int64_t solver = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (solver >= solvers) return;  // whole warps: nothing below waits for the block
   const int64_t m = a.m;
   const int64_t d = a.d;
   const double lambda = a.lambda;
   const bool nonNegative = a.nonNegative;
-  const Workspace ws{a, static_cast<int64_t>(blockIdx.x) * 3 * m, m};
+  const Workspace ws{a, solver, m};
+  double* const xG = ws.checkProducts();
+  int32_t* const xIndex = ws.xIndex();
+  double* const xValue = ws.xValue();
 
-  // Appends atom j (when keep) to the slot's list, in increasing atom order across the calls
-  // of one pass; every thread calls it once per tile of kThreads atoms, with `count` the list's
-  // length so far (the same in every thread), and gets the new length back.
-  const auto append = [&](bool keep, int64_t j, double value, int slot, int64_t count) -> int64_t {
-    const unsigned ballot = __ballot_sync(0xffffffffu, keep);
-    if (lane == 0) warpCounts[warp] = __popc(ballot);
-    __syncthreads();
-    int64_t at = count;
-    int64_t total = 0;
-    for (int w = 0; w < kWarps; ++w) {
-      if (w < warp) at += warpCounts[w];
-      total += warpCounts[w];
-    }
-    if (keep) {
-      at += __popc(ballot & ((1u << lane) - 1u));
-      ws.nonzeros(slot)[at] = static_cast<int32_t>(j);
-      ws.coef(slot)[at] = static_cast<float>(value);
-    }
-    __syncthreads();  // warpCounts is rewritten by the next call
-    return count + total;
-  };
-  // products[j] of the slot = sum over the slot's list of coef[e] * G[index[e], j], for every j;
-  // ends with a barrier, so that any thread may then read any product.
-  const auto combine = [&](int slot, int64_t count) {
-    for (int64_t j = threadIdx.x; j < m; j += kThreads) {
-      float sum = 0.0f;
-      for (int64_t e = 0; e < count; ++e) sum = fmaf(ws.coef(slot)[e], a.gram[static_cast<int64_t>(ws.nonzeros(slot)[e]) * m + j], sum);
-      ws.products(slot)[j] = sum;
-    }
-    __syncthreads();
-  };
-  const auto sums = [&](int slot, int64_t count, const float* c) {
-    double dotC = 0.0, quadratic = 0.0, l1 = 0.0;
-    for (int64_t e = threadIdx.x; e < count; e += kThreads) {
-      const int64_t j = ws.nonzeros(slot)[e];
-      const double v = ws.values(slot)[j];
-      dotC += v * c[j];
-      quadratic += v * ws.products(slot)[j];
-      l1 += fabs(v);
-    }
-    return Sums{blockSum(dotC, scratch), blockSum(quadratic, scratch), blockSum(l1, scratch)};
-  };
-  const auto halfway = [&](int slot, int64_t count, const float* zG, const float* xG, const float* c) {
-    double total = 0.0;
-    for (int64_t e = threadIdx.x; e < count; e += kThreads) {
-      const int64_t j = ws.nonzeros(slot)[e];
-      total += ws.values(slot)[j] * (0.5 * (static_cast<double>(zG[j]) + xG[j]) - c[j]);
-    }
-    return blockSum(total, scratch);
+  struct Check {
+    double violation, largest;
+    FistaGap gap;
+    FistaSums sums;  // x's, which a subproblem on x starts from
   };
 
-  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
-    const float* c = a.c + row * m;
+  for (int64_t row = solver; row < a.rows; row += solvers) {
+    const float* cFull = a.c + row * m;
     const float* xRow = a.x + row * d;
     double squaredNorm = 0.0, cInf = 0.0;
-    for (int64_t i = threadIdx.x; i < d; i += kThreads) squaredNorm += static_cast<double>(xRow[i]) * xRow[i];
-    for (int64_t j = threadIdx.x; j < m; j += kThreads) cInf = fmax(cInf, fabs(static_cast<double>(c[j])));
-    squaredNorm = blockSum(squaredNorm, scratch);
-    cInf = blockMax(cInf, scratch);
+    for (int64_t i = lane; i < d; i += 32) squaredNorm += static_cast<double>(xRow[i]) * xRow[i];
+    for (int64_t j = lane; j < m; j += 32) cInf = fmax(cInf, fabs(static_cast<double>(cFull[j])));
+    squaredNorm = warpAllSum(squaredNorm);
+    cInf = warpAllMax(cInf);
     const double scale = fmax(lambda, cInf);
     const double stopAt = a.tol * scale;
+    const auto met = [&](double violation, const FistaGap& gap, double factor) {
+      return fistaMet(violation, gap, factor, stopAt, a.gapTol);
+    };
 
-    // The start point, projected onto z >= 0 when nonNegative.
-    FistaMomentum momentum;
-    int& xs = momentum.xs;
-    int& ps = momentum.ps;
-    int& zs = momentum.zs;
-    int64_t counts[3] = {0, 0, 0};
-    for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
-      const int64_t j = j0 + threadIdx.x;
+    // x over every atom (xIndex, xValue): the start point, projected onto z >= 0 when nonNegative.
+    int64_t xCount = 0;
+    for (int64_t j0 = 0; j0 < m; j0 += 32) {
+      const int64_t j = j0 + lane;
       float value = 0.0f;
       if (j < m && a.init != nullptr) {
         value = a.init[row * m + j];
         if (nonNegative) value = fmaxf(value, 0.0f);
       }
-      if (j < m) ws.values(xs)[j] = value;
-      counts[xs] = append(j < m && value != 0.0f, j, value, xs, counts[xs]);
+      xCount = appendToList(value != 0.0f, static_cast<int32_t>(j), static_cast<double>(value), xIndex, xValue, xCount);
     }
-    combine(xs, counts[xs]);
-    Sums xSums = sums(xs, counts[xs], c);
+    __syncwarp();
 
-    const double& alpha = momentum.alpha;
-    const double& beta = momentum.beta;
-    // The step 1/L, L found by backtracking from the largest ||d_j||^2 as on the CPU.
+    // The conditions over every atom, from x G (left in checkProducts): the stopping test. x G is
+    // summed in double here, where the CPU sums in float: the test that ends a row then carries
+    // only the rounding of G and c, not that of a sum over the support.
+    const auto checkEveryAtom = [&]() {
+      double largest = 0.0;
+      for (int64_t j = lane; j < m; j += 32) {
+        double sum = 0.0;
+        for (int64_t e = 0; e < xCount; ++e) {
+          sum = fma(xValue[e], static_cast<double>(a.gram[static_cast<int64_t>(xIndex[e]) * m + j]), sum);
+        }
+        xG[j] = sum;
+        const double g = sum - cFull[j];
+        largest = fmax(largest, nonNegative ? -g : fabs(g));
+      }
+      __syncwarp();
+      largest = warpAllMax(largest);
+      // A zero code's violation is at most largest - lambda; x's own atoms' one by one.
+      FistaSums s;
+      double violation = 0.0;
+      for (int64_t e = lane; e < xCount; e += 32) {
+        const int32_t j = xIndex[e];
+        const double v = xValue[e];
+        s.dotC += v * cFull[j];
+        s.quadratic += v * xG[j];
+        s.l1 += fabs(v);
+        const double g = xG[j] - cFull[j];
+        violation = fmax(violation, fabs(g + (v > 0.0 ? lambda : -lambda)));
+      }
+      s.dotC = warpAllSum(s.dotC);
+      s.quadratic = warpAllSum(s.quadratic);
+      s.l1 = warpAllSum(s.l1);
+      violation = fmax(warpAllMax(violation), fmax(largest - lambda, 0.0));
+      return Check{violation, largest, fistaGap(squaredNorm, lambda, s, largest), s};
+    };
+
+    // Atoms outside x's support that violate their condition, by the check just made.
+    const auto violatorsOutside = [&]() {
+      const auto violates = [&](int64_t j) {
+        const double g = xG[j] - cFull[j];
+        return (nonNegative ? -g : fabs(g)) > lambda;
+      };
+      int count = 0;
+      for (int64_t j = lane; j < m; j += 32) count += violates(j);
+      for (int64_t e = lane; e < xCount; e += 32) count -= violates(xIndex[e]);
+      return warpAllSum(count);
+    };
+
+    // The next working set (in workingSet(), increasing) from the check just made: x's support
+    // and the `extra` atoms of least priority (lambda - u |g_j|) / ||d_j|| (Gap Safe's order, as
+    // on the CPU), ties to the lower atom, zero atoms never. Its size, or m for every atom.
+    const auto chooseWorkingSet = [&](const Check& check) -> int64_t {
+      const int64_t size = fistaWorkingSetSize(xCount);
+      if (fistaWorkingSetIsEveryAtom(size, m)) return m;
+      const int64_t extra = size - xCount;
+      uint32_t* keys = ws.keys();
+      const double u = check.gap.scale;
+      for (int64_t j = lane; j < m; j += 32) {
+        const double g = xG[j] - cFull[j];
+        const double inverse = a.inverseNorms[j];
+        keys[j] = inverse > 0.0 ? orderedKey(static_cast<float>((lambda - u * (nonNegative ? -g : fabs(g))) * inverse))
+                                : kInfiniteKey;
+      }
+      __syncwarp();
+      for (int64_t e = lane; e < xCount; e += 32) keys[xIndex[e]] = kSupportKey;
+      __syncwarp();
+      // The extra-th smallest key, by bisection: there are at least `extra` keys below
+      // kSupportKey, since m >= 2 size.
+      uint32_t low = 0, high = kSupportKey - 1;
+      while (low < high) {
+        const uint32_t mid = low + (high - low) / 2;
+        int64_t atOrBelow = 0;
+        for (int64_t j = lane; j < m; j += 32) atOrBelow += keys[j] <= mid;
+        if (warpAllSum(atOrBelow) >= extra) {
+          high = mid;
+        } else {
+          low = mid + 1;
+        }
+      }
+      // Zero atoms (infinite priority) are never chosen, even if fewer atoms are left.
+      const uint32_t bound = low < kInfiniteKey ? low : kInfiniteKey;
+      int64_t below = 0;
+      for (int64_t j = lane; j < m; j += 32) below += keys[j] < bound;
+      const int64_t ties = low < kInfiniteKey ? extra - warpAllSum(below) : 0;
+      int32_t* atoms = ws.workingSet();
+      int64_t n = 0, tiesSeen = 0;
+      for (int64_t j0 = 0; j0 < m; j0 += 32) {
+        const int64_t j = j0 + lane;
+        const uint32_t key = j < m ? keys[j] : 0u;
+        const bool tie = j < m && key == bound && ties > 0;
+        const unsigned tieBallot = __ballot_sync(kFullWarp, tie);
+        const int64_t rank = tiesSeen + __popc(tieBallot & ((1u << lane) - 1u));
+        tiesSeen += __popc(tieBallot);
+        const bool chosen = j < m && (key == kSupportKey || key < bound || (tie && rank < ties));
+        n = appendToList<float>(chosen, static_cast<int32_t>(j), 0.0f, atoms, nullptr, n);
+      }
+      __syncwarp();
+      return n;
+    };
+
+    FistaMomentum momentum;
+    int& xs = momentum.xs;
+    int& ps = momentum.ps;
+    int& zs = momentum.zs;
     const double largestAtom = *a.largestAtomSquaredNorm;
     double curvature = fmin(largestAtom > 0.0 ? largestAtom : a.lipschitz, a.lipschitz);
     int32_t iterations = 0;
     bool converged = false;
-    double violation = 0.0, largest = 0.0;
+    double factor = 1.0;  // of the tolerance, for W's own test
+    Check check = checkEveryAtom();
+    bool checked = true;  // check describes the current x
     for (;;) {
-      // z = prox(y), y = alpha x + beta p, and the optimality of x, in one pass.
-      const double* x = ws.values(xs);
-      const double* p = ws.values(ps);
-      const float* xG = ws.products(xs);
-      const float* pG = ws.products(ps);
-      double* z = ws.values(zs);
-      const double invL = __drcp_rn(curvature);  // exactly 1 / curvature
-      const double threshold = lambda * invL;
-      double myViolation = 0.0, myLargest = 0.0, myRestart = 0.0;
-      int64_t count = 0;
-      for (int64_t j0 = 0; j0 < m; j0 += kThreads) {
-        const int64_t j = j0 + threadIdx.x;
-        double zj = 0.0;
-        if (j < m) {
-          const double xj = x[j];
-          const double g = static_cast<double>(xG[j]) - c[j];
-          double error;
-          if (nonNegative) {
-            error = xj > 0.0 ? fabs(g + lambda) : fmax(-g - lambda, 0.0);
-          } else {
-            error = xj != 0.0 ? fabs(g + (xj > 0.0 ? lambda : -lambda)) : fmax(fabs(g) - lambda, 0.0);
-          }
-          myViolation = fmax(myViolation, error);
-          myLargest = fmax(myLargest, nonNegative ? -g : fabs(g));
-          const double y = alpha * xj + beta * p[j];
-          const double gy = alpha * xG[j] + beta * pG[j] - c[j];
-          const double w = y - gy * invL;
-          zj = w > threshold ? w - threshold : (!nonNegative && w < -threshold ? w + threshold : 0.0);
-          z[j] = zj;
-          myRestart += (y - zj) * (zj - xj);
-        }
-        count = append(zj != 0.0, j, zj, zs, count);
+      if (!checked) {
+        check = checkEveryAtom();
+        checked = true;
       }
-      counts[zs] = count;
-      violation = blockMax(myViolation, scratch);
-      largest = blockMax(myLargest, scratch);
-      const double restartSum = blockSum(myRestart, scratch);
-
-      // The duality gap at x in Gram form (fista_cpu.cc's gapAt).
-      const double u = largest > lambda ? lambda / largest : 1.0;
-      const double primal = 0.5 * squaredNorm - xSums.dotC + 0.5 * xSums.quadratic + lambda * xSums.l1;
-      const double residualSquared = fmax(squaredNorm - 2.0 * xSums.dotC + xSums.quadratic, 0.0);
-      const double dual = u * (squaredNorm - xSums.dotC) - 0.5 * u * u * residualSquared;
-      if (violation <= stopAt || (a.gapTol > 0.0 && primal - dual <= a.gapTol * dual)) {
+      if (met(check.violation, check.gap, 1.0)) {
         converged = true;
         break;
       }
       if (iterations >= a.maxIter) break;
-      ++iterations;
 
-      combine(zs, counts[zs]);
-      if (curvature < a.lipschitz) {
-        // Backtracking: G's curvature along z - y must not exceed L.
-        const float* zG = ws.products(zs);
-        double myAlong = 0.0, myLength = 0.0;
-        for (int64_t j = threadIdx.x; j < m; j += kThreads) {
-          const double step = z[j] - (alpha * x[j] + beta * p[j]);
-          myAlong += step * (static_cast<double>(zG[j]) - (alpha * xG[j] + beta * pG[j]));
-          myLength += step * step;
+      // The subproblem on W: n atoms (local index b is atom W[b]), or every atom.
+      const int64_t n = chooseWorkingSet(check);
+      const bool everyAtom = n == m;
+      const int32_t* W = ws.workingSet();
+      const auto atomOf = [&](int64_t b) -> int64_t { return everyAtom ? b : W[b]; };
+      const float* c = cFull;
+      if (!everyAtom) {
+        float* workingC = ws.workingC();
+        for (int64_t b = lane; b < n; b += 32) workingC[b] = cFull[W[b]];
+        c = workingC;
+      }
+      // x on W, from x over every atom, and x G from the check.
+      momentum = FistaMomentum{};
+      int64_t counts[3] = {0, 0, 0};
+      {
+        double* v = ws.values(xs);
+        float* product = ws.products(xs);
+        for (int64_t b = lane; b < n; b += 32) {
+          v[b] = 0.0;
+          product[b] = static_cast<float>(xG[atomOf(b)]);
         }
-        const double along = blockSum(myAlong, scratch);
-        const double length = blockSum(myLength, scratch);
-        if (along > curvature * length) {
-          // __drcp_rn, not a division: a division's slow path would take 16 more registers, and
-          // with them one of the four blocks an SM runs.
+        __syncwarp();
+        for (int64_t e = lane; e < xCount; e += 32) {
+          const int32_t j = xIndex[e];
+          int64_t b = j;  // x's support is in W: its local index by binary search
+          if (!everyAtom) {
+            int64_t first = 0, last = n;
+            while (first < last) {
+              const int64_t middle = (first + last) / 2;
+              if (W[middle] < j) {
+                first = middle + 1;
+              } else {
+                last = middle;
+              }
+            }
+            b = first;
+          }
+          v[b] = xValue[e];
+          ws.nonzeros(xs)[e] = static_cast<int32_t>(b);
+          ws.coef(xs)[e] = static_cast<float>(xValue[e]);
+        }
+        counts[xs] = xCount;
+        __syncwarp();
+      }
+      FistaSums xSums = check.sums;
+
+      // z's products with G on W: products[b] = sum over z's non-zeros e of coef[e] G[atom(e), W[b]].
+      const auto combine = [&](int slot) {
+        const int32_t* index = ws.nonzeros(slot);
+        const float* coef = ws.coef(slot);
+        float* product = ws.products(slot);
+        for (int64_t b = lane; b < n; b += 32) {
+          const int64_t column = atomOf(b);
+          float sum = 0.0f;
+          for (int64_t e = 0; e < counts[slot]; ++e) sum = fmaf(coef[e], a.gram[atomOf(index[e]) * m + column], sum);
+          product[b] = sum;
+        }
+        __syncwarp();
+      };
+
+      const double& alpha = momentum.alpha;
+      const double& beta = momentum.beta;
+      double startGap = -1.0;
+      int64_t steps = 0;
+      bool solved = false;  // W met the (tightened) tolerance
+      for (;;) {
+        // z = prox(y), y = alpha x + beta p, and the optimality of x on W, in one pass.
+        const double* x = ws.values(xs);
+        const double* p = ws.values(ps);
+        const float* xGw = ws.products(xs);
+        const float* pG = ws.products(ps);
+        double* z = ws.values(zs);
+        const double invL = __drcp_rn(curvature);  // exactly 1 / curvature
+        const double threshold = lambda * invL;
+        double violation = 0.0, largest = 0.0, restart = 0.0;
+        int64_t count = 0;
+        for (int64_t b0 = 0; b0 < n; b0 += 32) {
+          const int64_t b = b0 + lane;
+          double zb = 0.0;
+          if (b < n) {
+            const double xb = x[b];
+            const double g = static_cast<double>(xGw[b]) - c[b];
+            double error;
+            if (nonNegative) {
+              error = xb > 0.0 ? fabs(g + lambda) : fmax(-g - lambda, 0.0);
+            } else {
+              error = xb != 0.0 ? fabs(g + (xb > 0.0 ? lambda : -lambda)) : fmax(fabs(g) - lambda, 0.0);
+            }
+            violation = fmax(violation, error);
+            largest = fmax(largest, nonNegative ? -g : fabs(g));
+            const double y = alpha * xb + beta * p[b];
+            const double gy = alpha * xGw[b] + beta * pG[b] - c[b];
+            const double w = y - gy * invL;
+            zb = w > threshold ? w - threshold : (!nonNegative && w < -threshold ? w + threshold : 0.0);
+            z[b] = zb;
+            restart += (y - zb) * (zb - xb);
+          }
+          count = appendToList(zb != 0.0, static_cast<int32_t>(b), static_cast<float>(zb), ws.nonzeros(zs),
+                               ws.coef(zs), count);
+        }
+        counts[zs] = count;
+        __syncwarp();
+        violation = warpAllMax(violation);
+        largest = warpAllMax(largest);
+        restart = warpAllSum(restart);
+        const FistaGap gap = fistaGap(squaredNorm, lambda, xSums, largest);
+        if (everyAtom) {
+          // W is every atom: its test is the row's.
+          check = Check{violation, largest, gap, xSums};
+          if (met(violation, gap, 1.0)) {
+            converged = true;
+            break;
+          }
+        } else {
+          if (startGap < 0.0) startGap = gap.gap;
+          if (steps > 0) {
+            solved = met(violation, gap, 0.5 * factor);
+            if (solved || gap.gap <= kFistaSubproblemGapFraction * startGap) break;
+          }
+        }
+        if (iterations >= a.maxIter) break;
+        ++iterations;
+        ++steps;
+
+        combine(zs);
+        // fista_cpu.cc's fistaStepSums: the curvature along z - y, and z's sums.
+        const float* zG = ws.products(zs);
+        double along = 0.0, length = 0.0, change = 0.0;
+        FistaSums zSums;
+        for (int64_t b = lane; b < n; b += 32) {
+          const double zb = z[b], xb = x[b];
+          const double delta = zb - (alpha * xb + beta * p[b]);
+          along += delta * (static_cast<double>(zG[b]) - (alpha * xGw[b] + beta * pG[b]));
+          length += delta * delta;
+          zSums.dotC += zb * c[b];
+          zSums.quadratic += zb * zG[b];
+          zSums.l1 += fabs(zb);
+          change += (zb - xb) * (0.5 * (static_cast<double>(zG[b]) + xGw[b]) - c[b]);
+        }
+        along = warpAllSum(along);
+        length = warpAllSum(length);
+        if (curvature < a.lipschitz && along > curvature * length) {
+          // Backtracking: G's curvature along z - y must not exceed L. __drcp_rn, not a
+          // division: a division's slow path takes registers.
           curvature = fmin(a.lipschitz, fmax(2.0 * curvature, along * __drcp_rn(length)));
           continue;
         }
+        zSums.dotC = warpAllSum(zSums.dotC);
+        zSums.quadratic = warpAllSum(zSums.quadratic);
+        zSums.l1 = warpAllSum(zSums.l1);
+        change = warpAllSum(change) + lambda * (zSums.l1 - xSums.l1);
+        if (momentum.advance(change, restart > 0.0)) xSums = zSums;
       }
-      const Sums zSums = sums(zs, counts[zs], c);
-      // P(z) - P(x) in the form whose rounding scales with z - x (fista_cpu.cc). Named steps:
-      // each call has barriers, and the operands of - are evaluated in no fixed order.
-      const double zPart = halfway(zs, counts[zs], ws.products(zs), ws.products(xs), c);
-      const double xPart = halfway(xs, counts[xs], ws.products(zs), ws.products(xs), c);
-      const double change = zPart - xPart + lambda * (zSums.l1 - xSums.l1);
-      if (momentum.advance(change, restartSum > 0.0)) xSums = zSums;
+
+      // x back over every atom (local non-zeros are increasing, and so are W's atoms).
+      xCount = counts[xs];
+      for (int64_t e = lane; e < xCount; e += 32) {
+        const int32_t b = ws.nonzeros(xs)[e];
+        xIndex[e] = static_cast<int32_t>(atomOf(b));
+        xValue[e] = ws.values(xs)[b];
+      }
+      __syncwarp();
+      if (everyAtom) break;  // converged, or out of iterations: check describes x
+      checked = false;
+      if (solved) {
+        // W met its test; if every atom does not, and no atom outside x's support violates its
+        // condition, the two tests differ only by rounding: tighten W's.
+        check = checkEveryAtom();
+        checked = true;
+        if (!met(check.violation, check.gap, 1.0) && violatorsOutside() == 0) {
+          if (factor < kFistaSmallestFactor) break;
+          factor *= 0.25;
+        }
+      }
     }
+    if (!checked) check = checkEveryAtom();
 
     // The codes, and the report from the explicit residual r = x - z D in double.
-    const double* solution = ws.values(xs);
-    for (int64_t j = threadIdx.x; j < m; j += kThreads) a.codes[row * m + j] = static_cast<float>(solution[j]);
-    double residualSquared = 0.0, residualDotX = 0.0;
-    for (int64_t i = threadIdx.x; i < d; i += kThreads) {
+    float* codes = a.codes + row * m;
+    for (int64_t j = lane; j < m; j += 32) codes[j] = 0.0f;
+    __syncwarp();
+    double residualSquared = 0.0, residualDotX = 0.0, l1 = 0.0;
+    for (int64_t e = lane; e < xCount; e += 32) {
+      codes[xIndex[e]] = static_cast<float>(xValue[e]);
+      l1 += fabs(xValue[e]);
+    }
+    for (int64_t i = lane; i < d; i += 32) {
       double r = xRow[i];
-      for (int64_t e = 0; e < counts[xs]; ++e) {
-        const int64_t j = ws.nonzeros(xs)[e];
-        r -= solution[j] * a.dictionary[j * d + i];
-      }
+      for (int64_t e = 0; e < xCount; ++e) r -= xValue[e] * a.dictionary[static_cast<int64_t>(xIndex[e]) * d + i];
       residualSquared += r * r;
       residualDotX += r * xRow[i];
     }
-    residualSquared = blockSum(residualSquared, scratch);
-    residualDotX = blockSum(residualDotX, scratch);
-    if (threadIdx.x == 0) {
-      const double objective = 0.5 * residualSquared + lambda * xSums.l1;
-      const double u = largest > lambda ? lambda / largest : 1.0;
+    residualSquared = warpAllSum(residualSquared);
+    residualDotX = warpAllSum(residualDotX);
+    l1 = warpAllSum(l1);
+    if (lane == 0) {
+      const double objective = 0.5 * residualSquared + lambda * l1;
+      const double u = check.largest > lambda ? lambda / check.largest : 1.0;
       a.iterations[row] = iterations;
       a.objective[row] = objective;
       a.gap[row] = fmax(objective - (u * residualDotX - 0.5 * u * u * residualSquared), 0.0);
-      a.kkt[row] = scale > 0.0 ? violation / scale : 0.0;
+      a.kkt[row] = scale > 0.0 ? check.violation / scale : 0.0;
       a.converged[row] = converged ? 1 : 0;
       if (a.squaredError != nullptr) {
         a.squaredError[row] = residualSquared;
-        a.l1[row] = xSums.l1;
+        a.l1[row] = l1;
       }
     }
-    // The next row rewrites the workspace that threads may still be reading above.
-    __syncthreads();
+    // The next row rewrites the workspace that lanes may still be reading above.
+    __syncwarp();
   }
 }
 
@@ -395,7 +613,7 @@ class CudaFista final : public FistaBackend {
   double lipschitz_ = 1.0;
   Buffer<double> eigenvector_;  // the power iteration's last vector, its next start (as on the CPU)
   std::unique_ptr<cpu::DictionaryLearning> learning_;  // config.learning
-  int64_t solvers_ = 1;  // blocks of solveRowsKernel, set by reservePasses
+  int64_t solvers_ = 1;  // warps of solveRowsKernel (whole blocks of them), set by reservePasses
   // learnStep's host side: a pass's warm starts and the batch's codes, both as CSR, and each
   // row's ||x - z D||^2 and ||z||_1.
   cpu::CodeRows passStarts_;
@@ -408,6 +626,7 @@ class CudaFista final : public FistaBackend {
   DeviceBuffer<float> gram_{"FISTA Gram matrix"};       // G [m, m]
   DeviceBuffer<float> smallGram_{"FISTA Gram matrix"};  // D^T D [d, d], when d < m
   DeviceBuffer<double> largestAtomSquaredNorm_{"FISTA Gram matrix"};  // [1]: max G_jj
+  DeviceBuffer<double> inverseNorms_{"FISTA Gram matrix"};  // [m]: 1 / ||d_j||, 0 for a zero atom
   DeviceBuffer<float> x_{"FISTA input"};
   DeviceBuffer<float> c_{"FISTA x D^T"};
   DeviceBuffer<float> init_{"FISTA start codes"};
@@ -416,6 +635,11 @@ class CudaFista final : public FistaBackend {
   DeviceBuffer<float> products_{"FISTA workspaces"};
   DeviceBuffer<int32_t> nonzeros_{"FISTA workspaces"};
   DeviceBuffer<float> coef_{"FISTA workspaces"};
+  DeviceBuffer<double> checkProducts_{"FISTA workspaces"};
+  DeviceBuffer<float> workingC_{"FISTA workspaces"};
+  DeviceBuffer<uint32_t> keys_{"FISTA workspaces"};
+  DeviceBuffer<int32_t> atoms_{"FISTA workspaces"};
+  DeviceBuffer<double> solution_{"FISTA workspaces"};
   DeviceBuffer<int32_t> iterations_{"FISTA row results"};
   DeviceBuffer<double> objective_{"FISTA row results"};
   DeviceBuffer<double> gap_{"FISTA row results"};
@@ -476,7 +700,8 @@ CudaFista::~CudaFista() {
 size_t CudaFista::bytesHeld() const {
   return hostDictionary_.bytes() + eigenvector_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() +
          largestAtomSquaredNorm_.bytes() + x_.bytes() + c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() +
-         products_.bytes() + nonzeros_.bytes() + coef_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() +
+         products_.bytes() + nonzeros_.bytes() + coef_.bytes() + checkProducts_.bytes() + workingC_.bytes() + keys_.bytes() + atoms_.bytes() +
+         solution_.bytes() + inverseNorms_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() +
          kkt_.bytes() + converged_.bytes() + squaredError_.bytes() + l1_.bytes() + rowCount_.bytes() +
          rowStart_.bytes() + codeIndex_.bytes() + codeValue_.bytes() + scanTemp_.bytes() + passStarts_.bytes() +
          batchCodes_.bytes() + passCodeStart_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() +
@@ -499,7 +724,8 @@ void CudaFista::prepare() {
   if (prepared_) return;
   upload(dictionary_.data(), hostDictionary_.data(), static_cast<size_t>(m_ * d_));
   multiply(dictionary_.data(), false, dictionary_.data(), true, m_, d_, m_, gram_.data(), false, stream_);
-  largestDiagonalKernel<<<1, kThreads, 0, stream_>>>(gram_.data(), m_, largestAtomSquaredNorm_.data());
+  inverseNorms_.resize(static_cast<size_t>(m_));
+  atomNormsKernel<<<1, kThreads, 0, stream_>>>(gram_.data(), m_, inverseNorms_.data(), largestAtomSquaredNorm_.data());
   SAEKIT_CUDA_LAUNCHED();
   const int64_t n = std::min(m_, d_);
   const float* small = gram_.data();
@@ -533,17 +759,24 @@ int64_t CudaFista::reservePasses(int64_t rows, bool withInit) {
       config_.cudaPassRows > 0 ? config_.cudaPassRows
                                : std::max<int64_t>(1, std::min(kPassRows, kDenseChunkFloats / std::max(d_, m_)));
   const int64_t passRows = std::min(perPass, rows);
-  solvers_ = std::max<int64_t>(
-      1, std::min({passRows, kMaxSolvers, kWorkspaceBytes / static_cast<int64_t>(workspaceBytesPerBlock(m_))}));
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min({ceilDiv(passRows, int64_t{kWarps}), kMaxSolverBlocks,
+                   kWorkspaceBytes / (kWarps * static_cast<int64_t>(workspaceBytesPerSolver(m_)))}));
+  solvers_ = blocks * kWarps;
   x_.resize(static_cast<size_t>(passRows * d_));
   c_.resize(static_cast<size_t>(passRows * m_));
   codes_.resize(static_cast<size_t>(passRows * m_));
   if (withInit) init_.resize(static_cast<size_t>(passRows * m_));
-  const size_t slots = static_cast<size_t>(solvers_ * 3 * m_);
-  values_.resize(slots);
-  products_.resize(slots);
-  nonzeros_.resize(slots);
-  coef_.resize(slots);
+  const size_t perAtom = static_cast<size_t>(solvers_ * m_);
+  values_.resize(3 * perAtom);
+  products_.resize(3 * perAtom);
+  nonzeros_.resize(3 * perAtom);
+  coef_.resize(3 * perAtom);
+  checkProducts_.resize(perAtom);
+  workingC_.resize(perAtom);
+  keys_.resize(perAtom);
+  atoms_.resize(2 * perAtom);
+  solution_.resize(perAtom);
   iterations_.resize(static_cast<size_t>(passRows));
   objective_.resize(static_cast<size_t>(passRows));
   gap_.resize(static_cast<size_t>(passRows));
@@ -561,13 +794,14 @@ void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, bool with
   upload(x_.data(), x + row0 * d_, static_cast<size_t>(count * d_));
   multiply(x_.data(), false, dictionary_.data(), true, count, d_, m_, c_.data(), false, stream_);
   SolveArgs args{gram_.data(), c_.data(), x_.data(), withInit ? init_.data() : nullptr,
-                 dictionary_.data(), count, m_, d_, config_.lambda, lipschitz_, config_.tol,
+                 dictionary_.data(), inverseNorms_.data(), count, m_, d_, config_.lambda, lipschitz_, config_.tol,
                  config_.gapTol, largestAtomSquaredNorm_.data(), config_.maxIter, config_.nonNegative,
-                 values_.data(), products_.data(), nonzeros_.data(), coef_.data(), codes_.data(),
-                 iterations_.data(), objective_.data(), gap_.data(), kkt_.data(), converged_.data(),
-                 withSums ? squaredError_.data() : nullptr, withSums ? l1_.data() : nullptr};
-  const unsigned blocks = static_cast<unsigned>(std::min(count, solvers_));
-  solveRowsKernel<<<blocks, kThreads, 0, stream_>>>(args);
+                 values_.data(), products_.data(), nonzeros_.data(), coef_.data(), checkProducts_.data(), workingC_.data(), keys_.data(),
+                 atoms_.data(), solution_.data(), codes_.data(), iterations_.data(), objective_.data(), gap_.data(),
+                 kkt_.data(), converged_.data(), withSums ? squaredError_.data() : nullptr,
+                 withSums ? l1_.data() : nullptr};
+  const int64_t solvers = std::min(count, solvers_);
+  solveRowsKernel<<<static_cast<unsigned>(ceilDiv(solvers, int64_t{kWarps})), kThreads, 0, stream_>>>(args, solvers);
   SAEKIT_CUDA_LAUNCHED();
   download(results.iterations.data() + row0, iterations_.data(), static_cast<size_t>(count));
   download(results.objective.data() + row0, objective_.data(), static_cast<size_t>(count));

@@ -270,16 +270,20 @@ inline void launch(dim3 grid, dim3 blockShape, size_t sharedBytes, std::function
         // Each warp in turn runs as far as it can (to a __syncthreads, or to its end) before the
         // next starts, the warps in forward order on even passes and backward on odd ones: a
         // warp that runs ahead of the block's barriers meets another warp's data early or late.
+        // Within a warp, each lane runs to its next warp-wide operation in turn, the lanes in
+        // forward and backward order by turns: a lane that reads what another lane wrote without
+        // a warp barrier between finds it not yet written in one order or the other.
         const unsigned warps = threads / 32;
         unsigned finished = 0;
         for (unsigned pass = 0; finished < threads; ++pass) {
           bool ran = false;
           for (unsigned w = 0; w < warps; ++w) {
             const unsigned warp = pass % 2 == 0 ? w : warps - 1 - w;
-            for (bool progress = true; progress;) {
+            unsigned round = pass;
+            for (bool progress = true; progress; ++round) {
               progress = false;
               for (unsigned l = 0; l < 32; ++l) {
-                Fiber& fiber = fibers[32 * warp + (pass % 2 == 0 ? l : 31 - l)];
+                Fiber& fiber = fibers[32 * warp + (round % 2 == 0 ? l : 31 - l)];
                 if (fiber.done || fiber.waitingOn >= 0) continue;
                 resume(fiber);
                 if (fiber.done) ++finished;
@@ -341,6 +345,20 @@ template <class T>
 T __shfl_down_sync(unsigned mask, T value, unsigned delta) {
   const int from = saekit::emulator::lane() + static_cast<int>(delta);
   return shuffleFrom(mask, value, from, from >= 32);
+}
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T value, int laneMask) {
+  return shuffleFrom(mask, value, (saekit::emulator::lane() ^ laneMask) & 31, false);
+}
+
+// A barrier of the warp (and, on the GPU, the ordering of its lanes' memory accesses): lanes
+// that write what other lanes then read must meet here between, or the emulator's lane order
+// (each lane runs to its next warp-wide operation before the next lane starts) shows it.
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  using namespace saekit::emulator;
+  if (mask != 0xffffffffu) fail("__syncwarp: only full-warp masks are emulated");
+  arriveAndWait(1 + static_cast<int>(self().linear >> 5), 32);
 }
 
 // CUDA's global min and max take any mix of arithmetic types; isnan and friends are global too.
