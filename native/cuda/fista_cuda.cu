@@ -19,10 +19,12 @@
 // a few thousand) and their non-zeros (increasing, compacted with ballots) live in a per-warp
 // workspace in global memory, written and read across lanes with __syncwarp between.
 //
-// Differences from the CPU, none of which changes what a row converges to: the working set's
-// atoms are chosen by an exact selection on float priorities (ties to the lower atom), not by
-// the CPU's sampled threshold on double ones; and G is read in place, not copied into a compact
-// square per working set.
+// Differences from the CPU, none of which changes what a row converges to: a working set's
+// atoms are the least of float priorities, found by bisection on their bits (ties to the lower
+// atom), where the CPU ranks double ones (a sampled threshold, then nth_element), so near-ties
+// may go the other way; and G is read in place, not copied into a compact square per working
+// set. In the GPU emulator, where G and c are the CPU's bit for bit, the codes and iteration
+// counts of cuda_tests' and the parity tests' rows are the CPU's.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -64,11 +66,11 @@ constexpr int64_t kMaxSolverBlocks = 1024;
 constexpr int64_t kWorkspaceBytes = int64_t{256} << 20;
 
 // Per solver warp: three iterate slots of m doubles, their products with G (floats) and their
-// non-zeros as (local atom, value in float) lists; x G over every atom (doubles) and c on the
-// working set (floats); the atoms' priorities (as ordered keys); the working set and x's
+// non-zeros as (local atom, value in float) lists; x G over every atom and c on the working
+// set (floats); the atoms' priorities (as ordered keys); the working set and x's
 // support (atom indices); x's values on its support (doubles).
 size_t workspaceBytesPerSolver(int64_t m) {
-  return static_cast<size_t>(m) * (3 * (8 + 4 + 4 + 4) + 8 + 4 + 4 + 2 * 4 + 8);
+  return static_cast<size_t>(m) * (3 * (8 + 4 + 4 + 4) + 4 + 4 + 4 + 2 * 4 + 8);
 }
 
 struct SolveArgs {
@@ -88,7 +90,7 @@ struct SolveArgs {
   float* products;    // [3][m]
   int32_t* nonzeros;  // [3][m]
   float* coef;        // [3][m]
-  double* checkProducts;  // [m]
+  float* checkProducts;  // [m]
   float* workingC;        // [m]
   uint32_t* keys;     // [m]
   int32_t* atoms;     // [2][m]
@@ -155,7 +157,7 @@ struct Workspace {
   __device__ float* products(int s) const { return a.products + (solver * 3 + s) * m; }
   __device__ int32_t* nonzeros(int s) const { return a.nonzeros + (solver * 3 + s) * m; }
   __device__ float* coef(int s) const { return a.coef + (solver * 3 + s) * m; }
-  __device__ double* checkProducts() const { return a.checkProducts + solver * m; }  // x G over every atom
+  __device__ float* checkProducts() const { return a.checkProducts + solver * m; }  // x G over every atom
   __device__ float* workingC() const { return a.workingC + solver * m; }
   __device__ uint32_t* keys() const { return a.keys + solver * m; }
   __device__ int32_t* workingSet() const { return a.atoms + solver * 2 * m; }  // increasing
@@ -193,7 +195,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
   const double lambda = a.lambda;
   const bool nonNegative = a.nonNegative;
   const Workspace ws{a, solver, m};
-  double* const xG = ws.checkProducts();
+  float* const xG = ws.checkProducts();
   int32_t* const xIndex = ws.xIndex();
   double* const xValue = ws.xValue();
 
@@ -230,18 +232,18 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
     }
     __syncwarp();
 
-    // The conditions over every atom, from x G (left in checkProducts): the stopping test. x G is
-    // summed in double here, where the CPU sums in float: the test that ends a row then carries
-    // only the rounding of G and c, not that of a sum over the support.
+    // The conditions over every atom, from x G in float (left in checkProducts): the stopping
+    // test. In float, as the iterations' products are: a test in double would ask for more than
+    // the float iteration can reach when tol is near float's resolution.
     const auto checkEveryAtom = [&]() {
       double largest = 0.0;
       for (int64_t j = lane; j < m; j += 32) {
-        double sum = 0.0;
+        float sum = 0.0f;
         for (int64_t e = 0; e < xCount; ++e) {
-          sum = fma(xValue[e], static_cast<double>(a.gram[static_cast<int64_t>(xIndex[e]) * m + j]), sum);
+          sum = fmaf(static_cast<float>(xValue[e]), a.gram[static_cast<int64_t>(xIndex[e]) * m + j], sum);
         }
         xG[j] = sum;
-        const double g = sum - cFull[j];
+        const double g = static_cast<double>(sum) - cFull[j];
         largest = fmax(largest, nonNegative ? -g : fabs(g));
       }
       __syncwarp();
@@ -255,7 +257,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
         s.dotC += v * cFull[j];
         s.quadratic += v * xG[j];
         s.l1 += fabs(v);
-        const double g = xG[j] - cFull[j];
+        const double g = static_cast<double>(xG[j]) - cFull[j];
         violation = fmax(violation, fabs(g + (v > 0.0 ? lambda : -lambda)));
       }
       s.dotC = warpAllSum(s.dotC);
@@ -268,7 +270,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
     // Atoms outside x's support that violate their condition, by the check just made.
     const auto violatorsOutside = [&]() {
       const auto violates = [&](int64_t j) {
-        const double g = xG[j] - cFull[j];
+        const double g = static_cast<double>(xG[j]) - cFull[j];
         return (nonNegative ? -g : fabs(g)) > lambda;
       };
       int count = 0;
@@ -287,7 +289,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
       uint32_t* keys = ws.keys();
       const double u = check.gap.scale;
       for (int64_t j = lane; j < m; j += 32) {
-        const double g = xG[j] - cFull[j];
+        const double g = static_cast<double>(xG[j]) - cFull[j];
         const double inverse = a.inverseNorms[j];
         keys[j] = inverse > 0.0 ? orderedKey(static_cast<float>((lambda - u * (nonNegative ? -g : fabs(g))) * inverse))
                                 : kInfiniteKey;
@@ -370,7 +372,7 @@ __global__ void __launch_bounds__(kThreads) solveRowsKernel(SolveArgs a, int64_t
         float* product = ws.products(xs);
         for (int64_t b = lane; b < n; b += 32) {
           v[b] = 0.0;
-          product[b] = static_cast<float>(xG[atomOf(b)]);
+          product[b] = xG[atomOf(b)];
         }
         __syncwarp();
         for (int64_t e = lane; e < xCount; e += 32) {
@@ -635,7 +637,7 @@ class CudaFista final : public FistaBackend {
   DeviceBuffer<float> products_{"FISTA workspaces"};
   DeviceBuffer<int32_t> nonzeros_{"FISTA workspaces"};
   DeviceBuffer<float> coef_{"FISTA workspaces"};
-  DeviceBuffer<double> checkProducts_{"FISTA workspaces"};
+  DeviceBuffer<float> checkProducts_{"FISTA workspaces"};
   DeviceBuffer<float> workingC_{"FISTA workspaces"};
   DeviceBuffer<uint32_t> keys_{"FISTA workspaces"};
   DeviceBuffer<int32_t> atoms_{"FISTA workspaces"};
