@@ -702,12 +702,12 @@ CudaFista::~CudaFista() {
 size_t CudaFista::bytesHeld() const {
   return hostDictionary_.bytes() + eigenvector_.bytes() + dictionary_.bytes() + gram_.bytes() + smallGram_.bytes() +
          largestAtomSquaredNorm_.bytes() + x_.bytes() + c_.bytes() + init_.bytes() + codes_.bytes() + values_.bytes() +
-         products_.bytes() + nonzeros_.bytes() + coef_.bytes() + checkProducts_.bytes() + workingC_.bytes() + keys_.bytes() + atoms_.bytes() +
-         solution_.bytes() + inverseNorms_.bytes() + iterations_.bytes() + objective_.bytes() + gap_.bytes() +
-         kkt_.bytes() + converged_.bytes() + squaredError_.bytes() + l1_.bytes() + rowCount_.bytes() +
-         rowStart_.bytes() + codeIndex_.bytes() + codeValue_.bytes() + scanTemp_.bytes() + passStarts_.bytes() +
-         batchCodes_.bytes() + passCodeStart_.bytes() + rowSquaredError_.bytes() + rowL1_.bytes() +
-         (learning_ ? learning_->bytes() : 0);
+         products_.bytes() + nonzeros_.bytes() + coef_.bytes() + checkProducts_.bytes() + workingC_.bytes() +
+         keys_.bytes() + atoms_.bytes() + solution_.bytes() + inverseNorms_.bytes() + iterations_.bytes() +
+         objective_.bytes() + gap_.bytes() + kkt_.bytes() + converged_.bytes() + squaredError_.bytes() + l1_.bytes() +
+         rowCount_.bytes() + rowStart_.bytes() + codeIndex_.bytes() + codeValue_.bytes() + scanTemp_.bytes() +
+         passStarts_.bytes() + batchCodes_.bytes() + passCodeStart_.bytes() + rowSquaredError_.bytes() +
+         rowL1_.bytes() + (learning_ ? learning_->bytes() : 0);
 }
 
 template <class T>
@@ -798,10 +798,10 @@ void CudaFista::solvePass(const float* x, int64_t row0, int64_t count, bool with
   SolveArgs args{gram_.data(), c_.data(), x_.data(), withInit ? init_.data() : nullptr,
                  dictionary_.data(), inverseNorms_.data(), count, m_, d_, config_.lambda, lipschitz_, config_.tol,
                  config_.gapTol, largestAtomSquaredNorm_.data(), config_.maxIter, config_.nonNegative,
-                 values_.data(), products_.data(), nonzeros_.data(), coef_.data(), checkProducts_.data(), workingC_.data(), keys_.data(),
-                 atoms_.data(), solution_.data(), codes_.data(), iterations_.data(), objective_.data(), gap_.data(),
-                 kkt_.data(), converged_.data(), withSums ? squaredError_.data() : nullptr,
-                 withSums ? l1_.data() : nullptr};
+                 values_.data(), products_.data(), nonzeros_.data(), coef_.data(), checkProducts_.data(),
+                 workingC_.data(), keys_.data(), atoms_.data(), solution_.data(), codes_.data(), iterations_.data(),
+                 objective_.data(), gap_.data(), kkt_.data(), converged_.data(),
+                 withSums ? squaredError_.data() : nullptr, withSums ? l1_.data() : nullptr};
   const int64_t solvers = std::min(count, solvers_);
   solveRowsKernel<<<static_cast<unsigned>(ceilDiv(solvers, int64_t{kWarps})), kThreads, 0, stream_>>>(args, solvers);
   SAEKIT_CUDA_LAUNCHED();

@@ -227,10 +227,12 @@ class CudaSae final : public SaeBackend {
   void trackThreshold(int64_t rows);
   StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides,
                  const BatchStaging& staging);
+  // Queues the largest |gradient| of this step into magnitudes_, for guardAgainstOverflow.
+  void findLargestGradient();
   // Throws NON_FINITE, before any parameter changes, if the loss or this step's gradients are
   // not finite or large enough to overflow Adam's second moment, or if the update could take
   // a parameter out of range: the CPU backend's limits, from the gradients themselves.
-  void guardAgainstOverflow(double loss, int64_t rows, float lr);
+  void guardAgainstOverflow(double loss, int64_t rows, float lr, double largestParameter, float largestGradient);
   // An upper bound of |every parameter|, rescanned when stale (after external writes).
   float parameterBound();
   // Rows per pass of inference when each row needs `width` floats of dense scratch.
@@ -315,6 +317,12 @@ class CudaSae final : public SaeBackend {
   DeviceBuffer<float> rowsOut_{"output rows"};
   DeviceBuffer<int32_t> indptr_{"sparse codes indptr"};
   DeviceBuffer<unsigned int> magnitudes_{"overflow check"};
+  // What a training step reads back at its one wait for the GPU before the update.
+  struct StepReadback {
+    double sums[2];  // squared error and L1 over the batch
+    float largestGradient;
+  };
+  PinnedBuffer<StepReadback> readback_;
   PhaseClock clock_;
 };
 
@@ -411,8 +419,8 @@ size_t CudaSae::bytesHeld() const {
          rowSquared_.bytes() + rowL1_.bytes() + sums_.bytes() + columnStart_.bytes() + columnCounts_.bytes() +
          columnEntry_.bytes() + sortScratch_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes() +
          partials_.bytes() + decoderGrad_.bytes() + encoderGrad_.bytes() + dense_.bytes() + rowsOut_.bytes() +
-         indptr_.bytes() + magnitudes_.bytes() + deadFeatures_.bytes() + aux_.bytes() + auxGrad_.bytes() +
-         rowAuxError_.bytes();
+         indptr_.bytes() + magnitudes_.bytes() + readback_.bytes() + deadFeatures_.bytes() + aux_.bytes() +
+         auxGrad_.bytes() + rowAuxError_.bytes();
 }
 
 void CudaSae::checkFinite(const float* x, int64_t count, int64_t cols, const char* name) {
@@ -773,15 +781,25 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
             decoderBiasGrad_.data(), stream_);
 
   sumRowStats(rowSquared_.data(), rowL1_.data(), rows, sums_.data(), stream_);
-  double sums[2];
-  download(sums, sums_.data(), 2);
+  const bool update = out == nullptr;
+  // One wait for the GPU: the statistics and, to train, the overflow guard's largest gradient.
+  const double largestParameter = update ? parameterBound() : 0.0;  // waits itself only when stale
+  readback_.resize(1);
+  StepReadback& readback = *readback_.data();
+  SAEKIT_CUDA_CHECK(
+      cudaMemcpyAsync(readback.sums, sums_.data(), sizeof readback.sums, cudaMemcpyDeviceToHost, stream_));
+  if (update) {
+    findLargestGradient();
+    SAEKIT_CUDA_CHECK(cudaMemcpyAsync(&readback.largestGradient, magnitudes_.data(), sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream_));
+  }
+  synchronize();
+  const double sums[2] = {readback.sums[0], readback.sums[1]};
   const double loss = sums[0] + static_cast<double>(l1) * sums[1] + auxLoss * static_cast<double>(rows);
   clock_.mark("b_dec gradient, statistics", stream_);
 
-  const bool update = out == nullptr;
   if (update) {
-    guardAgainstOverflow(loss, rows, lr);
-    clock_.mark("overflow guard", stream_);
+    guardAgainstOverflow(loss, rows, lr, largestParameter, readback.largestGradient);
     const int64_t t = steps_ + 1;
     const double bc1 = 1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t));
     const double bc2 = 1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t));
@@ -847,8 +865,7 @@ float CudaSae::parameterBound() {
   return bound;
 }
 
-void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
-  const double maxP = parameterBound();
+void CudaSae::findLargestGradient() {
   magnitudes_.resize(1);
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
   const size_t weights = static_cast<size_t>(m_ * d_);
@@ -856,18 +873,19 @@ void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr) {
   if (!config_.tied) largestMagnitude(encoderGrad_.data(), weights, magnitudes_.data(), stream_);
   largestMagnitude(biasGrad_.data(), m_, magnitudes_.data(), stream_);
   largestMagnitude(decoderBiasGrad_.data(), d_, magnitudes_.data(), stream_);
-  unsigned int bits = 0;
-  download(&bits, magnitudes_.data(), 1);
-  float largestGradient;
-  std::memcpy(&largestGradient, &bits, sizeof largestGradient);
+}
+
+void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr, double largestParameter,
+                                   float largestGradient) {
   const double adamStep = adamStepBound(config_, lr, steps_ + 1);
   if (std::isfinite(loss) && std::isfinite(largestGradient) && largestGradient < kGradientLimit &&
-      maxP + adamStep < kParameterLimit) {
-    parameterBound_ = static_cast<float>(maxP + adamStep);  // still a bound after this step's update
+      largestParameter + adamStep < kParameterLimit) {
+    parameterBound_ = static_cast<float>(largestParameter + adamStep);  // still a bound after this step's update
     return;
   }
   throwStepOverflow(steps_, "loss " + describeMagnitude(loss / static_cast<double>(rows)) + ", largest gradient " +
-                                describeMagnitude(largestGradient) + ", largest parameter " + describeMagnitude(maxP));
+                                describeMagnitude(largestGradient) + ", largest parameter " +
+                                describeMagnitude(largestParameter));
 }
 
 StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
