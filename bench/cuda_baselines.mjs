@@ -1,5 +1,6 @@
 // @ts-check
-// `node bench/cuda_baselines.mjs`: RICA's cost and gradient, FistaCoder's encode and a
+// `node bench/cuda_baselines.mjs`: RICA's cost and gradient (one call from scratch, and per
+// evaluation of an L-BFGS fit, where x stays on the GPU between evaluations), FistaCoder's encode and a
 // FistaDictionary learning step (from zero, and warm-started from the rows' last codes) on the
 // GPU next to the same calls on the CPU of the same machine
 // (all its cores), in one run. Each time is the median of --repeats calls from the call to the
@@ -67,6 +68,16 @@ async function rica(shape, repeats) {
   for (const [key, device] of devices) {
     const model = new Rica({ dIn: shape.d, dHidden: shape.k, lambda: 0.1, seed: 1, device });
     result[key] = await timeCalls(() => model.objective(x), repeats);
+    // Per evaluation of an L-BFGS fit of 2 x repeats iterations (the optimizer's own work in
+    // JavaScript included), less what a fit does once (copying and checking x).
+    const fitTime = async (/** @type {number} */ steps) => {
+      const started = performance.now();
+      const records = await model.fit(x, { steps });
+      return { ms: performance.now() - started, evaluations: records.at(-1)?.evaluations ?? 0 };
+    };
+    const short = await fitTime(repeats);
+    const long = await fitTime(3 * repeats);
+    result[`${key}Fit`] = (long.ms - short.ms) / Math.max(long.evaluations - short.evaluations, 1);
     model.dispose();
   }
   return result;
@@ -130,7 +141,9 @@ const rows = [];
 for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }]) {
   const t = await rica(shape, repeats);
   rows.push({ what: 'rica cost+gradient', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
+  rows.push({ what: 'rica L-BFGS evaluation', ...shape, cpuMs: t.cpuFit, cudaMs: t.cudaFit });
   console.log(`RICA cost+gradient N ${shape.n} d ${shape.d} k ${shape.k}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
+  console.log(`  per evaluation of an L-BFGS fit: CPU ${t.cpuFit.toFixed(1)} ms, CUDA ${t.cudaFit.toFixed(1)} ms: ${(t.cpuFit / t.cudaFit).toFixed(1)}x`);
 }
 // Larger dictionaries take the CPU minutes per call (8192 atoms, d 768: over 200 s on 16 cores).
 for (const shape of [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }]) {

@@ -118,8 +118,12 @@ export interface NativeRica {
   readonly device: string;
   /** Native memory (GPU memory too, on CUDA) held now, as reported to V8; 0 once disposed. */
   readonly bytesHeld: number;
-  /** Cost on x at `weights` [dHidden, dIn] (not the model's own); its gradient into `gradient`. */
-  costGradient(weights: Float32Array, x: Float32Array, rows: number, gradient: Float32Array): Promise<NativeRicaStats>;
+  /**
+   * Cost on x at `weights` [dHidden, dIn] (not the model's own); its gradient into `gradient`.
+   * `sameX`: x is the array of the previous call, unchanged since, so the backend may skip its
+   * finite check and (on a GPU) its copy of x, if x and rows are what it last did them for.
+   */
+  costGradient(weights: Float32Array, x: Float32Array, rows: number, gradient: Float32Array, sameX: boolean): Promise<NativeRicaStats>;
   adamStep(batch: Float32Array, rows: number): Promise<NativeRicaStats>;
   encode(x: Float32Array, rows: number, out: Float32Array): Promise<void>;
   getWeights(): Float32Array;

@@ -184,12 +184,16 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
 
     return async () => {
       const statsAt = new WeakMap<Float64Array, NativeRicaStats>();
+      // `values` is this fit's own copy, never changed: after the first evaluation the backend
+      // keeps what it made of it (on a GPU, its copy there).
+      let sameX = false;
       const objective = async (x: Float64Array) => {
         const weights = Float32Array.from(x);
         const gradient = new Float32Array(weights.length);
         // A line-search trial beyond float32's range is simply too far: the search backtracks.
         if (!weights.every(Number.isFinite)) return { f: Infinity, g: new Float64Array(weights.length) };
-        const stats = await this.usable().costGradient(weights, values, rows, gradient);
+        const stats = await this.usable().costGradient(weights, values, rows, gradient, sameX);
+        sameX = true;
         statsAt.set(x, stats);
         return { f: stats.loss, g: Float64Array.from(gradient) };
       };
@@ -253,7 +257,7 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
       const data = input.data.slice();
       return async (native) => {
         const gradient = new Float32Array(this.dHidden * this.dIn);
-        const stats = await native.costGradient(native.getWeights(), data, input.rows, gradient);
+        const stats = await native.costGradient(native.getWeights(), data, input.rows, gradient, false);
         return { ...stats, gradient: { rows: this.dHidden, cols: this.dIn, data: gradient } };
       };
     });

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { backends } from '../lib/index.js';
+import type { NativeRica } from '../lib/native.js';
 import { Rica, type RicaOptions } from '../lib/rica.js';
 import { randomMatrix } from './fixtures.js';
 
@@ -163,6 +164,49 @@ describe('RicaOptions', () => {
     const options: RicaOptions = { dIn: 3, dHidden: 2, lambda: 0, optimizer: 'adam', lr: 0.1 };
     const rica = new Rica(options);
     expect(rica.lr).toBe(0.1);
+    rica.dispose();
+  });
+});
+
+// The native costGradient's sameX (L-BFGS's evaluations of one data set): the backend skips the
+// finite check of x only where x is the very array, and rows the very count, it last checked.
+describe('NativeRica costGradient with sameX', () => {
+  const nativeOf = (rica: Rica) => (rica as unknown as { usable(): NativeRica }).usable();
+  const evaluate = (native: NativeRica, x: Float32Array, rows: number, sameX: boolean) => {
+    const gradient = new Float32Array(base.dIn * base.dHidden);
+    return native.costGradient(native.getWeights(), x, rows, gradient, sameX).then((stats) => ({ stats, gradient }));
+  };
+
+  it('gives the same results as a fresh call on the same array', async () => {
+    const rica = new Rica(base);
+    const native = nativeOf(rica);
+    const x = randomMatrix(5, 4, 3).data;
+    const fresh = await evaluate(native, x, 5, false);
+    expect(await evaluate(native, x, 5, true)).toEqual(fresh);
+    rica.dispose();
+  });
+
+  it('checks another array, or other rows of the same one, even with sameX', async () => {
+    const rica = new Rica(base);
+    const native = nativeOf(rica);
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, NaN, 0, 0, 0]);
+    await evaluate(native, x, 2, false);
+    const nonFinite = new RangeError('Expected finite values in x.data but found NaN at index 8 (row 2, column 0)');
+    await expect(evaluate(native, x, 3, true)).rejects.toThrow(nonFinite);
+    await evaluate(native, x, 2, false);
+    const other = Float32Array.from([1, 2, 3, 4, NaN, 6, 7, 8]);
+    await expect(evaluate(native, other, 2, true)).rejects.toThrow(
+      new RangeError('Expected finite values in x.data but found NaN at index 4 (row 1, column 0)'),
+    );
+    rica.dispose();
+  });
+
+  it('takes sameX as a boolean only', () => {
+    const rica = new Rica(base);
+    const native = nativeOf(rica);
+    const weights = native.getWeights();
+    const call = () => native.costGradient(weights, new Float32Array(4), 1, new Float32Array(weights.length), 1 as never);
+    expect(call).toThrow(new TypeError('Expected boolean for sameX'));
     rica.dispose();
   });
 });

@@ -34,6 +34,12 @@ int64_t countArg(const Napi::CallbackInfo& info, size_t index, const char* name)
   return static_cast<int64_t>(value);
 }
 
+bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = argAt(info, index);
+  if (!value.IsBoolean()) throwTypeError(std::string("Expected boolean for ") + name);
+  return value.As<Napi::Boolean>().Value();
+}
+
 template <class Array>
 Array typedArrayArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t length,
                     napi_typedarray_type type, const char* typeName) {

@@ -12,6 +12,7 @@ namespace saekit::binding {
 Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 double numberArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 int64_t countArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 // A Float32Array of at least `length` elements.
 Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                              int64_t length);

@@ -63,7 +63,7 @@ RicaWrap::RicaWrap(const Napi::CallbackInfo& info) : BackendWrap(info, "Rica") {
   });
 }
 
-// costGradient(weights, x, rows, gradientOut) => Promise<stats>
+// costGradient(weights, x, rows, gradientOut, sameX) => Promise<stats>
 Napi::Value RicaWrap::costGradient(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -72,13 +72,16 @@ Napi::Value RicaWrap::costGradient(const Napi::CallbackInfo& info) {
     Napi::Float32Array weights = floatsArg(info, 0, "weights", weightCount(config));
     Napi::Float32Array x = floatsArg(info, 1, "x.data", rows * config.dIn);
     Napi::Float32Array gradient = floatsArg(info, 3, "gradient", weightCount(config));
+    const bool sameX = boolArg(info, 4, "sameX");
     auto stats = std::make_shared<RicaStats>();
     const float* w = weights.Data();
     const float* data = x.Data();
     float* out = gradient.Data();
     return startJob(
         env, {weights, x, gradient},
-        [stats, w, data, rows, out](RicaBackend& backend) { *stats = backend.costGradient(w, data, rows, out); },
+        [stats, w, data, rows, out, sameX](RicaBackend& backend) {
+          *stats = backend.costGradient(w, data, rows, out, sameX);
+        },
         [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); });
   });
 }

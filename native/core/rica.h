@@ -55,8 +55,12 @@ class RicaBackend {
   virtual size_t bytesHeld() const = 0;
 
   // Cost on x [rows, dIn] at the weights W = `weights` [dHidden, dIn] (not the model's own),
-  // and its gradient with respect to W into `gradient` [dHidden, dIn].
-  virtual RicaStats costGradient(const float* weights, const float* x, int64_t rows, float* gradient) = 0;
+  // and its gradient with respect to W into `gradient` [dHidden, dIn]. `sameX` says that x is
+  // the array of the previous costGradient call, unchanged since (L-BFGS evaluates one data set
+  // many times): a backend may then skip what it did with x before (the finite check, the
+  // copy to the GPU), where x and rows are those it did it for and nothing has overwritten it.
+  virtual RicaStats costGradient(const float* weights, const float* x, int64_t rows, float* gradient,
+                                 bool sameX) = 0;
   // One Adam step on the model's weights with the gradient on x. Returns the cost before it.
   virtual RicaStats adamStep(const float* x, int64_t rows) = 0;
   // codes [rows, dHidden] = x V^T

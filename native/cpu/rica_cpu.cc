@@ -72,7 +72,7 @@ class CpuRica final : public RicaBackend {
   int64_t stepsTaken() const override { return steps_; }
   size_t bytesHeld() const override;
 
-  RicaStats costGradient(const float* weights, const float* x, int64_t rows, float* gradient) override;
+  RicaStats costGradient(const float* weights, const float* x, int64_t rows, float* gradient, bool sameX) override;
   RicaStats adamStep(const float* x, int64_t rows) override;
   void encode(const float* x, int64_t rows, float* codes) override;
   void getWeights(float* out) const override;
@@ -96,6 +96,9 @@ class CpuRica final : public RicaBackend {
   Buffer<float> adamV_;
   Buffer<float> adamGradient_;
   int64_t steps_ = 0;
+  // The x that costGradient last checked, for calls with sameX.
+  const float* checkedX_ = nullptr;
+  int64_t checkedRows_ = 0;
 
   Buffer<float> directions_;     // V [k, d]
   Buffer<float> inverseNorms_;   // [k]: 1 / ||w_j|| (1 without normalisation)
@@ -266,9 +269,15 @@ RicaStats CpuRica::evaluate(const float* weights, const float* x, int64_t rows, 
   return stats;
 }
 
-RicaStats CpuRica::costGradient(const float* weights, const float* x, int64_t rows, float* gradient) {
+RicaStats CpuRica::costGradient(const float* weights, const float* x, int64_t rows, float* gradient,
+                                bool sameX) {
   checkFinite(weights, k_ * d_, "weights");
-  checkFinite(x, rows * d_, "x.data");
+  if (!(sameX && x == checkedX_ && rows == checkedRows_)) {
+    checkedX_ = nullptr;
+    checkFinite(x, rows * d_, "x.data");
+    checkedX_ = x;
+    checkedRows_ = rows;
+  }
   return evaluate(weights, x, rows, gradient);
 }
 

@@ -141,8 +141,8 @@ void testRicaParity(int64_t d, int64_t k, int64_t rows, bool normalizeRows) {
   for (int64_t j = 0; j < k; j += 3) w[j * d] *= 4.0f;  // uneven norms, so the normalisation matters
   const auto x = randomVector(static_cast<size_t>(rows * d), 22);
   std::vector<float> ga(size), gb(size);
-  const RicaStats a = cpu->costGradient(w.data(), x.data(), rows, ga.data());
-  const RicaStats b = gpu->costGradient(w.data(), x.data(), rows, gb.data());
+  const RicaStats a = cpu->costGradient(w.data(), x.data(), rows, ga.data(), false);
+  const RicaStats b = gpu->costGradient(w.data(), x.data(), rows, gb.data(), false);
   auto near = [](double p, double q) { return std::fabs(p - q) <= 1e-4 * std::max(std::fabs(q), 1e-30); };
   CHECK(near(b.loss, a.loss), "%s: loss %.9g vs %.9g", what, b.loss, a.loss);
   CHECK(near(b.sparsity, a.sparsity), "%s: sparsity %.9g vs %.9g", what, b.sparsity, a.sparsity);
@@ -179,6 +179,41 @@ void testRicaParity(int64_t d, int64_t k, int64_t rows, bool normalizeRows) {
   for (size_t i = 0; i < size; ++i) apart += std::fabs(static_cast<double>(w1[i]) - w0[i]) > 1e-4 * scale;
   CHECK(apart <= size / 1000, "%s: %zu of %zu weights apart after Adam", what, apart, size);
   CHECK(gpu->bytesHeld() >= 4 * size * sizeof(float), "%s: bytesHeld %zu", what, gpu->bytesHeld());
+}
+
+// costGradient with sameX on the CUDA backend: the same array again gives the same bits without
+// copying it; other rows in the GPU's buffer since (encode, an Adam step) or another array (even
+// with sameX) are copied afresh.
+void testRicaSameX() {
+  RicaConfig config;
+  config.dIn = 24;
+  config.dHidden = 11;
+  config.lambda = 0.3f;
+  config.seed = 5;
+  config.threads = 2;
+  const int64_t rows = 40;
+  const size_t size = static_cast<size_t>(config.dIn * config.dHidden);
+  auto gpu = createCudaRica(config);
+  const auto w = randomVector(size, 23, 0.2);
+  const auto x = randomVector(static_cast<size_t>(rows * config.dIn), 24);
+  const auto other = randomVector(static_cast<size_t>(rows * config.dIn), 25);
+  std::vector<float> expected(size), got(size), codes(static_cast<size_t>(rows * config.dHidden));
+  const double loss = gpu->costGradient(w.data(), x.data(), rows, expected.data(), false).loss;
+  const auto same = [&](const char* after) {
+    const double again = gpu->costGradient(w.data(), x.data(), rows, got.data(), true).loss;
+    CHECK(again == loss && got == expected, "rica sameX %s: loss %.9g vs %.9g", after, again, loss);
+  };
+  same("the first call");
+  gpu->encode(other.data(), rows, codes.data());
+  same("encode of other rows");
+  gpu->adamStep(other.data(), rows);
+  same("an Adam step on other rows");
+  std::vector<float> otherGradient(size);
+  const double otherLoss = gpu->costGradient(w.data(), other.data(), rows, otherGradient.data(), false).loss;
+  gpu->costGradient(w.data(), x.data(), rows, got.data(), false);
+  const double fresh = gpu->costGradient(w.data(), other.data(), rows, got.data(), true).loss;
+  CHECK(fresh == otherLoss && got == otherGradient, "rica sameX with another array: loss %.9g vs %.9g", fresh,
+        otherLoss);
 }
 
 // The FISTA settings both FISTA parity tests solve with.
@@ -731,6 +766,7 @@ int main(int argc, char** argv) {
         testRicaParity(130, 33, 300, normalizeRows);
         testRicaParity(257, 129, 161, normalizeRows);
       }
+      testRicaSameX();
     });
     group("fista", [] {
       for (const bool nonNegative : {false, true}) {
