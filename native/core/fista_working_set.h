@@ -66,4 +66,18 @@ SAEKIT_HOST_DEVICE inline bool fistaMet(double violation, const FistaGap& gap, d
   return violation <= factor * stopAt || (gapTol > 0.0 && gap.gap <= factor * gapTol * gap.dual);
 }
 
+// After a subproblem whose working set met its own (tightened) test, once every atom has been
+// checked (`everyAtomMet` says whether they meet the row's test): if they do not, though no
+// atom outside x's support violates its condition (`violatorsOutside()`, asked only then),
+// the two tests differ only by the rounding of float G, and W's test is tightened by 4.
+// Returns false where the row should stop instead: W's test is as tight as it goes.
+template <class CountViolators>
+SAEKIT_HOST_DEVICE bool fistaTightenAfterCheck(bool everyAtomMet, CountViolators&& violatorsOutside,
+                                               double& factor) {
+  if (everyAtomMet || violatorsOutside() != 0) return true;
+  if (factor < kFistaSmallestFactor) return false;
+  factor *= 0.25;
+  return true;
+}
+
 }  // namespace saekit

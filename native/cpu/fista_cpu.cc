@@ -642,14 +642,9 @@ RowOutcome CpuFista::solveRow(const float* xRow, const float* cFull, RowWorkspac
     previousCount = n;
     checked = false;
     if (solved) {
-      // W met its test; if every atom does not, and no atom outside x's support violates its
-      // condition, the two tests differ only by rounding: tighten W's.
       check = checkEveryAtom();
       checked = true;
-      if (!met(check.violation, check.gap, 1.0) && violatorsOutside() == 0) {
-        if (factor < kFistaSmallestFactor) break;
-        factor *= 0.25;
-      }
+      if (!fistaTightenAfterCheck(met(check.violation, check.gap, 1.0), violatorsOutside, factor)) break;
     }
   }
   if (!checked) check = checkEveryAtom();
