@@ -107,21 +107,6 @@ struct SolveArgs {
   double* l1;
 };
 
-// Sums and maxima over the warp by a butterfly: every lane ends with the same bits (each step
-// adds the same two values in every lane of a pair, and + is commutative).
-template <class T>
-__device__ __forceinline__ T warpAllSum(T value) {
-#pragma unroll
-  for (int mask = 16; mask > 0; mask >>= 1) value += __shfl_xor_sync(kFullWarp, value, mask);
-  return value;
-}
-
-__device__ __forceinline__ double warpAllMax(double value) {
-#pragma unroll
-  for (int mask = 16; mask > 0; mask >>= 1) value = fmax(value, __shfl_xor_sync(kFullWarp, value, mask));
-  return value;
-}
-
 // A float's bits as an unsigned key in the float's order (negatives below positives).
 __device__ __forceinline__ uint32_t orderedKey(float value) {
   uint32_t bits;

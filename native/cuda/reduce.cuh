@@ -13,6 +13,21 @@ __device__ __forceinline__ T warpSum(T value) {
   return value;  // in lane 0
 }
 
+// Sum and max over the warp by a butterfly, returned to every lane: each step adds (or
+// compares) the same two values in both lanes of a pair, so every lane ends with the same bits.
+template <class T>
+__device__ __forceinline__ T warpAllSum(T value) {
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) value += __shfl_xor_sync(0xffffffffu, value, mask);
+  return value;
+}
+
+__device__ __forceinline__ double warpAllMax(double value) {
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) value = fmax(value, __shfl_xor_sync(0xffffffffu, value, mask));
+  return value;
+}
+
 // Sum over the block (blockDim.x a multiple of 32, at most 1024), returned to every thread.
 // `scratch` holds 32 values; the call contains barriers, so every thread must make it.
 template <class T>

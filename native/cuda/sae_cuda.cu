@@ -227,8 +227,11 @@ class CudaSae final : public SaeBackend {
   void trackThreshold(int64_t rows);
   StepStats step(const float* x, int64_t rows, SaeGradients* out, const StepOverrides& overrides,
                  const BatchStaging& staging);
-  // Queues the largest |gradient| of this step into magnitudes_, for guardAgainstOverflow.
-  void findLargestGradient();
+  // Queues the largest magnitude over the four (the encoder's only when untied) into
+  // magnitudes_ (float bits): of the parameters for parameterBound, of this step's gradients
+  // for guardAgainstOverflow.
+  void queueLargestMagnitude(const float* decoder, const float* encoder, const float* encoderBias,
+                             const float* decoderBias);
   // Throws NON_FINITE, before any parameter changes, if the loss or this step's gradients are
   // not finite or large enough to overflow Adam's second moment, or if the update could take
   // a parameter out of range: the CPU backend's limits, from the gradients themselves.
@@ -789,12 +792,12 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   SAEKIT_CUDA_CHECK(
       cudaMemcpyAsync(readback.sums, sums_.data(), sizeof readback.sums, cudaMemcpyDeviceToHost, stream_));
   if (update) {
-    findLargestGradient();
+    queueLargestMagnitude(decoderGrad_.data(), encoderGrad_.data(), biasGrad_.data(), decoderBiasGrad_.data());
     SAEKIT_CUDA_CHECK(cudaMemcpyAsync(&readback.largestGradient, magnitudes_.data(), sizeof(float),
                                       cudaMemcpyDeviceToHost, stream_));
   }
   synchronize();
-  const double sums[2] = {readback.sums[0], readback.sums[1]};
+  const double* sums = readback.sums;
   const double loss = sums[0] + static_cast<double>(l1) * sums[1] + auxLoss * static_cast<double>(rows);
   clock_.mark("b_dec gradient, statistics", stream_);
 
@@ -850,13 +853,8 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
 
 float CudaSae::parameterBound() {
   if (parameterBound_ >= 0.0f) return parameterBound_;
-  magnitudes_.resize(1);
-  SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
-  const size_t weights = static_cast<size_t>(m_ * d_);
-  largestMagnitude(decoder_.value.data(), weights, magnitudes_.data(), stream_);
-  if (!config_.tied) largestMagnitude(encoder_.value.data(), weights, magnitudes_.data(), stream_);
-  largestMagnitude(encoderBias_.value.data(), m_, magnitudes_.data(), stream_);
-  largestMagnitude(decoderBias_.value.data(), d_, magnitudes_.data(), stream_);
+  queueLargestMagnitude(decoder_.value.data(), encoder_.value.data(), encoderBias_.value.data(),
+                        decoderBias_.value.data());
   unsigned int bits = 0;
   download(&bits, magnitudes_.data(), 1);
   float bound;
@@ -865,14 +863,15 @@ float CudaSae::parameterBound() {
   return bound;
 }
 
-void CudaSae::findLargestGradient() {
+void CudaSae::queueLargestMagnitude(const float* decoder, const float* encoder, const float* encoderBias,
+                                    const float* decoderBias) {
   magnitudes_.resize(1);
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(magnitudes_.data(), 0, sizeof(unsigned int), stream_));
   const size_t weights = static_cast<size_t>(m_ * d_);
-  largestMagnitude(decoderGrad_.data(), weights, magnitudes_.data(), stream_);
-  if (!config_.tied) largestMagnitude(encoderGrad_.data(), weights, magnitudes_.data(), stream_);
-  largestMagnitude(biasGrad_.data(), m_, magnitudes_.data(), stream_);
-  largestMagnitude(decoderBiasGrad_.data(), d_, magnitudes_.data(), stream_);
+  largestMagnitude(decoder, weights, magnitudes_.data(), stream_);
+  if (!config_.tied) largestMagnitude(encoder, weights, magnitudes_.data(), stream_);
+  largestMagnitude(encoderBias, m_, magnitudes_.data(), stream_);
+  largestMagnitude(decoderBias, d_, magnitudes_.data(), stream_);
 }
 
 void CudaSae::guardAgainstOverflow(double loss, int64_t rows, float lr, double largestParameter,

@@ -175,6 +175,9 @@ inline void arriveAndWait(int id, int expected) {
 
 inline int lane() { return static_cast<int>(self().linear & 31u); }
 
+// The running thread's warp barrier: returns once all 32 lanes have arrived.
+inline void arriveAtWarpBarrier() { arriveAndWait(1 + static_cast<int>(self().linear >> 5), 32); }
+
 // A warp-wide exchange: each lane writes its slot (`mine`), the warp meets (`meet`), then each
 // lane reads any lane's slot of this exchange (`of`). One barrier per exchange: the next one
 // writes the other set of slots, and the one after can only begin once every lane has passed
@@ -183,7 +186,7 @@ class Exchange {
  public:
   Exchange() : base_((self().exchanges++ & 1u) * scheduler.block->threads + (self().linear & ~31u)) {}
   Block::Slot& mine() { return scheduler.block->exchange[base_ + (self().linear & 31u)]; }
-  void meet() { arriveAndWait(1 + static_cast<int>(self().linear >> 5), 32); }
+  void meet() { arriveAtWarpBarrier(); }
   const Block::Slot& of(int laneInWarp) const {
     return scheduler.block->exchange[base_ + static_cast<unsigned>(laneInWarp)];
   }
@@ -358,7 +361,7 @@ T __shfl_xor_sync(unsigned mask, T value, int laneMask) {
 inline void __syncwarp(unsigned mask = 0xffffffffu) {
   using namespace saekit::emulator;
   if (mask != 0xffffffffu) fail("__syncwarp: only full-warp masks are emulated");
-  arriveAndWait(1 + static_cast<int>(self().linear >> 5), 32);
+  arriveAtWarpBarrier();
 }
 
 // CUDA's global min and max take any mix of arithmetic types; isnan and friends are global too.
