@@ -337,14 +337,16 @@ RicaStats CudaRica::costGradient(const float* weights, const float* x, int64_t r
   checkRows(rows);
   cpu::checkFiniteParallel(pool_, kernels_, weights, k_ * d_, d_, "weights");
   const bool resident = sameX && x == residentX_ && rows == residentRows_;
-  if (!resident) cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "x.data");
+  if (!resident) {
+    residentX_ = nullptr;  // until x is checked and x_ holds all of it
+    cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "x.data");
+  }
   DeviceScope scope(device_);
   const size_t size = static_cast<size_t>(k_ * d_);
   evalWeights_.resize(size);
   gradient_.resize(size);
   upload(evalWeights_.data(), weights, k_ * d_);
   if (!resident) {
-    residentX_ = nullptr;  // until x_ holds all of x
     x_.resize(static_cast<size_t>(rows * d_));
     upload(x_.data(), x, rows * d_);
     residentX_ = x;
