@@ -7,7 +7,8 @@
 // resolved result, so it includes copying the inputs to the GPU and the results back (and, for
 // the learning step, the host's update of the atoms).
 //
-//   node bench/cuda_baselines.mjs [--device cuda|cuda:N] [--repeats N] [--out bench/results]
+//   node bench/cuda_baselines.mjs [--device cuda|cuda:N] [--repeats N] [--only rica,fista,learning]
+//                                 [--out bench/results]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
   options: {
     device: { type: 'string', default: 'cuda' },
     repeats: { type: 'string', default: '5' },
+    only: { type: 'string', default: 'rica,fista,learning' },
     out: { type: 'string', default: join(here, 'results') },
   },
 });
@@ -136,9 +138,16 @@ async function learning(shape, repeats) {
 }
 
 const repeats = Number(values.repeats);
+const benchmarks = new Set(values.only.split(','));
+for (const name of benchmarks) {
+  if (!['rica', 'fista', 'learning'].includes(name)) {
+    console.log(`--only takes rica, fista and learning, separated by commas, but received '${name}'`);
+    process.exit(1);
+  }
+}
 console.log(`RICA, FistaCoder and FistaDictionary, CPU (${cpus()[0]?.model}, ${availableParallelism()} threads) vs ${cuda.device} (${cuda.gpu})`);
 const rows = [];
-for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }]) {
+for (const shape of benchmarks.has('rica') ? [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096 }] : []) {
   const t = await rica(shape, repeats);
   rows.push({ what: 'rica cost+gradient', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
   rows.push({ what: 'rica L-BFGS evaluation', ...shape, cpuMs: t.cpuFit, cudaMs: t.cudaFit });
@@ -146,12 +155,12 @@ for (const shape of [{ n: 30_000, d: 144, k: 100 }, { n: 16_384, d: 768, k: 4096
   console.log(`  per evaluation of an L-BFGS fit: CPU ${t.cpuFit.toFixed(1)} ms, CUDA ${t.cudaFit.toFixed(1)} ms: ${(t.cpuFit / t.cudaFit).toFixed(1)}x`);
 }
 // Larger dictionaries take the CPU minutes per call (8192 atoms, d 768: over 200 s on 16 cores).
-for (const shape of [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }]) {
+for (const shape of benchmarks.has('fista') ? [{ rows: 4096, d: 128, m: 1024, lambda: 0.1 }] : []) {
   const t = await fista(shape, repeats);
   rows.push({ what: 'fista encode', ...shape, l0: t.l0, cpuMs: t.cpu, cudaMs: t.cuda });
   console.log(`FistaCoder.encode ${shape.rows} rows, ${shape.m} atoms, d ${shape.d}, L0 ${t.l0.toFixed(1)}: CPU ${t.cpu.toFixed(1)} ms, CUDA ${t.cuda.toFixed(1)} ms: ${(t.cpu / t.cuda).toFixed(1)}x`);
 }
-for (const shape of [{ rows: 1024, d: 128, m: 1024, lambda: 0.1 }]) {
+for (const shape of benchmarks.has('learning') ? [{ rows: 1024, d: 128, m: 1024, lambda: 0.1 }] : []) {
   const t = await learning(shape, repeats);
   rows.push({ what: 'fista dictionary step', ...shape, cpuMs: t.cpu, cudaMs: t.cuda });
   rows.push({ what: 'fista dictionary step, warm starts', ...shape, cpuMs: t.cpuWarm, cudaMs: t.cudaWarm });
