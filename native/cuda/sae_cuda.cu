@@ -308,9 +308,8 @@ class CudaSae final : public SaeBackend {
   DeviceBuffer<double> rowL1_{"row L1 norms"};
   DeviceBuffer<double> sums_{"statistics"};
   DeviceBuffer<int64_t> columnStart_{"feature starts"};
-  DeviceBuffer<int64_t> columnCounts_{"feature counts"};
+  DeviceBuffer<int32_t> columnTable_{"units per feature and chunk"};
   DeviceBuffer<int32_t> columnEntry_{"units by feature"};
-  DeviceBuffer<int32_t> sortScratch_{"sort scratch"};
   DeviceBuffer<float> biasGrad_{"encoder bias gradient"};
   DeviceBuffer<float> decoderBiasGrad_{"decoder bias gradient"};
   DeviceBuffer<float> partials_{"decoder bias partial sums"};
@@ -419,9 +418,9 @@ size_t CudaSae::bytesHeld() const {
          scalar_.bytes() + tileCount_.bytes() + tilePos_.bytes() + poolValues_.bytes() + poolIndices_.bytes() +
          poolUsed_.bytes() + csr_.bytes() + selected_.bytes() + rowCount_.bytes() + flags_.bytes() +
          select_.bytes() + rowMinimum_.bytes() + cubTemp_.bytes() + outputGrad_.bytes() + unitGrad_.bytes() +
-         rowSquared_.bytes() + rowL1_.bytes() + sums_.bytes() + columnStart_.bytes() + columnCounts_.bytes() +
-         columnEntry_.bytes() + sortScratch_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes() +
-         partials_.bytes() + decoderGrad_.bytes() + encoderGrad_.bytes() + dense_.bytes() + rowsOut_.bytes() +
+         rowSquared_.bytes() + rowL1_.bytes() + sums_.bytes() + columnStart_.bytes() + columnTable_.bytes() +
+         columnEntry_.bytes() + biasGrad_.bytes() + decoderBiasGrad_.bytes() + partials_.bytes() +
+         decoderGrad_.bytes() + encoderGrad_.bytes() + dense_.bytes() + rowsOut_.bytes() +
          indptr_.bytes() + magnitudes_.bytes() + readback_.bytes() + deadFeatures_.bytes() + aux_.bytes() +
          auxGrad_.bytes() + rowAuxError_.bytes();
 }
@@ -759,9 +758,9 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
   // Per feature: the units grouped by feature (rows in order), then the gradients.
   columnStart_.resize(static_cast<size_t>(m_ + 1));
   columnEntry_.resize(static_cast<size_t>(std::max<int64_t>(total, 1)));
-  columnStarts(csr_.indices.data(), total, m_, columnStart_.data(), columnCounts_, cubTemp_, stream_);
+  const ColumnTable columns = columnStarts(csr_.indices.data(), total, m_, columnStart_.data(), columnTable_, stream_);
   clock_.mark("units per feature", stream_);
-  sortByColumn(csr_.indices.data(), total, m_, columnEntry_.data(), sortScratch_, cubTemp_, stream_);
+  sortByColumn(csr_.indices.data(), total, columnStart_.data(), columns, columnTable_, columnEntry_.data(), stream_);
   clock_.mark("units sorted by feature", stream_);
   biasGrad_.resize(static_cast<size_t>(m_));
   featureBiasGradients(columnStart_.data(), columnEntry_.data(), unitGrad_.data(), m_, biasGrad_.data(), stream_);

@@ -1,7 +1,8 @@
 #include "sparse.cuh"
 
+#include <algorithm>
+
 #include <cub/block/block_scan.cuh>
-#include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
 #include "common.cuh"
@@ -159,9 +160,100 @@ __global__ void __launch_bounds__(kRowThreads) gatherFlaggedKernel(
   }
 }
 
-__global__ void countPerColumnKernel(const int32_t* __restrict__ indices, int64_t nnz, int64_t* __restrict__ counts) {
+// Grouping by column is a stable counting sort in chunks of consecutive units: the column
+// table's entry [c * chunks + k] counts column c's units in chunk k, then says where they start
+// among column c's units.
+__global__ void countColumnChunksKernel(const int32_t* __restrict__ indices, int64_t nnz, int64_t chunkUnits,
+                                        int64_t chunks, int32_t* __restrict__ table) {
   const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e < nnz) atomicAdd(reinterpret_cast<unsigned long long*>(counts + indices[e]), 1ull);
+  if (e < nnz) atomicAdd(table + static_cast<int64_t>(indices[e]) * chunks + e / chunkUnits, 1);
+}
+
+// One warp per column: its chunks' counts become their exclusive sum in chunk order (where they
+// start among the column's units), and the column's total goes to columnStart[c].
+__global__ void chunkStartsKernel(int32_t* __restrict__ table, int64_t cols, int64_t chunks,
+                                  int64_t* __restrict__ columnStart) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (c >= cols) return;  // whole warps leave together
+  int32_t* counts = table + c * chunks;
+  int32_t carry = 0;
+  for (int64_t k0 = 0; k0 < chunks; k0 += 32) {
+    const int64_t k = k0 + lane;
+    const int32_t count = k < chunks ? counts[k] : 0;
+    int32_t inclusive = count;
+#pragma unroll
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      const int32_t below = __shfl_sync(0xffffffffu, inclusive, lane >= offset ? lane - offset : lane);
+      if (lane >= offset) inclusive += below;
+    }
+    if (k < chunks) counts[k] = carry + inclusive - count;
+    carry += __shfl_sync(0xffffffffu, inclusive, 31);
+  }
+  if (lane == 0) columnStart[c] = carry;
+}
+
+// One block, in place: columnStart [cols] holds each column's total, and becomes their
+// exclusive sum, with the sum of all in columnStart[cols]. Each thread takes kScanItems
+// consecutive columns a pass.
+constexpr int kScanItems = 8;
+using StartScan = cub::BlockScan<int64_t, kRowThreads>;
+
+__global__ void __launch_bounds__(kRowThreads) columnStartsKernel(int64_t cols, int64_t* __restrict__ columnStart) {
+  __shared__ typename StartScan::TempStorage scan;
+  int64_t carry = 0;
+  for (int64_t c0 = 0; c0 < cols; c0 += int64_t{kRowThreads} * kScanItems) {
+    const int64_t first = c0 + static_cast<int64_t>(threadIdx.x) * kScanItems;
+    int64_t totals[kScanItems];
+    int64_t sum = 0;
+#pragma unroll
+    for (int i = 0; i < kScanItems; ++i) {
+      totals[i] = first + i < cols ? columnStart[first + i] : 0;
+      sum += totals[i];
+    }
+    int64_t before, passTotal;
+    StartScan(scan).ExclusiveSum(sum, before, passTotal);
+    int64_t start = carry + before;
+#pragma unroll
+    for (int i = 0; i < kScanItems; ++i) {
+      if (first + i < cols) columnStart[first + i] = start;
+      start += totals[i];
+    }
+    carry += passTotal;
+    __syncthreads();  // before `scan` is reused
+  }
+  if (threadIdx.x == 0) columnStart[cols] = carry;
+}
+
+// One block per chunk, its units in passes of kRowThreads. A unit goes where its column's
+// units of this chunk start, after those of the same column earlier in the chunk; the last of
+// a column in a pass moves that start on past the pass's units.
+__global__ void __launch_bounds__(kRowThreads) placeByColumnKernel(const int32_t* __restrict__ indices,
+                                                                  int64_t nnz, int64_t chunkUnits, int64_t chunks,
+                                                                  const int64_t* __restrict__ columnStart,
+                                                                  int32_t* __restrict__ table,
+                                                                  int32_t* __restrict__ columnEntry) {
+  __shared__ int32_t passColumn[kRowThreads];
+  const int64_t chunk = blockIdx.x;
+  const int64_t end = min(nnz, (chunk + 1) * chunkUnits);
+  const int t = threadIdx.x;
+  for (int64_t e0 = chunk * chunkUnits; e0 < end; e0 += kRowThreads) {
+    const int n = static_cast<int>(min(static_cast<int64_t>(kRowThreads), end - e0));
+    const int32_t column = t < n ? indices[e0 + t] : -1;
+    passColumn[t] = column;
+    __syncthreads();
+    int before = 0, after = 0;
+    for (int j = 0; j < n; ++j) {
+      const bool same = passColumn[j] == column;
+      before += same && j < t;
+      after += same && j > t;
+    }
+    int32_t* start = t < n ? table + static_cast<int64_t>(column) * chunks + chunk : nullptr;
+    if (t < n) columnEntry[columnStart[column] + *start + before] = static_cast<int32_t>(e0 + t);
+    __syncthreads();  // every unit of the pass has read its column's start
+    if (t < n && after == 0) *start += before + 1;
+    __syncthreads();  // the starts are moved on, and passColumn may be rewritten
+  }
 }
 
 __global__ void iotaKernel(int32_t* __restrict__ out, int64_t n) {
@@ -172,12 +264,6 @@ __global__ void iotaKernel(int32_t* __restrict__ out, int64_t n) {
 unsigned blocksFor(int64_t items, int threads) { return static_cast<unsigned>(ceilDiv(items, threads)); }
 
 }  // namespace
-
-int bitsFor(int64_t count) {
-  int bits = 1;
-  while (bits < 63 && (int64_t{1} << bits) < count) ++bits;
-  return bits;
-}
 
 void exclusiveSum(const int64_t* in, int64_t* out, int64_t count, DeviceBuffer<unsigned char>& temp,
                   cudaStream_t stream) {
@@ -259,33 +345,38 @@ void iota(int32_t* out, int64_t n, cudaStream_t stream) {
   SAEKIT_CUDA_LAUNCHED();
 }
 
-void columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
-                  DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp, cudaStream_t stream) {
-  counts.resize(static_cast<size_t>(cols + 1));
-  SAEKIT_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, static_cast<size_t>(cols + 1) * sizeof(int64_t), stream));
+ColumnTable columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
+                         DeviceBuffer<int32_t>& table, cudaStream_t stream) {
+  // Chunks of kChunkUnits units (so that a block places many), wider where many columns would
+  // make the table much larger than kColumnTableInts entries. Every unit's place fits in int32.
+  constexpr int64_t kChunkUnits = 2048;
+  constexpr int64_t kColumnTableInts = int64_t{4} << 20;
+  ColumnTable shape;
+  shape.chunkUnits = std::max(kChunkUnits, ceilDiv(nnz * cols, kColumnTableInts));
+  shape.chunks = std::max<int64_t>(1, ceilDiv(nnz, shape.chunkUnits));
+  if (cols == 0) return shape;
+  const int64_t entries = cols * shape.chunks;
+  table.resize(static_cast<size_t>(entries));
+  SAEKIT_CUDA_CHECK(cudaMemsetAsync(table.data(), 0, static_cast<size_t>(entries) * sizeof(int32_t), stream));
   if (nnz > 0) {
-    countPerColumnKernel<<<blocksFor(nnz, 256), 256, 0, stream>>>(indices, nnz, counts.data());
+    countColumnChunksKernel<<<blocksFor(nnz, 256), 256, 0, stream>>>(indices, nnz, shape.chunkUnits, shape.chunks,
+                                                                    table.data());
     SAEKIT_CUDA_LAUNCHED();
   }
-  exclusiveSum(counts.data(), columnStart, cols + 1, temp, stream);
+  chunkStartsKernel<<<blocksFor(cols, kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(table.data(), cols,
+                                                                                        shape.chunks, columnStart);
+  SAEKIT_CUDA_LAUNCHED();
+  columnStartsKernel<<<1, kRowThreads, 0, stream>>>(cols, columnStart);
+  SAEKIT_CUDA_LAUNCHED();
+  return shape;
 }
 
-void sortByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int32_t* columnEntry, DeviceBuffer<int32_t>& scratch,
-                  DeviceBuffer<unsigned char>& temp, cudaStream_t stream) {
+void sortByColumn(const int32_t* indices, int64_t nnz, const int64_t* columnStart, const ColumnTable& shape,
+                  DeviceBuffer<int32_t>& table, int32_t* columnEntry, cudaStream_t stream) {
   if (nnz == 0) return;
-  // A stable radix sort of the units' columns carries each unit's CSR position along; CSR
-  // order is row order, so rows stay increasing within a column.
-  scratch.resize(static_cast<size_t>(2 * nnz));
-  int32_t* positions = scratch.data();
-  int32_t* sortedColumns = scratch.data() + nnz;
-  iota(positions, nnz, stream);
-  const int bits = bitsFor(cols);
-  size_t bytes = 0;
-  SAEKIT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, bytes, indices, sortedColumns, positions, columnEntry,
-                                                    nnz, 0, bits, stream));
-  temp.resize(bytes);
-  SAEKIT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data(), bytes, indices, sortedColumns, positions, columnEntry,
-                                                    nnz, 0, bits, stream));
+  placeByColumnKernel<<<static_cast<unsigned>(shape.chunks), kRowThreads, 0, stream>>>(
+      indices, nnz, shape.chunkUnits, shape.chunks, columnStart, table.data(), columnEntry);
+  SAEKIT_CUDA_LAUNCHED();
 }
 
 }  // namespace saekit::cuda

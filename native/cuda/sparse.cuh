@@ -50,19 +50,21 @@ void gatherFlagged(const int64_t* rowStart, int64_t rows, const int32_t* indices
 void flagByColumn(const int32_t* indices, int64_t nnz, const uint8_t* columnFlags, uint8_t* flags,
                   cudaStream_t stream);
 
-// Grouping by column, in two calls (SAEKIT_CUDA_PROFILE times each): columnStart [cols + 1],
-// where each column's units start in columnEntry;
-void columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
-                  DeviceBuffer<int64_t>& counts, DeviceBuffer<unsigned char>& temp, cudaStream_t stream);
-// and columnEntry [nnz]: the CSR position of each unit, by column, rows increasing within a
-// column (a stable sort). `scratch` holds 2 * nnz int32.
-void sortByColumn(const int32_t* indices, int64_t nnz, int64_t cols, int32_t* columnEntry, DeviceBuffer<int32_t>& scratch,
-                  DeviceBuffer<unsigned char>& temp, cudaStream_t stream);
+// Grouping by column, in two calls (SAEKIT_CUDA_PROFILE times each): a stable counting sort
+// over chunks of consecutive units, `table` holding a count per (column, chunk). First
+// columnStart [cols + 1], where each column's units start in columnEntry;
+struct ColumnTable {
+  int64_t chunkUnits = 0;  // units per chunk
+  int64_t chunks = 0;
+};
+ColumnTable columnStarts(const int32_t* indices, int64_t nnz, int64_t cols, int64_t* columnStart,
+                         DeviceBuffer<int32_t>& table, cudaStream_t stream);
+// then columnEntry [nnz]: the CSR position of each unit, by column, positions increasing within
+// a column (so rows increase, except that AuxK's units, appended after the others, come last).
+void sortByColumn(const int32_t* indices, int64_t nnz, const int64_t* columnStart, const ColumnTable& shape,
+                  DeviceBuffer<int32_t>& table, int32_t* columnEntry, cudaStream_t stream);
 
 // out[i] = i for i < n.
 void iota(int32_t* out, int64_t n, cudaStream_t stream);
-
-// Bits needed to hold values in [0, count).
-int bitsFor(int64_t count);
 
 }  // namespace saekit::cuda

@@ -23,6 +23,7 @@
 #include "../cuda/device_buffer.cuh"
 #include "../cuda/gemm.cuh"
 #include "../cuda/matmul.cuh"
+#include "../cuda/sparse.cuh"
 #include "../cuda/status.h"
 #include "check.h"
 
@@ -697,6 +698,57 @@ void testBackendParity(const Case& c) {
         relativeError(cb.data(), ca.data(), ca.size()));
 }
 
+// Grouping units by column (sparse.cuh) against a stable sort on the host: rows of distinct
+// columns, then AuxK-like units appended that repeat columns of earlier rows. Chunks placed in
+// one pass, in several, with a last one cut short, more chunks than a warp scans at once,
+// chunks widened past 2048 units by many columns (and the column starts scanned in many passes),
+// an empty batch and one column.
+void testGroupByColumn(int64_t rows, int64_t perRow, int64_t appended, int64_t cols, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> indices;
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<int32_t> row;
+    while (static_cast<int64_t>(row.size()) < std::min(perRow, cols)) {
+      // Skewed towards low columns, as frequent features are, so that chunks repeat columns.
+      const double u = rng.uniform();
+      const auto c = static_cast<int32_t>(std::min<double>(static_cast<double>(cols) - 1, u * u * u * cols));
+      if (std::find(row.begin(), row.end(), c) == row.end()) row.push_back(c);
+    }
+    std::sort(row.begin(), row.end());
+    indices.insert(indices.end(), row.begin(), row.end());
+  }
+  for (int64_t a = 0; a < appended && !indices.empty(); ++a) {
+    indices.push_back(indices[static_cast<size_t>(rng.uniform() * static_cast<double>(indices.size()))]);
+  }
+  const auto nnz = static_cast<int64_t>(indices.size());
+  std::vector<int32_t> expectedEntry(indices.size());
+  for (size_t e = 0; e < indices.size(); ++e) expectedEntry[e] = static_cast<int32_t>(e);
+  std::stable_sort(expectedEntry.begin(), expectedEntry.end(),
+                   [&](int32_t a, int32_t b) { return indices[static_cast<size_t>(a)] < indices[static_cast<size_t>(b)]; });
+  std::vector<int64_t> expectedStart(static_cast<size_t>(cols + 1), 0);
+  for (const int32_t c : indices) ++expectedStart[static_cast<size_t>(c) + 1];
+  for (int64_t c = 0; c < cols; ++c) expectedStart[static_cast<size_t>(c + 1)] += expectedStart[static_cast<size_t>(c)];
+
+  cudaStream_t stream = nullptr;
+  DeviceBuffer<int32_t> deviceIndices("indices"), table("table"), columnEntry("entries");
+  DeviceBuffer<int64_t> columnStart("starts");
+  deviceIndices.resize(indices.size());
+  toDevice(deviceIndices.data(), indices);
+  columnStart.resize(static_cast<size_t>(cols + 1));
+  columnEntry.resize(indices.size());
+  const ColumnTable shape = columnStarts(deviceIndices.data(), nnz, cols, columnStart.data(), table, stream);
+  sortByColumn(deviceIndices.data(), nnz, columnStart.data(), shape, table, columnEntry.data(), stream);
+  const auto starts = toHost(columnStart.data(), static_cast<size_t>(cols + 1));
+  const auto entries = toHost(columnEntry.data(), indices.size());
+  int64_t wrongStarts = 0, wrongEntries = 0;
+  for (size_t c = 0; c < starts.size(); ++c) wrongStarts += starts[c] != expectedStart[c];
+  for (size_t e = 0; e < entries.size(); ++e) wrongEntries += entries[e] != expectedEntry[e];
+  CHECK(wrongStarts == 0 && wrongEntries == 0,
+        "rows %ld, %ld a row, %ld appended, cols %ld (chunks of %ld units, %ld chunks): %ld of %ld starts and %ld of "
+        "%ld places wrong",
+        rows, perRow, appended, cols, shape.chunkUnits, shape.chunks, wrongStarts, cols + 1, wrongEntries, nnz);
+}
+
 // GPU memory is held while the model lives and returned when it is destroyed (dispose()).
 void testMemoryReturned() {
   SaeConfig config;
@@ -741,7 +793,7 @@ void testOutOfMemory() {
 }  // namespace
 
 // cuda_tests [group ...]: the groups named (multiply, rica, fista, small-learning, learning,
-// encoder, sae, memory), or all of them; each prints its time.
+// encoder, sae, sparse, memory), or all of them; each prints its time.
 int main(int argc, char** argv) {
   const CudaStatus& status = cudaStatus();
   if (!status.available) {
@@ -812,6 +864,14 @@ int main(int argc, char** argv) {
         };
         for (const Case& c : cases) testBackendParity(c);
       }
+    });
+    group("sparse", [] {
+      testGroupByColumn(0, 0, 0, 5, 1);          // no units
+      testGroupByColumn(40, 1, 25, 1, 2);        // one column
+      testGroupByColumn(60, 5, 200, 7, 3);       // a column repeated in every pass
+      testGroupByColumn(700, 30, 3000, 4096, 4); // 12 chunks of 2048, each in 8 passes, the last short
+      testGroupByColumn(3000, 30, 500, 512, 6);  // 45 chunks: a column's chunks in two warp passes
+      testGroupByColumn(1100, 40, 0, 200000, 5); // chunks widened to 2099 units by the columns
     });
     group("memory", [] {
       testMemoryReturned();
