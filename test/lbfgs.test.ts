@@ -122,6 +122,85 @@ describe('lbfgs', () => {
     }
   });
 
+  it('takes the steps of the textbook two-loop recursion, bit for bit', async () => {
+    // The optimizer fuses the recursion's loops; here each accepted step x_{k+1} - x_k is held
+    // to alpha times the direction of Nocedal & Wright's algorithm 7.4 written plainly (one
+    // loop per dot product and per update), from the pairs of the accepted iterates. After a
+    // reset (a non-descent direction or a failed search) the optimizer starts from -g again,
+    // so a step may instead match the direction with no pairs.
+    const textbook = (g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>) => {
+      const q = g.map((v) => -v);
+      const alphas: number[] = [];
+      for (let j = pairs.length - 1; j >= 0; j--) {
+        alphas[j] = pairs[j].rho * dot(pairs[j].s, q);
+        for (let i = 0; i < q.length; i++) q[i] -= alphas[j] * pairs[j].y[i];
+      }
+      if (pairs.length > 0) {
+        const { y, rho } = pairs[pairs.length - 1];
+        const gamma = 1 / (rho * dot(y, y));
+        for (let i = 0; i < q.length; i++) q[i] *= gamma;
+      }
+      for (let j = 0; j < pairs.length; j++) {
+        const beta = pairs[j].rho * dot(pairs[j].y, q);
+        for (let i = 0; i < q.length; i++) q[i] += (alphas[j] - beta) * pairs[j].s[i];
+      }
+      return q;
+    };
+    for (const [name, objective, x0, memory] of [
+      ['Rosenbrock 100, memory 3', rosenbrock, rosenbrockStart(100), 3],
+      ['Rosenbrock 100, memory 10', rosenbrock, rosenbrockStart(100), 10],
+      ['quadratic 40, memory 5', quadratic(40, 3, 1e3).objective, new Float64Array(40), 5],
+    ] as const) {
+      const points = [{ x: x0.slice(), g: objective(x0).g, stepLength: 0 }];
+      await lbfgs(objective, x0, {
+        maxIterations: 300,
+        memory,
+        progressTolerance: 0,
+        onIteration: ({ x, g, stepLength }) => void points.push({ x: x.slice(), g: g.slice(), stepLength }),
+      });
+      expect(points.length, name).toBeGreaterThan(2 * memory);
+      let pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }> = [];
+      let withPairs = 0;
+      for (let k = 1; k < points.length; k++) {
+        const [before, after] = [points[k - 1], points[k]];
+        const takes = (p: Float64Array) => after.x.every((v, i) => v === before.x[i] + after.stepLength * p[i]);
+        if (pairs.length > 0 && takes(textbook(before.g, pairs))) {
+          withPairs++;
+        } else {
+          pairs = [];
+          expect(takes(textbook(before.g, pairs)), `${name}: step ${k}`).toBe(true);
+        }
+        const s = after.x.map((v, i) => v - before.x[i]);
+        const y = after.g.map((v, i) => v - before.g[i]);
+        const sy = dot(s, y);
+        if (sy > 1e-10 * Math.sqrt(dot(s, s) * dot(y, y)) && Number.isFinite(sy)) {
+          if (pairs.length === memory) pairs.shift();
+          pairs.push({ s, y, rho: 1 / sy });
+        }
+      }
+      expect(withPairs, name).toBeGreaterThan(points.length / 2);
+    }
+  });
+
+  it('reuses its parameter-sized arrays rather than allocating new ones every iteration', async () => {
+    // Each trial point the objective sees is one of the optimizer's arrays; without reuse there
+    // would be one per evaluation. The pairs (2 x memory), the current point and a few trials
+    // bound how many there are.
+    const { objective } = quadratic(30, 4, 1e4);
+    const seen = new Set<Float64Array>();
+    const memory = 4;
+    const result = await lbfgs(
+      (x) => {
+        seen.add(x);
+        return objective(x);
+      },
+      new Float64Array(30),
+      { maxIterations: 200, memory, gradientTolerance: 0, progressTolerance: 0 },
+    );
+    expect(result.evaluations).toBeGreaterThan(50);
+    expect(seen.size).toBeLessThanOrEqual(2 * memory + 6);
+  });
+
   it('stops at maxIterations, counting evaluations', async () => {
     let calls = 0;
     const result = await lbfgs(
