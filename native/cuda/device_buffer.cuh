@@ -26,9 +26,11 @@ class DeviceBuffer {
   // At least `count` elements; the contents are undefined after growing.
   void resize(size_t count) {
     if (count > capacity_) {
-      release();
-      // A quarter of headroom so that slowly growing batches do not reallocate every call.
+      // A quarter of headroom so that slowly growing batches do not reallocate every call (each
+      // cudaFree and cudaMalloc waits for the whole GPU). Worked out before release() forgets
+      // the old capacity.
       const size_t grown = capacity_ == 0 ? count : std::max(count, capacity_ + capacity_ / 4);
+      release();
       const size_t bytes = grown * sizeof(T);
       if (bytes / sizeof(T) != grown) throwOutOfMemory(static_cast<size_t>(-1), what_);
       void* fresh = nullptr;

@@ -698,6 +698,28 @@ void testBackendParity(const Case& c) {
         relativeError(cb.data(), ca.data(), ca.size()));
 }
 
+// A DeviceBuffer grows with a quarter of headroom, so that a batch a little larger than the
+// last does not reallocate (cudaFree and cudaMalloc each wait for the whole GPU), and never
+// shrinks.
+void testDeviceBufferGrowth() {
+  DeviceBuffer<int32_t> buffer("growth");
+  buffer.resize(1000);
+  CHECK(buffer.bytes() == 1000 * sizeof(int32_t), "first size: %zu bytes", buffer.bytes());
+  buffer.resize(1001);
+  const int32_t* grown = buffer.data();
+  CHECK(buffer.bytes() == 1250 * sizeof(int32_t), "after growing by one: %zu bytes", buffer.bytes());
+  int reallocations = 0;
+  for (size_t count = 1002; count <= 1250; ++count) {
+    buffer.resize(count);
+    reallocations += buffer.data() != grown;
+  }
+  CHECK(reallocations == 0, "%d reallocations within the headroom", reallocations);
+  buffer.resize(10);
+  CHECK(buffer.data() == grown && buffer.bytes() == 1250 * sizeof(int32_t), "shrank to %zu bytes", buffer.bytes());
+  buffer.resize(5000);  // beyond the headroom: exactly what is asked
+  CHECK(buffer.bytes() == 5000 * sizeof(int32_t), "after a large growth: %zu bytes", buffer.bytes());
+}
+
 // Grouping units by column (sparse.cuh) against a stable sort on the host: rows of distinct
 // columns, then AuxK-like units appended that repeat columns of earlier rows. Chunks placed in
 // one pass, in several, with a last one cut short, more chunks than a warp scans at once,
@@ -866,6 +888,7 @@ int main(int argc, char** argv) {
       }
     });
     group("sparse", [] {
+      testDeviceBufferGrowth();
       testGroupByColumn(0, 0, 0, 5, 1);          // no units
       testGroupByColumn(40, 1, 25, 1, 2);        // one column
       testGroupByColumn(60, 5, 200, 7, 3);       // a column repeated in every pass
