@@ -3,9 +3,11 @@
 // model.objective(x) call against one evaluation inside fit (as bench/cuda_baselines.mjs
 // measures it: (fit of 3 x repeats steps - fit of repeats steps) / evaluations between them),
 // and lbfgs() alone on a cheap separable objective with as many parameters (d x k), its own
-// milliseconds per iteration with the objective's time taken out.
+// milliseconds per iteration with the objective's time taken out; and the longest the fit
+// kept the main thread from its event loop.
 //
 //   npm run build && node bench/lbfgs_overhead.mjs [--n 512] [--d 768] [--k 4096] [--repeats 5]
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { Rica, lbfgs } from '../dist/index.js';
@@ -42,12 +44,16 @@ const fitTime = async (steps) => {
   return { ms: performance.now() - started, evaluations: records.at(-1)?.evaluations ?? 0 };
 };
 const short = await fitTime(repeats);
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
 const long = await fitTime(3 * repeats);
+loopDelay.disable();
 const call = median(times);
 const perEvaluation = (long.ms - short.ms) / Math.max(long.evaluations - short.evaluations, 1);
 console.log(
   `RICA N ${n} d ${d} k ${k} (${d * k} parameters), CPU: objective call ${call.toFixed(1)} ms, ` +
-    `per fit evaluation ${perEvaluation.toFixed(1)} ms, beyond the call ${(perEvaluation - call).toFixed(1)} ms`,
+    `per fit evaluation ${perEvaluation.toFixed(1)} ms, beyond the call ${(perEvaluation - call).toFixed(1)} ms; ` +
+    `the main thread blocked for at most ${(loopDelay.max / 1e6).toFixed(0)} ms at a time`,
 );
 model.dispose();
 

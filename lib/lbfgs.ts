@@ -2,6 +2,9 @@
 // 7.5) with a line search that satisfies the strong Wolfe conditions (algorithms 3.5 and 3.6,
 // with safeguarded cubic interpolation). The objective is asynchronous so that an expensive
 // one (RICA's native cost) runs off the main thread while the optimizer waits for it.
+import { availableParallelism } from 'node:os';
+
+import { addon } from './native.js';
 import * as is from './validate.js';
 
 export interface Evaluation {
@@ -47,6 +50,11 @@ export interface LbfgsOptions {
   onIteration?: (iteration: LbfgsIteration) => void | Promise<void>;
   /** Checked before every iteration; aborting rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * CPU threads for the search direction when x has at least 65,536 values, where it is
+   * computed natively, off the main thread. Default: all cores (os.availableParallelism()).
+   */
+  threads?: number;
 }
 
 export type LbfgsStopReason =
@@ -91,6 +99,7 @@ const optionNames = [
   'maxLineSearchEvaluations',
   'onIteration',
   'signal',
+  'threads',
 ] as const;
 
 function maxAbs(a: Float64Array): number {
@@ -267,6 +276,7 @@ function checkOptions(value: unknown): Required<Omit<LbfgsOptions, 'onIteration'
       o.maxLineSearchEvaluations === undefined ? 25 : is.integer('options.maxLineSearchEvaluations', o.maxLineSearchEvaluations, 1),
     onIteration: o.onIteration,
     signal: o.signal,
+    threads: o.threads === undefined ? availableParallelism() : is.integer('options.threads', o.threads, 1, 1024),
   };
 }
 
@@ -301,15 +311,16 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
 
   // Every loop below is one pass over the parameters, and the work of an iteration is as few
   // of them as the recursion allows (about 2 per correction pair, 2 per evaluation and 1 for
-  // the new pair); each dot product still sums in index order, as a separate loop would, so the
-  // iterates are those of the plain algorithm bit for bit. Parameter-sized arrays are reused:
+  // the new pair); each dot product sums in index order, as a separate loop would (the
+  // recursion's, beyond 16,384 parameters, in blocks of that many, added in order), so the
+  // iterates are those of the plain algorithm bit for bit up to that size and do not depend on
+  // the number of threads at any size. Parameter-sized arrays are reused:
   // `spare` holds the points that no longer matter (the previous x, rejected trials, evicted
   // pairs), which the caller was told to copy if it wants them kept.
   const pairs: CorrectionPair[] = [];
   const spare: Float64Array[] = [];
   const take = () => spare.pop() ?? new Float64Array(n);
   const direction = new Float64Array(n);
-  const alphas = new Float64Array(o.memory);
   let iterations = 0;
   let reason: LbfgsStopReason = 'max iterations';
   const forgetPairs = () => {
@@ -318,70 +329,36 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
   };
 
   // direction = -H g by the two-loop recursion, H0 = (s.y / y.y) I from the newest pair, and
-  // the slope g . direction; with no pairs also sum |g_i| (for the first step's length).
-  const searchDirection = (): { slope: number; l1: number } => {
-    const d = direction;
+  // the slope g . direction; with no pairs also sum |g_i| (for the first step's length). The
+  // recursion runs natively (native/cpu/lbfgs.h), off the main thread and on o.threads threads
+  // for large x, with the same passes and, up to 16,384 values, the same bits as plain loops.
+  const rho = new Float64Array(o.memory);
+  const searchDirection = async (): Promise<{ slope: number; l1: number }> => {
     const m = pairs.length;
     if (m === 0) {
       let slope = 0;
       let l1 = 0;
       for (let i = 0; i < n; i++) {
         const v = -g[i];
-        d[i] = v;
+        direction[i] = v;
         slope += g[i] * v;
         l1 += Math.abs(g[i]);
       }
       return { slope, l1 };
     }
-    // First loop, newest pair first: alpha_j = rho_j s_j . d, then d -= alpha_j y_j. Each pass
-    // updates d with one pair and takes the next pair's dot product.
-    let next = pairs[m - 1].s;
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const v = -g[i];
-      d[i] = v;
-      sum += next[i] * v;
-    }
-    for (let j = m - 1; j > 0; j--) {
-      const alpha = pairs[j].rho * sum;
-      alphas[j] = alpha;
-      const y = pairs[j].y;
-      next = pairs[j - 1].s;
-      sum = 0;
-      for (let i = 0; i < n; i++) {
-        const v = d[i] - alpha * y[i];
-        d[i] = v;
-        sum += next[i] * v;
-      }
-    }
-    // The oldest pair's update, the scaling by gamma and the second loop's first dot product.
-    {
-      const alpha = pairs[0].rho * sum;
-      alphas[0] = alpha;
-      const newest = pairs[m - 1];
-      const gamma = 1 / (newest.rho * newest.yy);
-      const y = pairs[0].y;
-      sum = 0;
-      for (let i = 0; i < n; i++) {
-        const v = (d[i] - alpha * y[i]) * gamma;
-        d[i] = v;
-        sum += y[i] * v;
-      }
-    }
-    // Second loop, oldest pair first: beta_j = rho_j y_j . d, then d += (alpha_j - beta_j) s_j;
-    // the last pass takes the slope g . d.
-    for (let j = 0; j < m; j++) {
-      const step = alphas[j] - pairs[j].rho * sum;
-      const s = pairs[j].s;
-      next = j + 1 < m ? pairs[j + 1].y : g;
-      sum = 0;
-      for (let i = 0; i < n; i++) {
-        const v = d[i] + step * s[i];
-        d[i] = v;
-        sum += next[i] * v;
-      }
-    }
-    return { slope: sum, l1: NaN };
+    for (let j = 0; j < m; j++) rho[j] = pairs[j].rho;
+    const newest = pairs[m - 1];
+    const gamma = 1 / (newest.rho * newest.yy);
+    const slope = await addon.lbfgsDirection(
+      g,
+      pairs.map((p) => p.s),
+      pairs.map((p) => p.y),
+      rho.subarray(0, m),
+      gamma,
+      direction,
+      o.threads,
+    );
+    return { slope, l1: NaN };
   };
 
   while (iterations < o.maxIterations) {
@@ -390,11 +367,11 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
       break;
     }
     if (o.signal?.aborted) throw o.signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
-    let { slope: slope0, l1 } = searchDirection();
+    let { slope: slope0, l1 } = await searchDirection();
     if (!(slope0 < 0)) {
       // Not a descent direction (rounding in the curvature pairs): start again from -g.
       forgetPairs();
-      ({ slope: slope0, l1 } = searchDirection());
+      ({ slope: slope0, l1 } = await searchDirection());
     }
     // Without curvature information the step length has no natural scale: take one that
     // moves x by at most 1 (minFunc's choice); afterwards the quasi-Newton step 1.

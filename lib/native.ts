@@ -247,6 +247,15 @@ export interface NativeAddon {
   /** Row i of out [rowIds.length, cols] = row rowIds[i] of source [rows, cols]. */
   gatherRows(source: Float32Array, cols: number, rowIds: Int32Array, out: Float32Array): void;
   /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
+  lbfgsDirection(
+    g: Float64Array,
+    s: Float64Array[],
+    y: Float64Array[],
+    rho: Float64Array,
+    gamma: number,
+    direction: Float64Array,
+    threads: number,
+  ): Promise<number>;
   matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }
 

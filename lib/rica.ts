@@ -223,6 +223,7 @@ export class Rica extends NativeModel<NativeRica> implements DictionaryModel {
       await lbfgs(objective, Float64Array.from(this.usable().getWeights()), {
         maxIterations: totalSteps,
         signal,
+        threads: this.threads,
         onIteration: ({ iteration, x, evaluations }) => {
           // The model holds every accepted point, so an abort or an onProgress reader sees it.
           this.usable().setWeights(x === weightsOf ? weights : Float32Array.from(x));

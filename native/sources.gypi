@@ -17,6 +17,7 @@
       "native/cpu/kernels.cc",
       "native/cpu/kernels_avx2.cc",
       "native/cpu/kernels_generic.cc",
+      "native/cpu/lbfgs.cc",
       "native/cpu/matmul.cc",
       "native/cpu/model_support.cc",
       "native/cpu/rica_cpu.cc",

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { lbfgs, wolfeLineSearch, type Evaluation, type LbfgsIteration, type LinePoint } from '../lib/lbfgs.js';
+import { addon } from '../lib/native.js';
 import { Random } from '../lib/random.js';
 
 function rosenbrock(x: Float64Array): Evaluation {
@@ -272,6 +273,7 @@ describe('lbfgs', () => {
     ['Expected number for options.maxIterations but received undefined', TypeError, () => lbfgs(rosenbrock, new Float64Array(2), {} as never)],
     ['Expected non-negative integer for options.maxIterations but received -1 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: -1 })],
     ['Expected integer in [1, 1000] for options.memory but received 0 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, memory: 0 })],
+    ['Expected integer in [1, 1024] for options.threads but received 0 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, threads: 0 })],
     ['Expected number in (0, 0.5) for options.c1 but received 0 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, c1: 0 })],
     ['Expected number in (0.1, 1) for options.c2 but received 0.05 of type number', RangeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, c1: 0.1, c2: 0.05 })],
     ["Unknown option 'maxIteration' for lbfgs; did you mean 'maxIterations'?", TypeError, () => lbfgs(rosenbrock, new Float64Array(2), { maxIterations: 1, maxIteration: 3 } as never)],
@@ -282,6 +284,98 @@ describe('lbfgs', () => {
     const run = (async () => call())();
     await expect(run).rejects.toThrow(type);
     await expect(run).rejects.toThrow(new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  });
+});
+
+// The search direction of Nocedal & Wright's algorithm 7.4, one loop per dot product and per
+// update, in float64.
+function textbookDirection(g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>): Float64Array {
+  const q = g.map((v) => -v);
+  const alphas: number[] = [];
+  for (let j = pairs.length - 1; j >= 0; j--) {
+    alphas[j] = pairs[j].rho * dot(pairs[j].s, q);
+    for (let i = 0; i < q.length; i++) q[i] -= alphas[j] * pairs[j].y[i];
+  }
+  const { y, rho } = pairs[pairs.length - 1];
+  const gamma = 1 / (rho * dot(y, y));
+  for (let i = 0; i < q.length; i++) q[i] *= gamma;
+  for (let j = 0; j < pairs.length; j++) {
+    const beta = pairs[j].rho * dot(pairs[j].y, q);
+    for (let i = 0; i < q.length; i++) q[i] += (alphas[j] - beta) * pairs[j].s[i];
+  }
+  return q;
+}
+
+describe('the native two-loop recursion (addon.lbfgsDirection)', () => {
+  // Pairs with positive curvature, y = A s for a diagonal A in [0.5, 50], and a gradient.
+  function problem(n: number, m: number, seed: number) {
+    const random = new Random(seed);
+    const curvature = Float64Array.from({ length: n }, () => 0.5 + 49.5 * random.uniform());
+    const pairs = Array.from({ length: m }, () => {
+      const s = Float64Array.from({ length: n }, () => random.normal());
+      const y = s.map((v, i) => curvature[i] * v);
+      return { s, y, rho: 1 / dot(s, y) };
+    });
+    const g = Float64Array.from({ length: n }, () => random.normal());
+    return { g, pairs };
+  }
+  async function native(g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>, threads: number) {
+    const newest = pairs[pairs.length - 1];
+    const direction = new Float64Array(g.length);
+    const slope = await addon.lbfgsDirection(
+      g,
+      pairs.map((p) => p.s),
+      pairs.map((p) => p.y),
+      Float64Array.from(pairs, (p) => p.rho),
+      1 / (newest.rho * dot(newest.y, newest.y)),
+      direction,
+      threads,
+    );
+    return { direction, slope };
+  }
+
+  it('equals the textbook recursion bit for bit up to 16,384 values, with its slope', async () => {
+    for (const [n, m] of [[1, 1], [7, 3], [1000, 10], [16_384, 4]] as const) {
+      const { g, pairs } = problem(n, m, n + m);
+      const expected = textbookDirection(g, pairs);
+      const { direction, slope } = await native(g, pairs, 3);
+      expect(maxAbsDifference(direction, expected), `n ${n}, ${m} pairs`).toBe(0);
+      expect(slope, `n ${n}, ${m} pairs`).toBe(dot(g, expected));
+    }
+  });
+
+  it('beyond that sums in blocks: within rounding of the textbook, the same bits on any number of threads', async () => {
+    for (const [n, m] of [[16_385, 2], [100_000, 10]] as const) {
+      const { g, pairs } = problem(n, m, n + m);
+      const expected = textbookDirection(g, pairs);
+      const scale = maxAbsDifference(expected, new Float64Array(n));
+      const one = await native(g, pairs, 1);
+      expect(maxAbsDifference(one.direction, expected) / scale, `n ${n}`).toBeLessThan(1e-12);
+      expect(Math.abs(one.slope - dot(g, expected)) / Math.abs(dot(g, expected)), `n ${n}`).toBeLessThan(1e-12);
+      expect(one.slope, `n ${n}`).toBeLessThan(0);  // a descent direction
+      for (const threads of [2, 5]) {
+        const other = await native(g, pairs, threads);
+        expect(maxAbsDifference(other.direction, one.direction), `n ${n}, ${threads} threads`).toBe(0);
+        expect(other.slope, `n ${n}, ${threads} threads`).toBe(one.slope);
+      }
+    }
+  });
+
+  const f64 = (n: number) => new Float64Array(n);
+  it.each([
+    ['Expected Float64Array for g', TypeError, () => addon.lbfgsDirection(new Float32Array(2) as never, [f64(2)], [f64(2)], f64(1), 1, f64(2), 1)],
+    ['Expected array for s', TypeError, () => addon.lbfgsDirection(f64(2), f64(2) as never, [f64(2)], f64(1), 1, f64(2), 1)],
+    ['Expected Float64Array for y[1]', TypeError, () => addon.lbfgsDirection(f64(2), [f64(2), f64(2)], [f64(2), [0, 0]] as never, f64(2), 1, f64(2), 1)],
+    ['Expected 2 elements in s[0] but received 3', RangeError, () => addon.lbfgsDirection(f64(2), [f64(3)], [f64(2)], f64(1), 1, f64(2), 1)],
+    ['Expected as many y as s, at least one, but received 0 and 0', RangeError, () => addon.lbfgsDirection(f64(2), [], [], f64(1), 1, f64(2), 1)],
+    ['Expected as many y as s, at least one, but received 2 and 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2), f64(2)], [f64(2)], f64(2), 1, f64(2), 1)],
+    ['Expected at least 2 elements in rho but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2), f64(2)], [f64(2), f64(2)], f64(1), 1, f64(2), 1)],
+    ['Expected number for gamma', TypeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), '1' as never, f64(2), 1)],
+    ['Expected at least 2 elements in direction but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(1), 1)],
+    ['Expected threads in [1, 1024]', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(2), 0)],
+  ])('refuses, before any work: %s', (message, type, call) => {
+    expect(call).toThrow(type);
+    expect(call).toThrow(message);
   });
 });
 

@@ -60,6 +60,10 @@ Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const
   return typedArrayArg<Napi::Float32Array>(info, index, name, length, napi_float32_array, "Float32Array");
 }
 
+Napi::Float64Array doublesArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t length) {
+  return typedArrayArg<Napi::Float64Array>(info, index, name, length, napi_float64_array, "Float64Array");
+}
+
 Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                          int64_t length) {
   return typedArrayArg<Napi::Int32Array>(info, index, name, length, napi_int32_array, "Int32Array");

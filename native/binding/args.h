@@ -16,6 +16,8 @@ bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 // A Float32Array of at least `length` elements.
 Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                              int64_t length);
+// A Float64Array of at least `length` elements.
+Napi::Float64Array doublesArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t length);
 Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                          int64_t length);
 

@@ -1,10 +1,13 @@
 #include "matrix_functions.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../core/error.h"
 #include "../core/memory.h"
+#include "../cpu/lbfgs.h"
 #include "../cpu/matmul.h"
 #include "args.h"
 #include "backend_wrap.h"
@@ -40,6 +43,62 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
     return Job::start(
         env, Napi::Object::New(env), {a, b, out}, [=] { cpu::multiply(aData, transposeA, bData, false, m, k, n, c, threads); },
         [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [] {});
+  });
+}
+
+// lbfgsDirection(g, s[], y[], rho, gamma, direction, threads) => Promise<slope>: the two-loop
+// recursion of lib/lbfgs.ts off the main thread (cpu/lbfgs.h), every array a Float64Array of
+// g's length but rho (one per pair).
+Napi::Value lbfgsDirection(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Float64Array g = doublesArg(info, 0, "g", 0);
+    const auto n = static_cast<int64_t>(g.ElementLength());
+    std::vector<Napi::Value> keepAlive{g};
+    const auto pairArrays = [&](size_t index, const char* name) {
+      if (info.Length() <= index || !info[index].IsArray()) throwTypeError(std::string("Expected array for ") + name);
+      Napi::Array list = info[index].As<Napi::Array>();
+      std::vector<const double*> data;
+      for (uint32_t j = 0; j < list.Length(); j++) {
+        Napi::Value value = list.Get(j);
+        const std::string what = std::string(name) + "[" + std::to_string(j) + "]";
+        if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+          throwTypeError("Expected Float64Array for " + what);
+        }
+        Napi::Float64Array array = value.As<Napi::Float64Array>();
+        if (static_cast<int64_t>(array.ElementLength()) != n) {
+          throwRangeError("Expected " + std::to_string(n) + " elements in " + what + " but received " +
+                          std::to_string(array.ElementLength()));
+        }
+        keepAlive.push_back(array);
+        data.push_back(array.Data());
+      }
+      return data;
+    };
+    auto s = std::make_shared<std::vector<const double*>>(pairArrays(1, "s"));
+    auto y = std::make_shared<std::vector<const double*>>(pairArrays(2, "y"));
+    if (s->empty() || s->size() != y->size()) {
+      throwRangeError("Expected as many y as s, at least one, but received " + std::to_string(s->size()) + " and " +
+                      std::to_string(y->size()));
+    }
+    const int count = static_cast<int>(s->size());
+    Napi::Float64Array rho = doublesArg(info, 3, "rho", count);
+    const double gamma = numberArg(info, 4, "gamma");
+    Napi::Float64Array direction = doublesArg(info, 5, "direction", n);
+    const int threads = threadsArg(info, 6);
+    keepAlive.push_back(rho);
+    keepAlive.push_back(direction);
+    const double* gData = g.Data();
+    const double* rhoData = rho.Data();
+    double* out = direction.Data();
+    auto slope = std::make_shared<double>(0.0);
+    return Job::start(
+        env, Napi::Object::New(env), keepAlive,
+        [=] {
+          *slope = cpu::lbfgsDirection(gData, n, cpu::LbfgsPairs{s->data(), y->data(), rhoData, count}, gamma, out,
+                                       threads);
+        },
+        [slope](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *slope); }, [] {});
   });
 }
 
@@ -95,6 +154,7 @@ Napi::Value gatherRows(const Napi::CallbackInfo& info) {
 
 void registerMatrixFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
+  exports.Set("lbfgsDirection", Napi::Function::New(env, lbfgsDirection, "lbfgsDirection"));
   exports.Set("cosineSimilarity", Napi::Function::New(env, cosineSimilarity, "cosineSimilarity"));
   exports.Set("gatherRows", Napi::Function::New(env, gatherRows, "gatherRows"));
 }
