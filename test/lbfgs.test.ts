@@ -71,6 +71,27 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+// The search direction of Nocedal & Wright's algorithm 7.4, one loop per dot product and per
+// update, in float64 (with no pairs: -g).
+function textbookDirection(g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>): Float64Array {
+  const q = g.map((v) => -v);
+  const alphas: number[] = [];
+  for (let j = pairs.length - 1; j >= 0; j--) {
+    alphas[j] = pairs[j].rho * dot(pairs[j].s, q);
+    for (let i = 0; i < q.length; i++) q[i] -= alphas[j] * pairs[j].y[i];
+  }
+  if (pairs.length > 0) {
+    const { y, rho } = pairs[pairs.length - 1];
+    const gamma = 1 / (rho * dot(y, y));
+    for (let i = 0; i < q.length; i++) q[i] *= gamma;
+  }
+  for (let j = 0; j < pairs.length; j++) {
+    const beta = pairs[j].rho * dot(pairs[j].y, q);
+    for (let i = 0; i < q.length; i++) q[i] += (alphas[j] - beta) * pairs[j].s[i];
+  }
+  return q;
+}
+
 describe('lbfgs', () => {
   it('minimises the 2-D Rosenbrock function from (-1.2, 1) to (1, 1)', async () => {
     const result = await lbfgs(rosenbrock, rosenbrockStart(2), { maxIterations: 200 });
@@ -129,24 +150,6 @@ describe('lbfgs', () => {
     // loop per dot product and per update), from the pairs of the accepted iterates. After a
     // reset (a non-descent direction or a failed search) the optimizer starts from -g again,
     // so a step may instead match the direction with no pairs.
-    const textbook = (g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>) => {
-      const q = g.map((v) => -v);
-      const alphas: number[] = [];
-      for (let j = pairs.length - 1; j >= 0; j--) {
-        alphas[j] = pairs[j].rho * dot(pairs[j].s, q);
-        for (let i = 0; i < q.length; i++) q[i] -= alphas[j] * pairs[j].y[i];
-      }
-      if (pairs.length > 0) {
-        const { y, rho } = pairs[pairs.length - 1];
-        const gamma = 1 / (rho * dot(y, y));
-        for (let i = 0; i < q.length; i++) q[i] *= gamma;
-      }
-      for (let j = 0; j < pairs.length; j++) {
-        const beta = pairs[j].rho * dot(pairs[j].y, q);
-        for (let i = 0; i < q.length; i++) q[i] += (alphas[j] - beta) * pairs[j].s[i];
-      }
-      return q;
-    };
     for (const [name, objective, x0, memory] of [
       ['Rosenbrock 100, memory 3', rosenbrock, rosenbrockStart(100), 3],
       ['Rosenbrock 100, memory 10', rosenbrock, rosenbrockStart(100), 10],
@@ -165,11 +168,11 @@ describe('lbfgs', () => {
       for (let k = 1; k < points.length; k++) {
         const [before, after] = [points[k - 1], points[k]];
         const takes = (p: Float64Array) => after.x.every((v, i) => v === before.x[i] + after.stepLength * p[i]);
-        if (pairs.length > 0 && takes(textbook(before.g, pairs))) {
+        if (pairs.length > 0 && takes(textbookDirection(before.g, pairs))) {
           withPairs++;
         } else {
           pairs = [];
-          expect(takes(textbook(before.g, pairs)), `${name}: step ${k}`).toBe(true);
+          expect(takes(textbookDirection(before.g, pairs)), `${name}: step ${k}`).toBe(true);
         }
         const s = after.x.map((v, i) => v - before.x[i]);
         const y = after.g.map((v, i) => v - before.g[i]);
@@ -286,25 +289,6 @@ describe('lbfgs', () => {
     await expect(run).rejects.toThrow(new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
   });
 });
-
-// The search direction of Nocedal & Wright's algorithm 7.4, one loop per dot product and per
-// update, in float64.
-function textbookDirection(g: Float64Array, pairs: Array<{ s: Float64Array; y: Float64Array; rho: number }>): Float64Array {
-  const q = g.map((v) => -v);
-  const alphas: number[] = [];
-  for (let j = pairs.length - 1; j >= 0; j--) {
-    alphas[j] = pairs[j].rho * dot(pairs[j].s, q);
-    for (let i = 0; i < q.length; i++) q[i] -= alphas[j] * pairs[j].y[i];
-  }
-  const { y, rho } = pairs[pairs.length - 1];
-  const gamma = 1 / (rho * dot(y, y));
-  for (let i = 0; i < q.length; i++) q[i] *= gamma;
-  for (let j = 0; j < pairs.length; j++) {
-    const beta = pairs[j].rho * dot(pairs[j].y, q);
-    for (let i = 0; i < q.length; i++) q[i] += (alphas[j] - beta) * pairs[j].s[i];
-  }
-  return q;
-}
 
 describe('the native two-loop recursion (addon.lbfgsDirection)', () => {
   // Pairs with positive curvature, y = A s for a diagonal A in [0.5, 50], and a gradient.
