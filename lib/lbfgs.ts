@@ -51,8 +51,9 @@ export interface LbfgsOptions {
   /** Checked before every iteration; aborting rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
-   * CPU threads for the search direction when x has at least 65,536 values, where it is
-   * computed natively, off the main thread. Default: all cores (os.availableParallelism()).
+   * CPU threads for the optimizer's passes over x (the search direction, the line search's
+   * points and slopes, the correction pairs), which run natively, off the main thread, with
+   * one thread at most per 16,384 values. Default: all cores (os.availableParallelism()).
    */
   threads?: number;
 }
@@ -106,49 +107,6 @@ function maxAbs(a: Float64Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
-}
-
-// The line search's loops are plain functions rather than code inside its async closure,
-// which V8 optimises less well (measured: 2 to 3 times slower per element).
-
-/** out = origin + alpha p. */
-function stepFrom(out: Float64Array, origin: Float64Array, alpha: number, p: Float64Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = origin[i] + alpha * p[i];
-}
-
-/** g . p and max |g_i| in one pass. */
-function slopeAndMaxAbs(g: Float64Array, p: Float64Array): { slope: number; gMax: number } {
-  let slope = 0;
-  let gMax = 0;
-  for (let i = 0; i < g.length; i++) {
-    slope += g[i] * p[i];
-    gMax = Math.max(gMax, Math.abs(g[i]));
-  }
-  return { slope, gMax };
-}
-
-/** s = x1 - x0 and y = g1 - g0, with s . y, s . s and y . y, in one pass. */
-function correctionPair(
-  s: Float64Array,
-  y: Float64Array,
-  x0: Float64Array,
-  x1: Float64Array,
-  g0: Float64Array,
-  g1: Float64Array,
-): { sy: number; ss: number; yy: number } {
-  let sy = 0;
-  let ss = 0;
-  let yy = 0;
-  for (let i = 0; i < s.length; i++) {
-    const si = x1[i] - x0[i];
-    const yi = g1[i] - g0[i];
-    s[i] = si;
-    y[i] = yi;
-    sy += si * yi;
-    ss += si * si;
-    yy += yi * yi;
-  }
-  return { sy, ss, yy };
 }
 
 /**
@@ -309,12 +267,13 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
 
   let gMax = maxAbs(g);
 
-  // Every loop below is one pass over the parameters, and the work of an iteration is as few
-  // of them as the recursion allows (about 2 per correction pair, 2 per evaluation and 1 for
-  // the new pair); each dot product sums in index order, as a separate loop would (the
-  // recursion's, beyond 16,384 parameters, in blocks of that many, added in order), so the
-  // iterates are those of the plain algorithm bit for bit up to that size and do not depend on
-  // the number of threads at any size. Parameter-sized arrays are reused:
+  // The work of an iteration is as few passes over the parameters as the recursion allows
+  // (about 2 per correction pair, 2 per evaluation and 1 for the new pair), and all of them
+  // but the direction without pairs (the first iteration's, and after a reset) run natively
+  // (native/cpu/lbfgs.h), off the main thread. Each sum is taken
+  // in index order in blocks of 16,384 values, the blocks' sums added in order, so the iterates
+  // are those of the plain algorithm bit for bit up to that size and do not depend on the
+  // number of threads at any size. Parameter-sized arrays are reused:
   // `spare` holds the points that no longer matter (the previous x, rejected trials, evicted
   // pairs), which the caller was told to copy if it wants them kept.
   const pairs: CorrectionPair[] = [];
@@ -329,9 +288,7 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
   };
 
   // direction = -H g by the two-loop recursion, H0 = (s.y / y.y) I from the newest pair, and
-  // the slope g . direction; with no pairs also sum |g_i| (for the first step's length). The
-  // recursion runs natively (native/cpu/lbfgs.h), off the main thread and on o.threads threads
-  // for large x, with the same passes and, up to 16,384 values, the same bits as plain loops.
+  // the slope g . direction; with no pairs also sum |g_i| (for the first step's length).
   const rho = new Float64Array(o.memory);
   const searchDirection = async (): Promise<{ slope: number; l1: number }> => {
     const m = pairs.length;
@@ -381,9 +338,9 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
     const phi = async (alpha: number): Promise<LinePoint<Position>> => {
       const trial = take();
       trials.push(trial);
-      stepFrom(trial, origin, alpha, direction);
+      await addon.lbfgsStep(trial, origin, alpha, direction, o.threads);
       const value = await evaluateChecked(objective, trial);
-      const { slope, gMax: largest } = slopeAndMaxAbs(value.g, direction);
+      const { slope, gMax: largest } = await addon.lbfgsSlope(value.g, direction, o.threads);
       return { alpha, f: value.f, slope, data: { x: trial, g: value.g, gMax: largest } };
     };
     const search = await wolfeLineSearch(phi, { alpha: 0, f, slope: slope0, data: { x, g, gMax } }, initialStep, {
@@ -406,7 +363,7 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
     // The new pair, with s.y, s.s and y.y, in one pass.
     const s = take();
     const y = take();
-    const { sy, ss, yy } = correctionPair(s, y, x, next.data.x, g, next.data.g);
+    const { sy, ss, yy } = await addon.lbfgsPair(s, y, x, next.data.x, g, next.data.g, o.threads);
     // Strong Wolfe steps give s.y > 0; a fallback step may not, and must not enter H.
     if (sy > 1e-10 * Math.sqrt(ss * yy) && Number.isFinite(sy)) {
       if (pairs.length === o.memory) {

@@ -256,6 +256,17 @@ export interface NativeAddon {
     direction: Float64Array,
     threads: number,
   ): Promise<number>;
+  lbfgsStep(out: Float64Array, origin: Float64Array, alpha: number, p: Float64Array, threads: number): Promise<void>;
+  lbfgsSlope(g: Float64Array, p: Float64Array, threads: number): Promise<{ slope: number; gMax: number }>;
+  lbfgsPair(
+    s: Float64Array,
+    y: Float64Array,
+    x0: Float64Array,
+    x1: Float64Array,
+    g0: Float64Array,
+    g1: Float64Array,
+    threads: number,
+  ): Promise<{ sy: number; ss: number; yy: number }>;
   matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }
 

@@ -290,7 +290,7 @@ describe('lbfgs', () => {
   });
 });
 
-describe('the native two-loop recursion (addon.lbfgsDirection)', () => {
+describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsPair)', () => {
   // Pairs with positive curvature, y = A s for a diagonal A in [0.5, 50], and a gradient.
   function problem(n: number, m: number, seed: number) {
     const random = new Random(seed);
@@ -345,6 +345,56 @@ describe('the native two-loop recursion (addon.lbfgsDirection)', () => {
     }
   });
 
+  // The line search's and the pairs' passes against plain loops: the same bits up to 16,384
+  // values, the same on any number of threads beyond (and within rounding of the loops).
+  it('a trial point, its slope and max |g|, and a correction pair, as plain loops compute them', async () => {
+    for (const n of [1, 1000, 16_384, 50_000]) {
+      const random = new Random(n);
+      const vector = () => Float64Array.from({ length: n }, () => random.normal());
+      const [origin, p, g, x0, x1, g0, g1] = [vector(), vector(), vector(), vector(), vector(), vector(), vector()];
+      const exact = n <= 16_384;
+      const close = (actual: number, expected: number, what: string) => {
+        if (exact) expect(actual, `${what}, n ${n}`).toBe(expected);
+        else expect(Math.abs(actual - expected), `${what}, n ${n}`).toBeLessThanOrEqual(1e-12 * n);
+      };
+      let slope = 0, gMax = 0, sy = 0, ss = 0, yy = 0;
+      const step = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        step[i] = origin[i] + 0.37 * p[i];
+        slope += g[i] * p[i];
+        gMax = Math.max(gMax, Math.abs(g[i]));
+        const si = x1[i] - x0[i], yi = g1[i] - g0[i];
+        sy += si * yi; ss += si * si; yy += yi * yi;
+      }
+      const results = [];
+      for (const threads of [1, 2, 5]) {
+        const out = new Float64Array(n);
+        await addon.lbfgsStep(out, origin, 0.37, p, threads);
+        expect(maxAbsDifference(out, step), `step, n ${n}`).toBe(0);
+        const s = new Float64Array(n), y = new Float64Array(n);
+        const products = await addon.lbfgsPair(s, y, x0, x1, g0, g1, threads);
+        expect(maxAbsDifference(s, x1.map((v, i) => v - x0[i])), `s, n ${n}`).toBe(0);
+        expect(maxAbsDifference(y, g1.map((v, i) => v - g0[i])), `y, n ${n}`).toBe(0);
+        results.push({ ...(await addon.lbfgsSlope(g, p, threads)), ...products });
+      }
+      for (const r of results) expect(r, `n ${n}: the same bits on 1, 2 and 5 threads`).toEqual(results[0]);
+      const r = results[0];
+      close(r.slope, slope, 'slope');
+      expect(r.gMax, `gMax, n ${n}`).toBe(gMax);
+      close(r.sy, sy, 's . y');
+      close(r.ss, ss, 's . s');
+      close(r.yy, yy, 'y . y');
+    }
+  });
+
+  it('max |g| is NaN when g holds a NaN, in any block, as Math.max gives', async () => {
+    for (const at of [0, 20_000, 39_999]) {
+      const g = new Float64Array(40_000).fill(1);
+      g[at] = NaN;
+      expect((await addon.lbfgsSlope(g, new Float64Array(40_000), 2)).gMax, `NaN at ${at}`).toBeNaN();
+    }
+  });
+
   const f64 = (n: number) => new Float64Array(n);
   it.each([
     ['Expected Float64Array for g', TypeError, () => addon.lbfgsDirection(new Float32Array(2) as never, [f64(2)], [f64(2)], f64(1), 1, f64(2), 1)],
@@ -355,8 +405,15 @@ describe('the native two-loop recursion (addon.lbfgsDirection)', () => {
     ['Expected as many y as s, at least one, but received 2 and 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2), f64(2)], [f64(2)], f64(2), 1, f64(2), 1)],
     ['Expected at least 2 elements in rho but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2), f64(2)], [f64(2), f64(2)], f64(1), 1, f64(2), 1)],
     ['Expected number for gamma', TypeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), '1' as never, f64(2), 1)],
-    ['Expected at least 2 elements in direction but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(1), 1)],
+    ['Expected 2 elements in direction but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(1), 1)],
     ['Expected threads in [1, 1024]', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(2), 0)],
+    ['Expected Float64Array for out', TypeError, () => addon.lbfgsStep([0, 0] as never, f64(2), 1, f64(2), 1)],
+    ['Expected 2 elements in p but received 3', RangeError, () => addon.lbfgsStep(f64(2), f64(2), 1, f64(3), 1)],
+    ['Expected number for alpha', TypeError, () => addon.lbfgsStep(f64(2), f64(2), null as never, f64(2), 1)],
+    ['Expected 2 elements in p but received 1', RangeError, () => addon.lbfgsSlope(f64(2), f64(1), 1)],
+    ['Expected threads in [1, 1024]', RangeError, () => addon.lbfgsSlope(f64(2), f64(2), 2000)],
+    ['Expected 2 elements in g1 but received 4', RangeError, () => addon.lbfgsPair(f64(2), f64(2), f64(2), f64(2), f64(2), f64(4), 1)],
+    ['Expected Float64Array for x0', TypeError, () => addon.lbfgsPair(f64(2), f64(2), new Float32Array(2) as never, f64(2), f64(2), f64(2), 1)],
   ])('refuses, before any work: %s', (message, type, call) => {
     expect(call).toThrow(type);
     expect(call).toThrow(message);

@@ -1,8 +1,10 @@
 #include "matrix_functions.h"
 
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.h"
@@ -46,6 +48,16 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   });
 }
 
+// A Float64Array of exactly n elements (the L-BFGS passes' vectors).
+Napi::Float64Array vectorArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t n) {
+  Napi::Float64Array array = doublesArg(info, index, name, 0);
+  if (static_cast<int64_t>(array.ElementLength()) != n) {
+    throwRangeError("Expected " + std::to_string(n) + " elements in " + name + " but received " +
+                    std::to_string(array.ElementLength()));
+  }
+  return array;
+}
+
 // lbfgsDirection(g, s[], y[], rho, gamma, direction, threads) => Promise<slope>: the two-loop
 // recursion of lib/lbfgs.ts off the main thread (cpu/lbfgs.h), every array a Float64Array of
 // g's length but rho (one per pair).
@@ -84,7 +96,7 @@ Napi::Value lbfgsDirection(const Napi::CallbackInfo& info) {
     const int count = static_cast<int>(s->size());
     Napi::Float64Array rho = doublesArg(info, 3, "rho", count);
     const double gamma = numberArg(info, 4, "gamma");
-    Napi::Float64Array direction = doublesArg(info, 5, "direction", n);
+    Napi::Float64Array direction = vectorArg(info, 5, "direction", n);
     const int threads = threadsArg(info, 6);
     keepAlive.push_back(rho);
     keepAlive.push_back(direction);
@@ -99,6 +111,83 @@ Napi::Value lbfgsDirection(const Napi::CallbackInfo& info) {
                                        threads);
         },
         [slope](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *slope); }, [] {});
+  });
+}
+
+// { name: value, ... } from numbers.
+Napi::Object numbersObject(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
+  Napi::Object object = Napi::Object::New(env);
+  for (const auto& [name, value] : fields) object.Set(name, value);
+  return object;
+}
+
+// lbfgsStep(out, origin, alpha, p, threads) => Promise<undefined>: out = origin + alpha p.
+Napi::Value lbfgsStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Float64Array out = doublesArg(info, 0, "out", 0);
+    const auto n = static_cast<int64_t>(out.ElementLength());
+    Napi::Float64Array origin = vectorArg(info, 1, "origin", n);
+    const double alpha = numberArg(info, 2, "alpha");
+    Napi::Float64Array p = vectorArg(info, 3, "p", n);
+    const int threads = threadsArg(info, 4);
+    double* outData = out.Data();
+    const double* originData = origin.Data();
+    const double* pData = p.Data();
+    return Job::start(
+        env, Napi::Object::New(env), {out, origin, p},
+        [=] { cpu::lbfgsStep(outData, originData, alpha, pData, n, threads); },
+        [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, [] {});
+  });
+}
+
+// lbfgsSlope(g, p, threads) => Promise<{ slope, gMax }>: g . p and max |g_i|.
+Napi::Value lbfgsSlope(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Float64Array g = doublesArg(info, 0, "g", 0);
+    const auto n = static_cast<int64_t>(g.ElementLength());
+    Napi::Float64Array p = vectorArg(info, 1, "p", n);
+    const int threads = threadsArg(info, 2);
+    const double* gData = g.Data();
+    const double* pData = p.Data();
+    auto result = std::make_shared<cpu::LbfgsSlope>();
+    return Job::start(
+        env, Napi::Object::New(env), {g, p}, [=] { *result = cpu::lbfgsSlope(gData, pData, n, threads); },
+        [result](Napi::Env e) -> Napi::Value {
+          return numbersObject(e, {{"slope", result->slope}, {"gMax", result->gMax}});
+        },
+        [] {});
+  });
+}
+
+// lbfgsPair(s, y, x0, x1, g0, g1, threads) => Promise<{ sy, ss, yy }>: s = x1 - x0,
+// y = g1 - g0 and their products.
+Napi::Value lbfgsPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Float64Array s = doublesArg(info, 0, "s", 0);
+    const auto n = static_cast<int64_t>(s.ElementLength());
+    Napi::Float64Array y = vectorArg(info, 1, "y", n);
+    Napi::Float64Array x0 = vectorArg(info, 2, "x0", n);
+    Napi::Float64Array x1 = vectorArg(info, 3, "x1", n);
+    Napi::Float64Array g0 = vectorArg(info, 4, "g0", n);
+    Napi::Float64Array g1 = vectorArg(info, 5, "g1", n);
+    const int threads = threadsArg(info, 6);
+    double* sData = s.Data();
+    double* yData = y.Data();
+    const double* x0Data = x0.Data();
+    const double* x1Data = x1.Data();
+    const double* g0Data = g0.Data();
+    const double* g1Data = g1.Data();
+    auto result = std::make_shared<cpu::LbfgsPairProducts>();
+    return Job::start(
+        env, Napi::Object::New(env), {s, y, x0, x1, g0, g1},
+        [=] { *result = cpu::lbfgsPair(sData, yData, x0Data, x1Data, g0Data, g1Data, n, threads); },
+        [result](Napi::Env e) -> Napi::Value {
+          return numbersObject(e, {{"sy", result->sy}, {"ss", result->ss}, {"yy", result->yy}});
+        },
+        [] {});
   });
 }
 
@@ -155,6 +244,9 @@ Napi::Value gatherRows(const Napi::CallbackInfo& info) {
 void registerMatrixFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
   exports.Set("lbfgsDirection", Napi::Function::New(env, lbfgsDirection, "lbfgsDirection"));
+  exports.Set("lbfgsStep", Napi::Function::New(env, lbfgsStep, "lbfgsStep"));
+  exports.Set("lbfgsSlope", Napi::Function::New(env, lbfgsSlope, "lbfgsSlope"));
+  exports.Set("lbfgsPair", Napi::Function::New(env, lbfgsPair, "lbfgsPair"));
   exports.Set("cosineSimilarity", Napi::Function::New(env, cosineSimilarity, "cosineSimilarity"));
   exports.Set("gatherRows", Napi::Function::New(env, gatherRows, "gatherRows"));
 }

@@ -1,36 +1,64 @@
 #include "lbfgs.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "../core/ceil_div.h"
 #include "../core/thread_pool.h"
 
 namespace saekit::cpu {
+namespace {
+
+// Math.max's rule, which the TypeScript followed: once NaN, always NaN.
+double largerOrNan(double a, double b) { return std::isnan(a) || !(b > a || std::isnan(b)) ? a : b; }
+
+// Blocks of kLbfgsBlock values on a pool of at most one thread a block. `pass` runs
+// body(begin, end) -> Partial on every block and returns the blocks' results in block order.
+class Blocks {
+ public:
+  Blocks(int64_t n, int threads)
+      : n_(n), count_(ceilDiv(n, kLbfgsBlock)),
+        pool_(static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count_)))) {}
+
+  template <class Partial, class Body>
+  const std::vector<Partial>& pass(std::vector<Partial>& partials, const Body& body) {
+    partials.resize(static_cast<size_t>(count_));
+    pool_.run(static_cast<size_t>(count_), [&](size_t block, int) {
+      const int64_t begin = static_cast<int64_t>(block) * kLbfgsBlock;
+      partials[block] = body(begin, std::min(n_, begin + kLbfgsBlock));
+    });
+    return partials;
+  }
+
+ private:
+  int64_t n_;
+  int64_t count_;
+  ThreadPool pool_;
+};
+
+}  // namespace
 
 double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, double gamma, double* direction,
                       int threads) {
   const int m = pairs.count;
-  const int64_t blocks = ceilDiv(n, kLbfgsBlock);
-  std::vector<double> partial(static_cast<size_t>(blocks));
   std::vector<double> alphas(static_cast<size_t>(m));
-  ThreadPool pool(static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks))));
+  std::vector<double> partials;
+  Blocks blocks(n, threads);
   double* d = direction;
   // One pass: d[i] = update(i) for every i, and the sum of next[i] * d[i].
   const auto pass = [&](const auto& update, const double* next) {
-    pool.run(static_cast<size_t>(blocks), [&](size_t block, int) {
-      const int64_t begin = static_cast<int64_t>(block) * kLbfgsBlock;
-      const int64_t end = std::min(n, begin + kLbfgsBlock);
+    blocks.pass(partials, [&](int64_t begin, int64_t end) {
       double sum = 0;
       for (int64_t i = begin; i < end; i++) {
         const double v = update(i);
         d[i] = v;
         sum += next[i] * v;
       }
-      partial[block] = sum;
+      return sum;
     });
     double total = 0;
-    for (const double blockSum : partial) total += blockSum;
+    for (const double blockSum : partials) total += blockSum;
     return total;
   };
   // First loop, newest pair first: alpha_j = rho_j s_j . d, then d -= alpha_j y_j.
@@ -56,6 +84,57 @@ double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, doubl
     sum = pass([&](int64_t i) { return d[i] + step * s[i]; }, j + 1 < m ? pairs.y[j + 1] : g);
   }
   return sum;
+}
+
+void lbfgsStep(double* out, const double* origin, double alpha, const double* p, int64_t n, int threads) {
+  std::vector<char> done;
+  Blocks(n, threads).pass(done, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) out[i] = origin[i] + alpha * p[i];
+    return char{1};
+  });
+}
+
+LbfgsSlope lbfgsSlope(const double* g, const double* p, int64_t n, int threads) {
+  std::vector<LbfgsSlope> partials;
+  Blocks(n, threads).pass(partials, [&](int64_t begin, int64_t end) {
+    LbfgsSlope part{0, 0};
+    for (int64_t i = begin; i < end; i++) {
+      part.slope += g[i] * p[i];
+      part.gMax = largerOrNan(part.gMax, std::abs(g[i]));
+    }
+    return part;
+  });
+  LbfgsSlope total{0, 0};
+  for (const LbfgsSlope& part : partials) {
+    total.slope += part.slope;
+    total.gMax = largerOrNan(total.gMax, part.gMax);
+  }
+  return total;
+}
+
+LbfgsPairProducts lbfgsPair(double* s, double* y, const double* x0, const double* x1, const double* g0,
+                            const double* g1, int64_t n, int threads) {
+  std::vector<LbfgsPairProducts> partials;
+  Blocks(n, threads).pass(partials, [&](int64_t begin, int64_t end) {
+    LbfgsPairProducts part{0, 0, 0};
+    for (int64_t i = begin; i < end; i++) {
+      const double si = x1[i] - x0[i];
+      const double yi = g1[i] - g0[i];
+      s[i] = si;
+      y[i] = yi;
+      part.sy += si * yi;
+      part.ss += si * si;
+      part.yy += yi * yi;
+    }
+    return part;
+  });
+  LbfgsPairProducts total{0, 0, 0};
+  for (const LbfgsPairProducts& part : partials) {
+    total.sy += part.sy;
+    total.ss += part.ss;
+    total.yy += part.yy;
+  }
+  return total;
 }
 
 }  // namespace saekit::cpu

@@ -1,10 +1,11 @@
-// The L-BFGS search direction by the two-loop recursion (Nocedal & Wright, algorithm 7.4), for
-// lib/lbfgs.ts when the parameters are many (RICA's weights: millions): the same passes as its
-// TypeScript, each updating d with one correction pair and taking the next pair's dot product,
-// but off the main thread and spread over threads. Each dot product is summed in blocks of
-// kLbfgsBlock values, in index order within a block, and the blocks' sums in block order, so
-// the result does not depend on the number of threads, and for n <= kLbfgsBlock it is the
-// TypeScript's bit for bit.
+// The passes of lib/lbfgs.ts over the parameters, for when they are many (RICA's weights:
+// millions): off the main thread and spread over threads. The search direction by the
+// two-loop recursion (Nocedal & Wright, algorithm 7.4) makes the same passes as the
+// optimizer's TypeScript did, each updating d with one correction pair and taking the next
+// pair's dot product; a line-search trial point, its slope, and a new correction pair are a
+// pass each. Every sum is taken in blocks of kLbfgsBlock values, in index order within a
+// block and the blocks' sums in block order, so results do not depend on the number of
+// threads, and for n <= kLbfgsBlock they are those of plain loops bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -25,5 +26,22 @@ struct LbfgsPairs {
 // direction [n] = -H g, with H0 = gamma I; returns the slope g . direction.
 double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, double gamma, double* direction,
                       int threads);
+
+// out = origin + alpha p.
+void lbfgsStep(double* out, const double* origin, double alpha, const double* p, int64_t n, int threads);
+
+// g . p and max |g_i|.
+struct LbfgsSlope {
+  double slope;
+  double gMax;
+};
+LbfgsSlope lbfgsSlope(const double* g, const double* p, int64_t n, int threads);
+
+// s = x1 - x0 and y = g1 - g0, with s . y, s . s and y . y.
+struct LbfgsPairProducts {
+  double sy, ss, yy;
+};
+LbfgsPairProducts lbfgsPair(double* s, double* y, const double* x0, const double* x1, const double* g0,
+                            const double* g1, int64_t n, int threads);
 
 }  // namespace saekit::cpu
