@@ -48,14 +48,22 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   });
 }
 
-// A Float64Array of exactly n elements (the L-BFGS passes' vectors).
-Napi::Float64Array vectorArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t n) {
-  Napi::Float64Array array = doublesArg(info, index, name, 0);
+// A Float64Array of exactly n elements (the L-BFGS passes' vectors), as an argument or an
+// element of one.
+Napi::Float64Array vectorOf(Napi::Value value, const std::string& name, int64_t n) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throwTypeError("Expected Float64Array for " + name);
+  }
+  Napi::Float64Array array = value.As<Napi::Float64Array>();
   if (static_cast<int64_t>(array.ElementLength()) != n) {
     throwRangeError("Expected " + std::to_string(n) + " elements in " + name + " but received " +
                     std::to_string(array.ElementLength()));
   }
   return array;
+}
+
+Napi::Float64Array vectorArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t n) {
+  return vectorOf(info.Length() > index ? info[index] : info.Env().Undefined(), name, n);
 }
 
 // lbfgsDirection(g, s[], y[], rho, gamma, direction, threads) => Promise<slope>: the two-loop
@@ -72,16 +80,7 @@ Napi::Value lbfgsDirection(const Napi::CallbackInfo& info) {
       Napi::Array list = info[index].As<Napi::Array>();
       std::vector<const double*> data;
       for (uint32_t j = 0; j < list.Length(); j++) {
-        Napi::Value value = list.Get(j);
-        const std::string what = std::string(name) + "[" + std::to_string(j) + "]";
-        if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-          throwTypeError("Expected Float64Array for " + what);
-        }
-        Napi::Float64Array array = value.As<Napi::Float64Array>();
-        if (static_cast<int64_t>(array.ElementLength()) != n) {
-          throwRangeError("Expected " + std::to_string(n) + " elements in " + what + " but received " +
-                          std::to_string(array.ElementLength()));
-        }
+        Napi::Float64Array array = vectorOf(list.Get(j), std::string(name) + "[" + std::to_string(j) + "]", n);
         keepAlive.push_back(array);
         data.push_back(array.Data());
       }

@@ -13,21 +13,27 @@ namespace {
 // Math.max's rule, which the TypeScript followed: once NaN, always NaN.
 double largerOrNan(double a, double b) { return std::isnan(a) || !(b > a || std::isnan(b)) ? a : b; }
 
-// Blocks of kLbfgsBlock values on a pool of at most one thread a block. `pass` runs
-// body(begin, end) -> Partial on every block and returns the blocks' results in block order.
+// Blocks of kLbfgsBlock values on a pool of at most one thread a block. `each` runs
+// body(block, begin, end) on every block; `pass` runs body(begin, end) -> partial result and
+// returns the blocks' results in block order.
 class Blocks {
  public:
   Blocks(int64_t n, int threads)
       : n_(n), count_(ceilDiv(n, kLbfgsBlock)),
         pool_(static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count_)))) {}
 
-  template <class Partial, class Body>
-  const std::vector<Partial>& pass(std::vector<Partial>& partials, const Body& body) {
-    partials.resize(static_cast<size_t>(count_));
+  template <class Body>
+  void each(const Body& body) {
     pool_.run(static_cast<size_t>(count_), [&](size_t block, int) {
       const int64_t begin = static_cast<int64_t>(block) * kLbfgsBlock;
-      partials[block] = body(begin, std::min(n_, begin + kLbfgsBlock));
+      body(block, begin, std::min(n_, begin + kLbfgsBlock));
     });
+  }
+
+  template <class Body>
+  auto pass(const Body& body) {
+    std::vector<decltype(body(int64_t{}, int64_t{}))> partials(static_cast<size_t>(count_));
+    each([&](size_t block, int64_t begin, int64_t end) { partials[block] = body(begin, end); });
     return partials;
   }
 
@@ -43,12 +49,11 @@ double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, doubl
                       int threads) {
   const int m = pairs.count;
   std::vector<double> alphas(static_cast<size_t>(m));
-  std::vector<double> partials;
   Blocks blocks(n, threads);
   double* d = direction;
   // One pass: d[i] = update(i) for every i, and the sum of next[i] * d[i].
   const auto pass = [&](const auto& update, const double* next) {
-    blocks.pass(partials, [&](int64_t begin, int64_t end) {
+    const std::vector<double> partials = blocks.pass([&](int64_t begin, int64_t end) {
       double sum = 0;
       for (int64_t i = begin; i < end; i++) {
         const double v = update(i);
@@ -87,16 +92,13 @@ double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, doubl
 }
 
 void lbfgsStep(double* out, const double* origin, double alpha, const double* p, int64_t n, int threads) {
-  std::vector<char> done;
-  Blocks(n, threads).pass(done, [&](int64_t begin, int64_t end) {
+  Blocks(n, threads).each([&](size_t, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) out[i] = origin[i] + alpha * p[i];
-    return char{1};
   });
 }
 
 LbfgsSlope lbfgsSlope(const double* g, const double* p, int64_t n, int threads) {
-  std::vector<LbfgsSlope> partials;
-  Blocks(n, threads).pass(partials, [&](int64_t begin, int64_t end) {
+  const std::vector<LbfgsSlope> partials = Blocks(n, threads).pass([&](int64_t begin, int64_t end) {
     LbfgsSlope part{0, 0};
     for (int64_t i = begin; i < end; i++) {
       part.slope += g[i] * p[i];
@@ -114,8 +116,7 @@ LbfgsSlope lbfgsSlope(const double* g, const double* p, int64_t n, int threads) 
 
 LbfgsPairProducts lbfgsPair(double* s, double* y, const double* x0, const double* x1, const double* g0,
                             const double* g1, int64_t n, int threads) {
-  std::vector<LbfgsPairProducts> partials;
-  Blocks(n, threads).pass(partials, [&](int64_t begin, int64_t end) {
+  const std::vector<LbfgsPairProducts> partials = Blocks(n, threads).pass([&](int64_t begin, int64_t end) {
     LbfgsPairProducts part{0, 0, 0};
     for (int64_t i = begin; i < end; i++) {
       const double si = x1[i] - x0[i];
