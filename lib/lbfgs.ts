@@ -103,12 +103,6 @@ const optionNames = [
   'threads',
 ] as const;
 
-function maxAbs(a: Float64Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
 /**
  * The minimiser of the cubic through (a, fa, slope da) and (b, fb, slope db) (Nocedal &
  * Wright eq. 3.59), or NaN when the cubic has none.
@@ -265,12 +259,11 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
   let { f, g }: Evaluation = await evaluateChecked(objective, x);
   if (!Number.isFinite(f)) throw new RangeError(`Expected a finite objective at x0 but received ${f}`);
 
-  let gMax = maxAbs(g);
+  let { gMax } = await addon.lbfgsSlope(g, g, o.threads);
 
   // The work of an iteration is as few passes over the parameters as the recursion allows
   // (about 2 per correction pair, 2 per evaluation and 1 for the new pair), and all of them
-  // but the direction without pairs (the first iteration's, and after a reset) run natively
-  // (native/cpu/lbfgs.h), off the main thread. Each sum is taken
+  // run natively (native/cpu/lbfgs.h), off the main thread. Each sum is taken
   // in index order in blocks of 16,384 values, the blocks' sums added in order, so the iterates
   // are those of the plain algorithm bit for bit up to that size and do not depend on the
   // number of threads at any size. Parameter-sized arrays are reused:
@@ -292,17 +285,7 @@ export async function lbfgs(objective: Objective, x0: Float64Array, options: Lbf
   const rho = new Float64Array(o.memory);
   const searchDirection = async (): Promise<{ slope: number; l1: number }> => {
     const m = pairs.length;
-    if (m === 0) {
-      let slope = 0;
-      let l1 = 0;
-      for (let i = 0; i < n; i++) {
-        const v = -g[i];
-        direction[i] = v;
-        slope += g[i] * v;
-        l1 += Math.abs(g[i]);
-      }
-      return { slope, l1 };
-    }
+    if (m === 0) return addon.lbfgsSteepest(g, direction, o.threads);
     for (let j = 0; j < m; j++) rho[j] = pairs[j].rho;
     const newest = pairs[m - 1];
     const gamma = 1 / (newest.rho * newest.yy);

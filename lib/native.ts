@@ -246,7 +246,7 @@ export interface NativeAddon {
   ): void;
   /** Row i of out [rowIds.length, cols] = row rowIds[i] of source [rows, cols]. */
   gatherRows(source: Float32Array, cols: number, rowIds: Int32Array, out: Float32Array): void;
-  /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
+  /** The passes of lib/lbfgs.ts over its vectors (native/cpu/lbfgs.h), off the main thread. */
   lbfgsDirection(
     g: Float64Array,
     s: Float64Array[],
@@ -256,6 +256,7 @@ export interface NativeAddon {
     direction: Float64Array,
     threads: number,
   ): Promise<number>;
+  lbfgsSteepest(g: Float64Array, direction: Float64Array, threads: number): Promise<{ slope: number; l1: number }>;
   lbfgsStep(out: Float64Array, origin: Float64Array, alpha: number, p: Float64Array, threads: number): Promise<void>;
   lbfgsSlope(g: Float64Array, p: Float64Array, threads: number): Promise<{ slope: number; gMax: number }>;
   lbfgsPair(
@@ -267,6 +268,7 @@ export interface NativeAddon {
     g1: Float64Array,
     threads: number,
   ): Promise<{ sy: number; ss: number; yy: number }>;
+  /** out [m, n] = op(a) b: a is [m, k], or [k, m] when transposeA; b is [k, n]. Off the main thread. */
   matmul(a: Float32Array, transposeA: boolean, b: Float32Array, m: number, k: number, n: number, out: Float32Array, threads: number): Promise<void>;
 }
 

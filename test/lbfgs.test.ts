@@ -290,7 +290,7 @@ describe('lbfgs', () => {
   });
 });
 
-describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsPair)', () => {
+describe('the native passes (addon.lbfgsDirection, lbfgsSteepest, lbfgsStep, lbfgsSlope, lbfgsPair)', () => {
   // Pairs with positive curvature, y = A s for a diagonal A in [0.5, 50], and a gradient.
   function problem(n: number, m: number, seed: number) {
     const random = new Random(seed);
@@ -347,7 +347,7 @@ describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsP
 
   // The line search's and the pairs' passes against plain loops: the same bits up to 16,384
   // values, the same on any number of threads beyond (and within rounding of the loops).
-  it('a trial point, its slope and max |g|, and a correction pair, as plain loops compute them', async () => {
+  it('the steepest direction, a trial point, its slope and max |g|, and a correction pair, as plain loops compute them', async () => {
     for (const n of [1, 1000, 16_384, 50_000]) {
       const random = new Random(n);
       const vector = () => Float64Array.from({ length: n }, () => random.normal());
@@ -357,9 +357,11 @@ describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsP
         if (exact) expect(actual, `${what}, n ${n}`).toBe(expected);
         else expect(Math.abs(actual - expected), `${what}, n ${n}`).toBeLessThanOrEqual(1e-12 * n);
       };
-      let slope = 0, gMax = 0, sy = 0, ss = 0, yy = 0;
+      let slope = 0, gMax = 0, sy = 0, ss = 0, yy = 0, steepestSlope = 0, l1 = 0;
       const step = new Float64Array(n);
       for (let i = 0; i < n; i++) {
+        steepestSlope += g[i] * -g[i];
+        l1 += Math.abs(g[i]);
         step[i] = origin[i] + 0.37 * p[i];
         slope += g[i] * p[i];
         gMax = Math.max(gMax, Math.abs(g[i]));
@@ -375,7 +377,10 @@ describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsP
         const products = await addon.lbfgsPair(s, y, x0, x1, g0, g1, threads);
         expect(maxAbsDifference(s, x1.map((v, i) => v - x0[i])), `s, n ${n}`).toBe(0);
         expect(maxAbsDifference(y, g1.map((v, i) => v - g0[i])), `y, n ${n}`).toBe(0);
-        results.push({ ...(await addon.lbfgsSlope(g, p, threads)), ...products });
+        const direction = new Float64Array(n);
+        const steepest = await addon.lbfgsSteepest(g, direction, threads);
+        expect(maxAbsDifference(direction, g.map((v) => -v)), `steepest direction, n ${n}`).toBe(0);
+        results.push({ ...(await addon.lbfgsSlope(g, p, threads)), ...products, steepestSlope: steepest.slope, l1: steepest.l1 });
       }
       for (const r of results) expect(r, `n ${n}: the same bits on 1, 2 and 5 threads`).toEqual(results[0]);
       const r = results[0];
@@ -384,6 +389,8 @@ describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsP
       close(r.sy, sy, 's . y');
       close(r.ss, ss, 's . s');
       close(r.yy, yy, 'y . y');
+      close(r.steepestSlope, steepestSlope, 'g . -g');
+      close(r.l1, l1, 'sum |g_i|');
     }
   });
 
@@ -407,6 +414,9 @@ describe('the native passes (addon.lbfgsDirection, lbfgsStep, lbfgsSlope, lbfgsP
     ['Expected number for gamma', TypeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), '1' as never, f64(2), 1)],
     ['Expected 2 elements in direction but received 1', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(1), 1)],
     ['Expected threads in [1, 1024]', RangeError, () => addon.lbfgsDirection(f64(2), [f64(2)], [f64(2)], f64(1), 1, f64(2), 0)],
+    ['Expected Float64Array for g', TypeError, () => addon.lbfgsSteepest(new Float32Array(2) as never, f64(2), 1)],
+    ['Expected 2 elements in direction but received 3', RangeError, () => addon.lbfgsSteepest(f64(2), f64(3), 1)],
+    ['Expected threads in [1, 1024]', RangeError, () => addon.lbfgsSteepest(f64(2), f64(2), 0.5)],
     ['Expected Float64Array for out', TypeError, () => addon.lbfgsStep([0, 0] as never, f64(2), 1, f64(2), 1)],
     ['Expected 2 elements in p but received 3', RangeError, () => addon.lbfgsStep(f64(2), f64(2), 1, f64(3), 1)],
     ['Expected number for alpha', TypeError, () => addon.lbfgsStep(f64(2), f64(2), null as never, f64(2), 1)],

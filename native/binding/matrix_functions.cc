@@ -120,6 +120,27 @@ Napi::Object numbersObject(Napi::Env env, std::initializer_list<std::pair<const 
   return object;
 }
 
+// lbfgsSteepest(g, direction, threads) => Promise<{ slope, l1 }>: direction = -g, with
+// g . direction and sum |g_i|.
+Napi::Value lbfgsSteepest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Float64Array g = doublesArg(info, 0, "g", 0);
+    const auto n = static_cast<int64_t>(g.ElementLength());
+    Napi::Float64Array direction = vectorArg(info, 1, "direction", n);
+    const int threads = threadsArg(info, 2);
+    const double* gData = g.Data();
+    double* out = direction.Data();
+    auto result = std::make_shared<cpu::LbfgsSteepest>();
+    return Job::start(
+        env, Napi::Object::New(env), {g, direction}, [=] { *result = cpu::lbfgsSteepest(gData, n, out, threads); },
+        [result](Napi::Env e) -> Napi::Value {
+          return numbersObject(e, {{"slope", result->slope}, {"l1", result->l1}});
+        },
+        [] {});
+  });
+}
+
 // lbfgsStep(out, origin, alpha, p, threads) => Promise<undefined>: out = origin + alpha p.
 Napi::Value lbfgsStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -243,6 +264,7 @@ Napi::Value gatherRows(const Napi::CallbackInfo& info) {
 void registerMatrixFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
   exports.Set("lbfgsDirection", Napi::Function::New(env, lbfgsDirection, "lbfgsDirection"));
+  exports.Set("lbfgsSteepest", Napi::Function::New(env, lbfgsSteepest, "lbfgsSteepest"));
   exports.Set("lbfgsStep", Napi::Function::New(env, lbfgsStep, "lbfgsStep"));
   exports.Set("lbfgsSlope", Napi::Function::New(env, lbfgsSlope, "lbfgsSlope"));
   exports.Set("lbfgsPair", Napi::Function::New(env, lbfgsPair, "lbfgsPair"));

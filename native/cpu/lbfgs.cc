@@ -91,6 +91,25 @@ double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, doubl
   return sum;
 }
 
+LbfgsSteepest lbfgsSteepest(const double* g, int64_t n, double* direction, int threads) {
+  const std::vector<LbfgsSteepest> partials = Blocks(n, threads).pass([&](int64_t begin, int64_t end) {
+    LbfgsSteepest part{0, 0};
+    for (int64_t i = begin; i < end; i++) {
+      const double v = -g[i];
+      direction[i] = v;
+      part.slope += g[i] * v;
+      part.l1 += std::abs(g[i]);
+    }
+    return part;
+  });
+  LbfgsSteepest total{0, 0};
+  for (const LbfgsSteepest& part : partials) {
+    total.slope += part.slope;
+    total.l1 += part.l1;
+  }
+  return total;
+}
+
 void lbfgsStep(double* out, const double* origin, double alpha, const double* p, int64_t n, int threads) {
   Blocks(n, threads).each([&](size_t, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) out[i] = origin[i] + alpha * p[i];

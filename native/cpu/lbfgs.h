@@ -27,6 +27,14 @@ struct LbfgsPairs {
 double lbfgsDirection(const double* g, int64_t n, const LbfgsPairs& pairs, double gamma, double* direction,
                       int threads);
 
+// direction = -g, the steepest descent direction (no pairs yet, or after a reset); returns the
+// slope g . direction and sum |g_i| (the first step's length).
+struct LbfgsSteepest {
+  double slope;
+  double l1;
+};
+LbfgsSteepest lbfgsSteepest(const double* g, int64_t n, double* direction, int threads);
+
 // out = origin + alpha p.
 void lbfgsStep(double* out, const double* origin, double alpha, const double* p, int64_t n, int threads);
 
