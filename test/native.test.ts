@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { backends, SparseAutoencoder } from '../lib/index.js';
-import { addon } from '../lib/native.js';
+import { backends, FistaCoder, Rica, SparseAutoencoder } from '../lib/index.js';
+import { addon, type NativeRica, type NativeSae } from '../lib/native.js';
 
 const cpuFlags = existsSync('/proc/cpuinfo')
   ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [])
@@ -56,5 +56,41 @@ describe('the native addon', () => {
       expect(copies).toBe(1);
     }
     expect(withYmm.size).toBe(kernels.length);
+  });
+});
+
+describe('the native classes and functions, called directly', () => {
+  // The TypeScript layer checks data.length === rows * cols exactly; the addon re-checks it in
+  // int64, where rows 2^52 times 4096 columns wraps to 0 and would pass with an empty array,
+  // then read and write far beyond it.
+  const rows = 2 ** 52;
+  const none = new Float32Array(0);
+  const beyond = /to be at most 2\^53 - 1 elements/;
+  const nativeOf = <N>(model: object): N => (model as { usable(): N }).usable();
+
+  it('refuses row counts whose element count no typed array holds, as a RangeError, before any work', async () => {
+    const sae = new SparseAutoencoder({ dIn: 4096, dHidden: 8, l1Coeff: 0, seed: 1 });
+    const rica = new Rica({ dIn: 4096, dHidden: 8, lambda: 0.1, seed: 1 });
+    const coder = new FistaCoder({ dictionary: { rows: 8, cols: 4096, data: new Float32Array(8 * 4096).fill(1 / 64) }, lambda: 0.1 });
+    const calls: Array<[string, () => unknown]> = [
+      ['SAE trainStep', () => nativeOf<NativeSae>(sae).trainStep(none, rows)],
+      ['SAE encode', () => nativeOf<NativeSae>(sae).encode(none, rows, none)],
+      ['SAE reconstruct', () => nativeOf<NativeSae>(sae).reconstruct(none, rows, none)],
+      ['RICA encode', () => nativeOf<NativeRica>(rica).encode(none, rows, none)],
+      ['RICA adamStep', () => nativeOf<NativeRica>(rica).adamStep(none, rows)],
+      ['FISTA encode', () => (nativeOf(coder) as { encode(...args: unknown[]): unknown }).encode(none, rows, undefined, none)],
+      ['matmul', () => addon.matmul(none, false, none, rows, 4096, 1, none, 1)],
+      ['cosineSimilarity', () => addon.cosineSimilarity(none, rows, none, 1, 4096, none, 1)],
+    ];
+    try {
+      for (const [name, call] of calls) {
+        expect(call, name).toThrow(RangeError);
+        expect(call, name).toThrow(beyond);
+      }
+    } finally {
+      sae.dispose();
+      rica.dispose();
+      coder.dispose();
+    }
   });
 });

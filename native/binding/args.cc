@@ -34,6 +34,15 @@ int64_t countArg(const Napi::CallbackInfo& info, size_t index, const char* name)
   return static_cast<int64_t>(value);
 }
 
+int64_t elementCount(int64_t rows, int64_t cols, const char* rowsName) {
+  constexpr int64_t kMaxElements = 9007199254740991;  // 2^53 - 1
+  if (rows < 0 || cols < 0 || (cols > 0 && rows > kMaxElements / cols)) {
+    throwRangeError(std::string("Expected ") + rowsName + " x " + std::to_string(cols) + " to be at most 2^53 - 1 elements but received " +
+                    rowsName + " " + std::to_string(rows));
+  }
+  return rows * cols;
+}
+
 bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value value = argAt(info, index);
   if (!value.IsBoolean()) throwTypeError(std::string("Expected boolean for ") + name);

@@ -13,6 +13,10 @@ Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char*
 double numberArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 int64_t countArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool boolArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// rows * cols, the length a [rows, cols] array argument must have: a RangeError naming `rows`
+// where that is beyond any typed array (2^53 - 1), so the product never overflows into a
+// small length that an empty array would pass.
+int64_t elementCount(int64_t rows, int64_t cols, const char* rowsName);
 // A Float32Array of at least `length` elements.
 Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                              int64_t length);

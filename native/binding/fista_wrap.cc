@@ -82,12 +82,12 @@ Napi::Value FistaWrap::encode(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     const FistaConfig& config = idleBackend(env).config();
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * config.dIn);
-    Napi::Float32Array out = floatsArg(info, 3, "out", rows * config.dHidden);
+    Napi::Float32Array x = floatsArg(info, 0, "x.data", elementCount(rows, config.dIn, "rows"));
+    Napi::Float32Array out = floatsArg(info, 3, "out", elementCount(rows, config.dHidden, "rows"));
     std::vector<Napi::Value> keepAlive{x, out};
     const float* init = nullptr;
     if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) {
-      Napi::Float32Array initArray = floatsArg(info, 2, "options.init.data", rows * config.dHidden);
+      Napi::Float32Array initArray = floatsArg(info, 2, "options.init.data", elementCount(rows, config.dHidden, "rows"));
       init = initArray.Data();
       keepAlive.push_back(initArray);
     }
@@ -115,7 +115,7 @@ Napi::Value FistaWrap::learnStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     if (rows < 1) throwRangeError("Expected positive integer for rows");
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, idleBackend(env).config().dIn, "rows"));
     std::vector<Napi::Value> keepAlive{x};
     const int32_t* rowIds = nullptr;
     if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) {

@@ -33,9 +33,9 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
     const int64_t k = countArg(info, 4, "k");
     const int64_t n = countArg(info, 5, "n");
     const int threads = threadsArg(info, 7);
-    Napi::Float32Array a = floatsArg(info, 0, "a", m * k);
-    Napi::Float32Array b = floatsArg(info, 2, "b", k * n);
-    Napi::Float32Array out = floatsArg(info, 6, "out", m * n);
+    Napi::Float32Array a = floatsArg(info, 0, "a", elementCount(m, k, "m"));
+    Napi::Float32Array b = floatsArg(info, 2, "b", elementCount(k, n, "k"));
+    Napi::Float32Array out = floatsArg(info, 6, "out", elementCount(m, n, "m"));
     // The packed copy of b: k rows of n rounded up to whole 16-wide panels.
     checkMemory(static_cast<uint64_t>(k) * (n + 16) * sizeof(float),
                 "A matrix product of depth " + std::to_string(k) + " and width " + std::to_string(n));
@@ -218,9 +218,9 @@ Napi::Value cosineSimilarity(const Napi::CallbackInfo& info) {
     const int64_t bRows = countArg(info, 3, "bRows");
     const int64_t cols = countArg(info, 4, "cols");
     const int threads = threadsArg(info, 6);
-    Napi::Float32Array a = floatsArg(info, 0, "a", aRows * cols);
-    Napi::Float32Array b = floatsArg(info, 2, "b", bRows * cols);
-    Napi::Float32Array out = floatsArg(info, 5, "out", aRows * bRows);
+    Napi::Float32Array a = floatsArg(info, 0, "a", elementCount(aRows, cols, "aRows"));
+    Napi::Float32Array b = floatsArg(info, 2, "b", elementCount(bRows, cols, "bRows"));
+    Napi::Float32Array out = floatsArg(info, 5, "out", elementCount(aRows, bRows, "aRows"));
     // Unit-norm copies of both inputs and the packed right operand.
     checkMemory(static_cast<uint64_t>(aRows + 2 * bRows) * static_cast<uint64_t>(cols) * sizeof(float),
                 "Cosine similarities of " + std::to_string(aRows) + " by " + std::to_string(bRows) + " rows");
@@ -242,7 +242,7 @@ Napi::Value gatherRows(const Napi::CallbackInfo& info) {
     const int64_t rows = static_cast<int64_t>(source.ElementLength()) / cols;
     Napi::Int32Array rowIds = intsArg(info, 2, "rowIds", 0);
     const int64_t count = static_cast<int64_t>(rowIds.ElementLength());
-    Napi::Float32Array out = floatsArg(info, 3, "out", count * cols);
+    Napi::Float32Array out = floatsArg(info, 3, "out", elementCount(count, cols, "rowIds.length"));
     const int32_t* ids = rowIds.Data();
     for (int64_t i = 0; i < count; ++i) {
       if (ids[i] < 0 || ids[i] >= rows) {

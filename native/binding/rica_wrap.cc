@@ -70,7 +70,7 @@ Napi::Value RicaWrap::costGradient(const Napi::CallbackInfo& info) {
     const RicaConfig& config = idleBackend(env).config();
     const int64_t rows = countArg(info, 2, "rows");
     Napi::Float32Array weights = floatsArg(info, 0, "weights", weightCount(config));
-    Napi::Float32Array x = floatsArg(info, 1, "x.data", rows * config.dIn);
+    Napi::Float32Array x = floatsArg(info, 1, "x.data", elementCount(rows, config.dIn, "rows"));
     Napi::Float32Array gradient = floatsArg(info, 3, "gradient", weightCount(config));
     const bool sameX = boolArg(info, 4, "sameX");
     auto stats = std::make_shared<RicaStats>();
@@ -90,7 +90,7 @@ Napi::Value RicaWrap::adamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, idleBackend(env).config().dIn, "rows"));
     auto stats = std::make_shared<RicaStats>();
     const float* data = x.Data();
     return startJob(
@@ -104,8 +104,8 @@ Napi::Value RicaWrap::encode(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     const RicaConfig& config = idleBackend(env).config();
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * config.dIn);
-    Napi::Float32Array out = floatsArg(info, 2, "out", rows * config.dHidden);
+    Napi::Float32Array x = floatsArg(info, 0, "x.data", elementCount(rows, config.dIn, "rows"));
+    Napi::Float32Array out = floatsArg(info, 2, "out", elementCount(rows, config.dHidden, "rows"));
     const float* data = x.Data();
     float* codes = out.Data();
     return startJob(env, {x, out}, [data, rows, codes](RicaBackend& backend) { backend.encode(data, rows, codes); });

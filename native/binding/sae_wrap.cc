@@ -127,8 +127,8 @@ Napi::Value SaeWrap::rowsToRows(const Napi::CallbackInfo& info, const char* inpu
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     const SaeConfig& config = idleBackend(env).config();
-    Napi::Float32Array input = floatsArg(info, 0, inputName, rows * (inputIsCodes ? config.dHidden : config.dIn));
-    Napi::Float32Array out = floatsArg(info, 2, "out", rows * (outputIsCodes ? config.dHidden : config.dIn));
+    Napi::Float32Array input = floatsArg(info, 0, inputName, elementCount(rows, inputIsCodes ? config.dHidden : config.dIn, "rows"));
+    Napi::Float32Array out = floatsArg(info, 2, "out", elementCount(rows, outputIsCodes ? config.dHidden : config.dIn, "rows"));
     const float* data = input.Data();
     float* result = out.Data();
     return startJob(env, {input, out}, [method, data, rows, result](SaeBackend& backend) {
@@ -142,7 +142,7 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
     const int64_t dIn = idleBackend(env).config().dIn;
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * dIn);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, dIn, "rows"));
     StepOverrides overrides;
     if (info.Length() > 2 && info[2].IsNumber()) overrides.lr = static_cast<float>(info[2].As<Napi::Number>().DoubleValue());
     if (info.Length() > 3 && info[3].IsNumber()) overrides.l1Coeff = static_cast<float>(info[3].As<Napi::Number>().DoubleValue());
@@ -154,7 +154,7 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
     Napi::Float32Array next;
     if (info.Length() > 4 && !info[4].IsUndefined()) {
       staging.nextRows = countArg(info, 5, "next rows");
-      next = floatsArg(info, 4, "next batch.data", staging.nextRows * dIn);
+      next = floatsArg(info, 4, "next batch.data", elementCount(staging.nextRows, dIn, "next rows"));
       staging.next = next.Data();
       keepAlive.push_back(next);
     }
@@ -180,7 +180,7 @@ Napi::Value SaeWrap::gradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    Napi::Float32Array x = floatsArg(info, 0, "batch.data", rows * idleBackend(env).config().dIn);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, idleBackend(env).config().dIn, "rows"));
     auto stats = std::make_shared<StepStats>();
     auto grads = std::make_shared<SaeGradients>();
     const float* data = x.Data();
@@ -216,7 +216,7 @@ Napi::Value SaeWrap::encodeSparse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 1, "rows");
-    Napi::Float32Array x = floatsArg(info, 0, "x.data", rows * idleBackend(env).config().dIn);
+    Napi::Float32Array x = floatsArg(info, 0, "x.data", elementCount(rows, idleBackend(env).config().dIn, "rows"));
     auto codes = std::make_shared<SparseCodes>();
     const float* data = x.Data();
     return startJob(
@@ -239,7 +239,7 @@ Napi::Value SaeWrap::decodeSparse(const Napi::CallbackInfo& info) {
     Napi::Int32Array indptr = intsArg(info, 0, "codes.indptr", rows + 1);
     Napi::Int32Array indices = intsArg(info, 1, "codes.indices", 0);
     Napi::Float32Array values = floatsArg(info, 2, "codes.values", 0);
-    Napi::Float32Array out = floatsArg(info, 4, "out", rows * config.dIn);
+    Napi::Float32Array out = floatsArg(info, 4, "out", elementCount(rows, config.dIn, "rows"));
     const int64_t stored = static_cast<int64_t>(std::min(indices.ElementLength(), values.ElementLength()));
     SparseCodesView view{rows, config.dHidden, indptr.Data(), indices.Data(), values.Data()};
     checkSparseCodes(view, config.dHidden, stored);
@@ -332,7 +332,7 @@ Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
     const double seed = numberArg(info, 3, "seed");
     const SaeConfig& config = idleBackend(env).config();
     Napi::Int32Array features = intsArg(info, 0, "features", 0);
-    Napi::Float32Array x = floatsArg(info, 1, "x.data", rows * config.dIn);
+    Napi::Float32Array x = floatsArg(info, 1, "x.data", elementCount(rows, config.dIn, "rows"));
     auto resampled = std::make_shared<int64_t>(0);
     const int32_t* list = features.Data();
     const int64_t count = static_cast<int64_t>(features.ElementLength());

@@ -100,10 +100,10 @@ Napi::Value toySample(const Napi::CallbackInfo& info) {
     const ParsedSpec parsed = parseSpec(objectArg(info, 0, "spec"));
     const int64_t first = countArg(info, 1, "first");
     const int64_t count = countArg(info, 2, "count");
-    Napi::Float32Array x = floatsArg(info, 3, "x", count * parsed.spec.dim);
+    Napi::Float32Array x = floatsArg(info, 3, "x", elementCount(count, parsed.spec.dim, "count"));
     float* codes = nullptr;
     if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined()) {
-      codes = floatsArg(info, 4, "codes", count * parsed.spec.numFeatures).Data();
+      codes = floatsArg(info, 4, "codes", elementCount(count, parsed.spec.numFeatures, "count")).Data();
     }
     generateToySamplesCpu(parsed.spec, first, count, x.Data(), codes, parsed.threads);
     return env.Undefined();
@@ -117,7 +117,7 @@ Napi::Value toySampleAsync(const Napi::CallbackInfo& info) {
     ParsedSpec parsed = parseSpec(specObject);
     const int64_t first = countArg(info, 1, "first");
     const int64_t count = countArg(info, 2, "count");
-    Napi::Float32Array x = floatsArg(info, 3, "x", count * parsed.spec.dim);
+    Napi::Float32Array x = floatsArg(info, 3, "x", elementCount(count, parsed.spec.dim, "count"));
     parsed.arrays.push_back(x);
     const ToySpec spec = parsed.spec;
     const int threads = parsed.threads;
