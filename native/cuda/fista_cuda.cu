@@ -23,8 +23,10 @@
 // atoms are the least of float priorities, found by bisection on their bits (ties to the lower
 // atom), where the CPU ranks double ones (a sampled threshold, then nth_element), so near-ties
 // may go the other way; and G is read in place, not copied into a compact square per working
-// set. In the GPU emulator, where G and c are the CPU's bit for bit, the codes and iteration
-// counts of cuda_tests' and the parity tests' rows are the CPU's.
+// set; and the step's threshold and the backtracking curvature multiply by a reciprocal where
+// the CPU divides (an ulp apart at most). In the GPU emulator, where G and c are the CPU's bit
+// for bit, the codes and iteration counts of cuda_tests' and the parity tests' rows are the
+// CPU's; other rows may take a different number of iterations to the same tolerance.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
