@@ -205,6 +205,8 @@ class CudaSae final : public SaeBackend {
   void synchronize() const { SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   // The encoder on rows [row0, row0 + count) of the (shifted) input in x_ / shifted_.
   void runEncoder(int64_t row0, int64_t count);
+  // Room for `capacity` active units in the encoder's pool (poolCapacity_).
+  void reservePool(int64_t capacity);
   // x (host) through the encoder into csr_ (nnz_ units); training selects BatchTopK over the
   // batch, inference applies its threshold. Training with AuxK appends AuxK's units (auxNnz_,
   // rows in aux_.rowStart) after the main ones.
@@ -563,9 +565,7 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training, const Bat
   // A first guess at the pool; the first batches of a fresh ReLU model (half the units
   // active) make it grow once.
   const int64_t worst = rows * m_;
-  if (poolCapacity_ < std::min<int64_t>(worst, rows * 64)) poolCapacity_ = std::min<int64_t>(worst, rows * 64);
-  poolValues_.resize(static_cast<size_t>(poolCapacity_));
-  poolIndices_.resize(static_cast<size_t>(poolCapacity_));
+  reservePool(std::max(poolCapacity_, std::min<int64_t>(worst, rows * 64)));
   SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
   const auto encodeRows = [&](int64_t row0, int64_t count) {
     if (config_.applyBDecToInput) {
@@ -589,21 +589,20 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training, const Bat
     stageNextBatch(staging.next, staging.nextRows);  // while the encoder runs
     clock_.mark("staging the next batch", stream_);
   }
+  // The encoder counts every active unit, also those beyond a full pool.
   unsigned long long used = 0;
   download(&used, poolUsed_.data(), 1);
+  if (used > static_cast<unsigned long long>(std::numeric_limits<int32_t>::max())) {
+    throwRangeError("A batch of " + std::to_string(rows) + " rows has " + std::to_string(used) +
+                    " active units, more than the CUDA backend addresses in one pass; use fewer rows at a time");
+  }
   if (static_cast<int64_t>(used) > poolCapacity_) {
-    poolCapacity_ = std::min<int64_t>(worst, static_cast<int64_t>(used) + static_cast<int64_t>(used / 4));
-    poolValues_.resize(static_cast<size_t>(poolCapacity_));
-    poolIndices_.resize(static_cast<size_t>(poolCapacity_));
+    reservePool(std::min<int64_t>(worst, static_cast<int64_t>(used) + static_cast<int64_t>(used / 4)));
     SAEKIT_CUDA_CHECK(cudaMemsetAsync(poolUsed_.data(), 0, sizeof(unsigned long long), stream_));
     runEncoder(0, rows);
     download(&used, poolUsed_.data(), 1);
   }
   nnz_ = static_cast<int64_t>(used);
-  if (nnz_ > std::numeric_limits<int32_t>::max()) {
-    throwRangeError("A batch of " + std::to_string(rows) + " rows has " + std::to_string(nnz_) +
-                    " active units, more than the CUDA backend addresses in one pass; use fewer rows at a time");
-  }
   csr_.reserve(rows, nnz_);
   rowCount_.resize(static_cast<size_t>(rows + 1));
   tileRowCounts(tileCount_.data(), rows, tiles, rowCount_.data(), stream_);
@@ -628,6 +627,14 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training, const Bat
     if (steps_ >= config_.thresholdStartStep) trackThreshold(rows);
   }
   if (auxNnz_ > 0) appendAuxUnits(rows);
+}
+
+void CudaSae::reservePool(int64_t capacity) {
+  // Both arrays first: after an allocation that fails (CUDA_OOM) poolCapacity_ still says what
+  // they hold, so the model goes on with smaller batches.
+  poolValues_.resize(static_cast<size_t>(capacity));
+  poolIndices_.resize(static_cast<size_t>(capacity));
+  poolCapacity_ = capacity;
 }
 
 int64_t CudaSae::gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to) {

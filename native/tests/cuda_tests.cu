@@ -812,6 +812,48 @@ void testOutOfMemory() {
   }
 }
 
+// A batch whose active units need more GPU memory than is free fails with CUDA_OOM, and the
+// model goes on training on smaller batches. All but 48 MiB of the last GPU (the emulator's
+// small one) is held while the model runs on it; every unit is active, so a batch of 2048 rows
+// and 4096 features needs an 84 MB pool.
+void testUsableAfterOutOfMemory() {
+  int devices = 0;
+  SAEKIT_CUDA_CHECK(cudaGetDeviceCount(&devices));
+  SaeConfig config;
+  config.dIn = 4;
+  config.dHidden = 4096;
+  config.l1Coeff = 0.01f;
+  config.precision = Precision::FP32;
+  config.cudaDevice = devices - 1;
+  config.threads = 2;
+  auto sae = createCudaSae(config);
+  const std::vector<float> bias(4096, 10.0f);
+  sae->setParameter(SaeParam::EncoderBias, SaeSlot::Value, bias.data());
+  const std::vector<float> x = randomVector(2048 * 4, 3, 0.1);
+  sae->trainStep(x.data(), 1, StepOverrides{}, BatchStaging{});
+  SAEKIT_CUDA_CHECK(cudaSetDevice(config.cudaDevice));
+  size_t free = 0, total = 0;
+  SAEKIT_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  constexpr size_t kLeft = size_t{48} << 20;
+  void* hog = nullptr;
+  if (free > kLeft) SAEKIT_CUDA_CHECK(cudaMalloc(&hog, free - kLeft));
+  try {
+    sae->trainStep(x.data(), 2048, StepOverrides{}, BatchStaging{});
+    CHECK(false, "a batch needing an 84 MB pool trained with 48 MiB free");
+  } catch (const Error& e) {
+    CHECK(e.code() == "CUDA_OOM", "the large batch: %s: %s", e.code().c_str(), e.what());
+  }
+  for (const int64_t rows : {1, 16}) {
+    try {
+      const StepStats stats = sae->trainStep(x.data(), rows, StepOverrides{}, BatchStaging{});
+      CHECK(stats.l0 == 4096.0, "%lld rows after the failed batch: L0 %g", static_cast<long long>(rows), stats.l0);
+    } catch (const Error& e) {
+      CHECK(false, "%lld rows after the failed batch: %s: %s", static_cast<long long>(rows), e.code().c_str(), e.what());
+    }
+  }
+  if (hog != nullptr) cudaFree(hog);
+}
+
 }  // namespace
 
 // cuda_tests [group ...]: the groups named (multiply, rica, fista, small-learning, learning,
@@ -886,6 +928,7 @@ int main(int argc, char** argv) {
         };
         for (const Case& c : cases) testBackendParity(c);
       }
+      testUsableAfterOutOfMemory();
     });
     group("sparse", [] {
       testDeviceBufferGrowth();
