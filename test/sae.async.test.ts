@@ -156,6 +156,26 @@ describe('ordering and copying', () => {
     expect(sae.stepsTaken).toBe(2);
     sae.dispose();
   });
+
+  it("the native memory held reads as before a step while it runs (the step's thread is resizing it)", async () => {
+    const sae = new SparseAutoencoder({ dIn: 256, dHidden: 4096, l1Coeff: 0.05, lr: 1e-3, seed: 1 });
+    const native = (sae as unknown as { usable(): { bytesHeld: number } }).usable();
+    const before = native.bytesHeld;
+    let settled = false;
+    // The first step allocates its scratch.
+    const step = sae.trainStep(randomMatrix(1024, 256, 7)).then(() => {
+      settled = true;
+    });
+    const seen = new Set<number>();
+    while (!settled) {
+      seen.add(native.bytesHeld);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await step;
+    expect([...seen]).toEqual([before]);
+    expect(native.bytesHeld).toBeGreaterThan(before);
+    sae.dispose();
+  });
 });
 
 describe('dispose', () => {

@@ -98,6 +98,13 @@ class BackendWrap : public Napi::ObjectWrap<Derived> {
     return Napi::Number::New(info.Env(), static_cast<double>(steps));
   }
 
+  // Native memory held, as reported to V8; while a job runs, what it was before: the job's
+  // thread may be resizing the backend's buffers.
+  Napi::Value bytesHeldGetter(const Napi::CallbackInfo& info) {
+    const int64_t bytes = !backend_ ? 0 : busy_ ? reportedBytes_ : static_cast<int64_t>(backend_->bytesHeld());
+    return Napi::Number::New(info.Env(), static_cast<double>(bytes));
+  }
+
   bool alive() const { return backend_ != nullptr; }
   const Backend* backendOrNull() const { return backend_.get(); }
 

@@ -35,7 +35,7 @@ Napi::Function RicaWrap::define(Napi::Env env) {
                          InstanceAccessor("stepsTaken", &RicaWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &RicaWrap::busyGetter, nullptr),
                          InstanceAccessor<&RicaWrap::device>("device"),
-                         InstanceAccessor<&RicaWrap::bytesHeld>("bytesHeld"),
+                         InstanceAccessor("bytesHeld", &RicaWrap::bytesHeldGetter, nullptr),
                      });
 }
 
@@ -145,11 +145,6 @@ Napi::Value RicaWrap::dictionary(const Napi::CallbackInfo& info) {
 Napi::Value RicaWrap::device(const Napi::CallbackInfo& info) {
   const RicaBackend* backend = backendOrNull();
   return Napi::String::New(info.Env(), backend ? backend->device() : "cpu");
-}
-
-Napi::Value RicaWrap::bytesHeld(const Napi::CallbackInfo& info) {
-  const RicaBackend* backend = backendOrNull();
-  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->bytesHeld()) : 0.0);
 }
 
 }  // namespace saekit::binding

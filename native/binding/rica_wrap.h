@@ -23,7 +23,6 @@ class RicaWrap : public BackendWrap<RicaWrap, RicaBackend> {
   Napi::Value setWeights(const Napi::CallbackInfo& info);
   Napi::Value dictionary(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
-  Napi::Value bytesHeld(const Napi::CallbackInfo& info);
 };
 
 }  // namespace saekit::binding

@@ -75,7 +75,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
                          InstanceAccessor("stepsTaken", &SaeWrap::stepsTakenGetter, nullptr),
                          InstanceAccessor("busy", &SaeWrap::busyGetter, nullptr),
                          InstanceAccessor<&SaeWrap::device>("device"),
-                         InstanceAccessor<&SaeWrap::bytesHeld>("bytesHeld"),
+                         InstanceAccessor("bytesHeld", &SaeWrap::bytesHeldGetter, nullptr),
                      });
 }
 
@@ -344,11 +344,6 @@ Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
         },
         [resampled](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*resampled)); });
   });
-}
-
-Napi::Value SaeWrap::bytesHeld(const Napi::CallbackInfo& info) {
-  const SaeBackend* backend = backendOrNull();
-  return Napi::Number::New(info.Env(), backend ? static_cast<double>(backend->bytesHeld()) : 0.0);
 }
 
 Napi::Value SaeWrap::device(const Napi::CallbackInfo& info) {

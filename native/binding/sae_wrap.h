@@ -31,7 +31,6 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   Napi::Value setTrainingState(const Napi::CallbackInfo& info);
   Napi::Value resample(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
-  Napi::Value bytesHeld(const Napi::CallbackInfo& info);
 
   // (input: Float32Array, rows, out: Float32Array) => Promise<void> methods, each row of the
   // input mapping to a row of out; codes rows are dHidden wide, others dIn.

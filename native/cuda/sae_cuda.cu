@@ -270,6 +270,7 @@ class CudaSae final : public SaeBackend {
 
   // Scratch, sized by the largest batch seen. Mutable: reading parameters stages through it.
   mutable PinnedBuffer<unsigned char> staging_;
+  mutable size_t slotBytes_ = 0;  // the staging slots' size in the last copy
   mutable Buffer<float> hostScratch_;
   DeviceBuffer<float> x_{"input batch"};
   // The next batch, staged by the step before it: its host address and rows (null: none), and
@@ -451,6 +452,12 @@ bool CudaSae::copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
   const size_t slotBytes = std::max(kStageBytes, rowBytes);
   int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
   if (perChunk > kGemmTileM) perChunk -= perChunk % kGemmTileM;  // whole row tiles for the encoder
+  if (slotBytes != slotBytes_) {
+    // Slots of another size overlap the last call's, whose copies (a staged next batch) may
+    // still be reading them; and growing frees the old ones.
+    for (cudaEvent_t event : staged_) SAEKIT_CUDA_CHECK(cudaEventSynchronize(event));
+    slotBytes_ = slotBytes;
+  }
   staging_.resize(slotBytes * kStageSlots);
   const auto* from = static_cast<const unsigned char*>(host);
   auto* dest = static_cast<unsigned char*>(to);
