@@ -225,7 +225,6 @@ export interface NativeAddon {
   cpuKernels(): string;
   /** Every kernel set this CPU can run, portable first. */
   cpuKernelSets(): string[];
-  saeStateBytes(dIn: number, dHidden: number, tied: boolean): number;
   availableMemory(): number;
   checkFinite(data: Float32Array, cols: number, name: string): void;
   /** Fills samples [first, first + count) of the toy stream: x [count, dim], codes [count, numFeatures]. */

@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { backends, FistaCoder, Rica, SparseAutoencoder } from '../lib/index.js';
-import { addon, type NativeRica, type NativeSae } from '../lib/native.js';
+import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder } from '../lib/index.js';
+import { addon, type NativeFista, type NativeRica, type NativeSae } from '../lib/native.js';
 
 const cpuFlags = existsSync('/proc/cpuinfo')
   ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [])
@@ -92,5 +92,70 @@ describe('the native classes and functions, called directly', () => {
       rica.dispose();
       coder.dispose();
     }
+  });
+
+  // Index lists are checked when a call is made and used by its job on another thread; what
+  // the caller writes to them in between must not reach the job (it did: out-of-bounds reads
+  // and writes).
+  it('a job works on the index lists as they were at the call, whatever the caller writes to them after', async () => {
+    const sae = new SparseAutoencoder({ dIn: 64, dHidden: 64, l1Coeff: 0, seed: 1 });
+    const native = nativeOf<NativeSae>(sae);
+    const rows = 20_000;
+    const indptr = () => Int32Array.from({ length: rows + 1 }, (_, i) => i);
+    const indices = () => Int32Array.from({ length: rows }, (_, i) => i % 64);
+    const values = new Float32Array(rows).fill(1);
+    const expected = new Float32Array(rows * 64);
+    await native.decodeSparse(indptr(), indices(), values, rows, expected);
+    const [changedIndptr, changedIndices, out] = [indptr(), indices(), new Float32Array(rows * 64)];
+    const decoding = native.decodeSparse(changedIndptr, changedIndices, values, rows, out);
+    changedIndices.fill(2 ** 30);
+    changedIndptr.fill(2 ** 30);
+    await decoding;
+    expect(out).toEqual(expected);
+
+    const features = Int32Array.from([3, 5, 7]);
+    const resampling = native.resample(features, new Float32Array(64 * 500).map((_, i) => Math.sin(i)), 500, 1);
+    features.fill(2 ** 30);
+    expect(await resampling).toBe(3);
+    sae.dispose();
+
+    const dictionary = new FistaDictionary({ dIn: 32, dHidden: 64, lambda: 0.1, seed: 1 });
+    const rowIds = Int32Array.from({ length: 200 }, (_, i) => i);
+    const step = nativeOf<NativeFista>(dictionary).learnStep(new Float32Array(32 * 200).map((_, i) => Math.cos(i)), 200, rowIds);
+    rowIds.fill(-1);
+    expect((await step).l0).toBeGreaterThan(0);
+    dictionary.dispose();
+  });
+
+  it('takes no array memory before every getter and list element has been read (a getter may detach an array)', async () => {
+    const detach = (array: ArrayBufferView) => void structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
+    const spec = {
+      dim: 16,
+      numFeatures: 32,
+      features: new Float32Array(16 * 32).fill(0.25),
+      probabilities: new Float64Array(32).fill(0.5),
+      rank: 0,
+      loadings: null,
+      thresholds: null,
+      noise: 0,
+      magnitude: 'uniform' as const,
+      seed: 1,
+    };
+    Object.defineProperty(spec, 'threads', { enumerable: true, get: () => (detach(spec.features), 1) });
+    expect(() => addon.toySample(spec as never, 0, 4, new Float32Array(64), null)).toThrow('Expected 512 elements in features but received 0');
+
+    const f64 = (n: number) => new Float64Array(n).fill(1);
+    const g = f64(4);
+    const y: Float64Array[] = [];
+    Object.defineProperty(y, 0, { enumerable: true, get: () => (detach(g), f64(4)) });
+    expect(() => addon.lbfgsDirection(g, [f64(4)], y, f64(1), 1, f64(4), 1)).toThrow('Expected 0 elements in s[0] but received 4');
+  });
+
+  it('refuses FISTA row ids whose warm-start slots would not fit in memory, as a RangeError', async () => {
+    const dictionary = new FistaDictionary({ dIn: 8, dHidden: 16, lambda: 0.1, seed: 1 });
+    const step = nativeOf<NativeFista>(dictionary).learnStep(new Float32Array(8).fill(0.3), 1, Int32Array.from([2 ** 31 - 1]));
+    await expect(step).rejects.toThrow(RangeError);
+    await expect(nativeOf<NativeFista>(dictionary).learnStep(new Float32Array(8).fill(0.3), 1, Int32Array.from([0]))).resolves.toBeDefined();
+    dictionary.dispose();
   });
 });

@@ -4,7 +4,6 @@
 
 #include "../core/checks.h"
 #include "../core/memory.h"
-#include "../core/sae.h"
 #include "../cpu/kernels.h"
 #include "js_error.h"
 #include "matrix_functions.h"
@@ -65,19 +64,6 @@ Napi::Value cpuKernelSets(const Napi::CallbackInfo& info) {
   return names;
 }
 
-Napi::Value stateBytes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean()) {
-    Napi::TypeError::New(env, "Expected (dIn, dHidden, tied)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  SaeConfig config;
-  config.dIn = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue());
-  config.dHidden = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
-  config.tied = info[2].As<Napi::Boolean>().Value();
-  return Napi::Number::New(env, static_cast<double>(saeStateBytes(config)));
-}
-
 // checkFinite(data: Float32Array, cols: number, name: string): throws a RangeError at the
 // first NaN or infinity. Used on a whole training set before the first step.
 Napi::Value checkFiniteValues(const Napi::CallbackInfo& info) {
@@ -115,7 +101,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("cpuKernels", Napi::Function::New(env, cpuKernels, "cpuKernels"));
   exports.Set("cpuKernelSets", Napi::Function::New(env, cpuKernelSets, "cpuKernelSets"));
-  exports.Set("saeStateBytes", Napi::Function::New(env, stateBytes, "saeStateBytes"));
   exports.Set("checkFinite", Napi::Function::New(env, checkFiniteValues, "checkFinite"));
   exports.Set("availableMemory", Napi::Function::New(env, availableMemory, "availableMemory"));
   registerToy(env, exports);

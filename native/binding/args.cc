@@ -78,6 +78,12 @@ Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const cha
   return typedArrayArg<Napi::Int32Array>(info, index, name, length, napi_int32_array, "Int32Array");
 }
 
+std::shared_ptr<std::vector<int32_t>> indexCopyArg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                                                  int64_t length) {
+  Napi::Int32Array array = intsArg(info, index, name, length);
+  return std::make_shared<std::vector<int32_t>>(array.Data(), array.Data() + array.ElementLength());
+}
+
 double numberField(const Napi::Object& object, const char* name) {
   Napi::Value value = object.Get(name);
   if (!value.IsNumber()) throwTypeError(std::string("Expected number for ") + name);

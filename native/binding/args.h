@@ -5,7 +5,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace saekit::binding {
 
@@ -24,6 +26,10 @@ Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t index, const
 Napi::Float64Array doublesArg(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t length);
 Napi::Int32Array intsArg(const Napi::CallbackInfo& info, size_t index, const char* name,
                          int64_t length);
+// A copy of an index list argument (at least `length` elements), for a job: indices are
+// checked once and then used on another thread, and JS may change the array in between.
+std::shared_ptr<std::vector<int32_t>> indexCopyArg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                                                  int64_t length);
 
 double numberField(const Napi::Object& object, const char* name);
 bool boolField(const Napi::Object& object, const char* name);

@@ -116,17 +116,15 @@ Napi::Value FistaWrap::learnStep(const Napi::CallbackInfo& info) {
     const int64_t rows = countArg(info, 1, "rows");
     if (rows < 1) throwRangeError("Expected positive integer for rows");
     Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, idleBackend(env).config().dIn, "rows"));
-    std::vector<Napi::Value> keepAlive{x};
-    const int32_t* rowIds = nullptr;
-    if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) {
-      Napi::Int32Array ids = intsArg(info, 2, "rowIds", rows);
-      rowIds = ids.Data();
-      keepAlive.push_back(ids);
-    }
+    std::shared_ptr<std::vector<int32_t>> rowIds;
+    if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) rowIds = indexCopyArg(info, 2, "rowIds", rows);
     const float* data = x.Data();
     auto stats = std::make_shared<FistaStepStats>();
     return startJob(
-        env, std::move(keepAlive), [data, rows, rowIds, stats](FistaBackend& backend) { *stats = backend.learnStep(data, rows, rowIds); },
+        env, {x},
+        [data, rows, rowIds, stats](FistaBackend& backend) {
+          *stats = backend.learnStep(data, rows, rowIds ? rowIds->data() : nullptr);
+        },
         [stats](Napi::Env e) -> Napi::Value {
           Napi::Object object = Napi::Object::New(e);
           object.Set("loss", stats->loss);

@@ -72,22 +72,31 @@ Napi::Float64Array vectorArg(const Napi::CallbackInfo& info, size_t index, const
 Napi::Value lbfgsDirection(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
+    // The lists' elements are read first: reading one may run JS (a getter), which must not
+    // find an array whose memory is already taken.
+    const auto elements = [&](size_t index, const char* name) {
+      if (info.Length() <= index || !info[index].IsArray()) throwTypeError(std::string("Expected array for ") + name);
+      Napi::Array list = info[index].As<Napi::Array>();
+      std::vector<Napi::Value> values;
+      for (uint32_t j = 0; j < list.Length(); j++) values.push_back(list.Get(j));
+      return values;
+    };
+    const std::vector<Napi::Value> sValues = elements(1, "s");
+    const std::vector<Napi::Value> yValues = elements(2, "y");
     Napi::Float64Array g = doublesArg(info, 0, "g", 0);
     const auto n = static_cast<int64_t>(g.ElementLength());
     std::vector<Napi::Value> keepAlive{g};
-    const auto pairArrays = [&](size_t index, const char* name) {
-      if (info.Length() <= index || !info[index].IsArray()) throwTypeError(std::string("Expected array for ") + name);
-      Napi::Array list = info[index].As<Napi::Array>();
+    const auto pairArrays = [&](const std::vector<Napi::Value>& values, const char* name) {
       std::vector<const double*> data;
-      for (uint32_t j = 0; j < list.Length(); j++) {
-        Napi::Float64Array array = vectorOf(list.Get(j), std::string(name) + "[" + std::to_string(j) + "]", n);
+      for (size_t j = 0; j < values.size(); j++) {
+        Napi::Float64Array array = vectorOf(values[j], std::string(name) + "[" + std::to_string(j) + "]", n);
         keepAlive.push_back(array);
         data.push_back(array.Data());
       }
       return data;
     };
-    auto s = std::make_shared<std::vector<const double*>>(pairArrays(1, "s"));
-    auto y = std::make_shared<std::vector<const double*>>(pairArrays(2, "y"));
+    auto s = std::make_shared<std::vector<const double*>>(pairArrays(sValues, "s"));
+    auto y = std::make_shared<std::vector<const double*>>(pairArrays(yValues, "y"));
     if (s->empty() || s->size() != y->size()) {
       throwRangeError("Expected as many y as s, at least one, but received " + std::to_string(s->size()) + " and " +
                       std::to_string(y->size()));

@@ -236,16 +236,17 @@ Napi::Value SaeWrap::decodeSparse(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = countArg(info, 3, "rows");
     const SaeConfig& config = idleBackend(env).config();
-    Napi::Int32Array indptr = intsArg(info, 0, "codes.indptr", rows + 1);
-    Napi::Int32Array indices = intsArg(info, 1, "codes.indices", 0);
+    auto indptr = indexCopyArg(info, 0, "codes.indptr", rows + 1);
+    auto indices = indexCopyArg(info, 1, "codes.indices", 0);
     Napi::Float32Array values = floatsArg(info, 2, "codes.values", 0);
     Napi::Float32Array out = floatsArg(info, 4, "out", elementCount(rows, config.dIn, "rows"));
-    const int64_t stored = static_cast<int64_t>(std::min(indices.ElementLength(), values.ElementLength()));
-    SparseCodesView view{rows, config.dHidden, indptr.Data(), indices.Data(), values.Data()};
+    const int64_t stored = static_cast<int64_t>(std::min(indices->size(), values.ElementLength()));
+    SparseCodesView view{rows, config.dHidden, indptr->data(), indices->data(), values.Data()};
     checkSparseCodes(view, config.dHidden, stored);
     float* result = out.Data();
-    return startJob(env, {indptr, indices, values, out},
-                    [view, result](SaeBackend& backend) { backend.decodeSparse(view, result); });
+    return startJob(env, {values, out}, [view, result, indptr, indices](SaeBackend& backend) {
+      backend.decodeSparse(view, result);
+    });
   });
 }
 
@@ -331,16 +332,15 @@ Napi::Value SaeWrap::resample(const Napi::CallbackInfo& info) {
     const int64_t rows = countArg(info, 2, "rows");
     const double seed = numberArg(info, 3, "seed");
     const SaeConfig& config = idleBackend(env).config();
-    Napi::Int32Array features = intsArg(info, 0, "features", 0);
+    auto features = indexCopyArg(info, 0, "features", 0);
     Napi::Float32Array x = floatsArg(info, 1, "x.data", elementCount(rows, config.dIn, "rows"));
     auto resampled = std::make_shared<int64_t>(0);
-    const int32_t* list = features.Data();
-    const int64_t count = static_cast<int64_t>(features.ElementLength());
     const float* data = x.Data();
     return startJob(
-        env, {features, x},
-        [resampled, list, count, data, rows, seed](SaeBackend& backend) {
-          *resampled = backend.resample(list, count, data, rows, static_cast<uint64_t>(seed));
+        env, {x},
+        [resampled, features, data, rows, seed](SaeBackend& backend) {
+          *resampled = backend.resample(features->data(), static_cast<int64_t>(features->size()), data, rows,
+                                        static_cast<uint64_t>(seed));
         },
         [resampled](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*resampled)); });
   });

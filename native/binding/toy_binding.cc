@@ -31,9 +31,7 @@ int64_t countField(const Napi::Object& object, const char* name, double max) {
 }
 
 template <class Array>
-Array typedField(const Napi::Object& object, const char* name, int64_t length, napi_typedarray_type type,
-                 const char* typeName) {
-  Napi::Value value = object.Get(name);
+Array typedField(Napi::Value value, const char* name, int64_t length, napi_typedarray_type type, const char* typeName) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
     throwTypeError(std::string("Expected ") + typeName + " for " + name);
   }
@@ -54,27 +52,16 @@ struct ParsedSpec {
 ParsedSpec parseSpec(const Napi::Object& object) {
   ParsedSpec parsed;
   ToySpec& spec = parsed.spec;
+  // Every field is read (a getter runs JS) before any array's memory is taken, so that no
+  // getter can detach an array whose pointer is already held.
   spec.dim = countField(object, "dim", 2147483647.0);
   spec.numFeatures = countField(object, "numFeatures", 2147483647.0);
   if (spec.dim < 1 || spec.numFeatures < 1) throwRangeError("Expected dim and numFeatures of at least 1");
-  auto features = typedField<Napi::Float32Array>(object, "features", spec.dim * spec.numFeatures,
-                                                 napi_float32_array, "Float32Array");
-  auto probabilities =
-      typedField<Napi::Float64Array>(object, "probabilities", spec.numFeatures, napi_float64_array, "Float64Array");
-  spec.features = features.Data();
-  spec.probabilities = probabilities.Data();
-  parsed.arrays = {features, probabilities};
   spec.rank = countField(object, "rank", 1e6);
-  if (spec.rank > 0) {
-    auto loadings = typedField<Napi::Float32Array>(object, "loadings", spec.numFeatures * spec.rank,
-                                                   napi_float32_array, "Float32Array");
-    auto thresholds =
-        typedField<Napi::Float64Array>(object, "thresholds", spec.numFeatures, napi_float64_array, "Float64Array");
-    spec.loadings = loadings.Data();
-    spec.thresholds = thresholds.Data();
-    parsed.arrays.push_back(loadings);
-    parsed.arrays.push_back(thresholds);
-  }
+  const Napi::Value featuresValue = object.Get("features");
+  const Napi::Value probabilitiesValue = object.Get("probabilities");
+  const Napi::Value loadingsValue = spec.rank > 0 ? object.Get("loadings") : Napi::Value();
+  const Napi::Value thresholdsValue = spec.rank > 0 ? object.Get("thresholds") : Napi::Value();
   spec.noise = numberField(object, "noise");
   Napi::Value magnitude = object.Get("magnitude");
   const std::string kind = magnitude.IsString() ? magnitude.As<Napi::String>().Utf8Value() : "";
@@ -90,6 +77,23 @@ ParsedSpec parseSpec(const Napi::Object& object) {
   spec.seed = static_cast<uint64_t>(countField(object, "seed", 9007199254740991.0));
   parsed.threads = static_cast<int>(countField(object, "threads", 1024));
   if (parsed.threads < 1) throwRangeError("Expected threads in [1, 1024]");
+  auto features = typedField<Napi::Float32Array>(featuresValue, "features", spec.dim * spec.numFeatures,
+                                                 napi_float32_array, "Float32Array");
+  auto probabilities =
+      typedField<Napi::Float64Array>(probabilitiesValue, "probabilities", spec.numFeatures, napi_float64_array, "Float64Array");
+  spec.features = features.Data();
+  spec.probabilities = probabilities.Data();
+  parsed.arrays = {features, probabilities};
+  if (spec.rank > 0) {
+    auto loadings = typedField<Napi::Float32Array>(loadingsValue, "loadings", spec.numFeatures * spec.rank,
+                                                   napi_float32_array, "Float32Array");
+    auto thresholds =
+        typedField<Napi::Float64Array>(thresholdsValue, "thresholds", spec.numFeatures, napi_float64_array, "Float64Array");
+    spec.loadings = loadings.Data();
+    spec.thresholds = thresholds.Data();
+    parsed.arrays.push_back(loadings);
+    parsed.arrays.push_back(thresholds);
+  }
   checkToySpec(spec);
   return parsed;
 }

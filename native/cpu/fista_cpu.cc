@@ -715,7 +715,7 @@ void CpuFista::getDictionary(float* out) const {
 FistaStepStats CpuFista::learnStep(const float* x, int64_t rows, const int32_t* rowIds) {
   if (!learning_) throwError("ERR_NOT_LEARNING", "This FISTA model codes with a fixed dictionary and cannot learn");
   checkFinite(x, rows * d_, d_, "batch.data");
-  checkRowIds(rowIds, rows);
+  learning_->checkRowIds(rowIds, rows);
   prepare();
 
   // Codes for the batch, each row starting from the codes it got last time.

@@ -7,6 +7,7 @@
 
 #include "../core/ceil_div.h"
 #include "../core/error.h"
+#include "../core/memory.h"
 
 namespace saekit::cpu {
 
@@ -18,12 +19,18 @@ constexpr double kUnusedAtom = 1e-6;  // scikit-learn's (and SPAMS's) A_kk thres
 
 }  // namespace
 
-void checkRowIds(const int32_t* rowIds, int64_t rows) {
+void DictionaryLearning::checkRowIds(const int32_t* rowIds, int64_t rows) const {
   if (rowIds == nullptr) return;
+  int32_t largest = -1;
   for (int64_t r = 0; r < rows; ++r) {
     if (rowIds[r] < 0) {
       throwRangeError("Expected non-negative row ids but rowIds[" + std::to_string(r) + "] is " + std::to_string(rowIds[r]));
     }
+    largest = std::max(largest, rowIds[r]);
+  }
+  const size_t slots = static_cast<size_t>(largest) + 1;
+  if (slots > kept_.size()) {
+    checkMemory((slots - kept_.size()) * sizeof(KeptCodes), "Warm-start slots for row ids up to " + std::to_string(largest));
   }
 }
 

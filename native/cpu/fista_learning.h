@@ -18,7 +18,6 @@
 namespace saekit::cpu {
 
 // A RangeError naming the first negative id.
-void checkRowIds(const int32_t* rowIds, int64_t rows);
 
 // Sums the per-row outcomes of a batch into its FistaStepStats.
 class StepTotals {
@@ -37,6 +36,10 @@ class DictionaryLearning {
 
   int64_t steps() const { return steps_; }
   size_t bytes() const;
+
+  // Throws a RangeError for a negative row id, or one whose warm-start slot (one per id up to
+  // the largest) would need more memory than is available.
+  void checkRowIds(const int32_t* rowIds, int64_t rows) const;
 
   // Writes the codes row `id` got in an earlier step (less the atoms redrawn since: their old
   // coefficients say nothing about the new atom) to index/value [m] and returns their count;

@@ -848,7 +848,7 @@ void CudaFista::downloadCodeRows(int64_t row0, int64_t count) {
 FistaStepStats CudaFista::learnStep(const float* x, int64_t rows, const int32_t* rowIds) {
   if (!learning_) throwError("ERR_NOT_LEARNING", "This FISTA model codes with a fixed dictionary and cannot learn");
   cpu::checkFiniteParallel(pool_, kernels_, x, rows * d_, d_, "batch.data");
-  cpu::checkRowIds(rowIds, rows);
+  learning_->checkRowIds(rowIds, rows);
   DeviceScope scope(device_);
   prepare();
 
