@@ -835,8 +835,14 @@ void testUsableAfterOutOfMemory() {
   size_t free = 0, total = 0;
   SAEKIT_CUDA_CHECK(cudaMemGetInfo(&free, &total));
   constexpr size_t kLeft = size_t{48} << 20;
-  void* hog = nullptr;
-  if (free > kLeft) SAEKIT_CUDA_CHECK(cudaMalloc(&hog, free - kLeft));
+  // Freed however the test ends: the groups after it need the GPU's memory.
+  struct Hog {
+    void* data = nullptr;
+    ~Hog() {
+      if (data != nullptr) cudaFree(data);
+    }
+  } hog;
+  if (free > kLeft) SAEKIT_CUDA_CHECK(cudaMalloc(&hog.data, free - kLeft));
   try {
     sae->trainStep(x.data(), 2048, StepOverrides{}, BatchStaging{});
     CHECK(false, "a batch needing an 84 MB pool trained with 48 MiB free");
@@ -851,7 +857,6 @@ void testUsableAfterOutOfMemory() {
       CHECK(false, "%lld rows after the failed batch: %s: %s", static_cast<long long>(rows), e.code().c_str(), e.what());
     }
   }
-  if (hog != nullptr) cudaFree(hog);
 }
 
 }  // namespace
