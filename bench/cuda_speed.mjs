@@ -4,7 +4,8 @@
 // shapes, for both encoder precisions, next to the same model and step in PyTorch on the same
 // GPU in the same run (bench/torch_sae.py --device cuda, TF32 matrix products allowed exactly
 // when ours use them). Each trainStep is timed from the call to the resolved statistics, which
-// includes copying the batch to the GPU for saekit (PyTorch's batches are already there).
+// includes copying the batch to the GPU for saekit: PyTorch is timed with its batches already
+// there, and again with each copied from pinned host memory in the step ("from host").
 // `fit` is timed too, over a Matrix of the same rows: the training loop, where each step copies
 // the next batch to the GPU while it runs (per step, without what a fit does once).
 //
@@ -98,7 +99,7 @@ async function timeFit(sae, batches, settings) {
 
 /**
  * @param {SparseAutoencoder} sae @param {Matrix[]} batches @param {'tf32' | 'fp32'} precision @param {Settings} settings
- * @returns {{ msPerStep: number, l0: number, device: string }}
+ * @returns {{ msPerStep: number, l0: number, fromHostMsPerStep: number, fromHostL0: number, device: string }}
  */
 function timeTorch(sae, batches, precision, settings) {
   const dir = mkdtempSync(join(tmpdir(), 'saekit-cuda-speed-'));
@@ -161,13 +162,16 @@ export async function cudaSaeSpeed(shapes, settings, log) {
         torchSamplesPerSecond: torch ? (batchSize / torch.msPerStep) * 1000 : undefined,
         torchL0: torch?.l0,
         speedupOverTorch: torch ? torch.msPerStep / ours.msPerStep : undefined,
+        torchFromHostMsPerStep: torch?.fromHostMsPerStep,
+        speedupOverTorchFromHost: torch ? torch.fromHostMsPerStep / ours.msPerStep : undefined,
       };
       results.push(record);
       log(
         `${dIn}x${dHidden} batch ${batchSize} ${precision} L0 ${ours.l0.toFixed(1).padStart(5)}: ${ours.msPerStep.toFixed(2).padStart(7)} ms/step ` +
           `${Math.round(record.samplesPerSecond).toLocaleString('en-US').padStart(10)} samples/s, in fit ${fitMsPerStep.toFixed(2)} ms/step` +
           (torch
-            ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step ${Math.round(/** @type {number} */ (record.torchSamplesPerSecond)).toLocaleString('en-US')} samples/s (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x, in fit ${(torch.msPerStep / fitMsPerStep).toFixed(2)}x`
+            ? ` | PyTorch ${torch.msPerStep.toFixed(2)} ms/step ${Math.round(/** @type {number} */ (record.torchSamplesPerSecond)).toLocaleString('en-US')} samples/s (L0 ${torch.l0.toFixed(1)}): ${(torch.msPerStep / ours.msPerStep).toFixed(2)}x, in fit ${(torch.msPerStep / fitMsPerStep).toFixed(2)}x` +
+              ` | PyTorch from host ${torch.fromHostMsPerStep.toFixed(2)} ms/step: ${(torch.fromHostMsPerStep / ours.msPerStep).toFixed(2)}x`
             : ''),
       );
     }
@@ -183,7 +187,7 @@ export async function main(argv) {
     options: {
       device: { type: 'string', default: 'cuda' },
       shapes: { type: 'string', default: '768x24576x4096,512x4096x4096' },
-      steps: { type: 'string', default: '20' },
+      steps: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '3' },
       'target-l0': { type: 'string', default: '45' },
       python: { type: 'string', default: '/usr/bin/python3' },

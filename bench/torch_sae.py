@@ -12,9 +12,10 @@ sparsify and dictionary_learning.
         DIR holds x.f32 [B*rounds, D] and the initial parameters w_enc.f32 [D, M],
         b_enc.f32 [M], w_dec.f32 [M, D], b_dec.f32 [D] written by the caller. Prints JSON
         with the median milliseconds per step over the timed steps and the mean L0.
-        --device cuda (or cuda:N) runs on the GPU (batches already there, as saekit's are copied in by
-        its step: the comparison favours PyTorch slightly); --tf32 lets its matrix products use
-        TF32 tensor cores, as saekit's precision 'tf32' does (PyTorch's default is FP32).
+        --device cuda (or cuda:N) runs on the GPU, with the batches already there (msPerStep), then
+        with each copied from pinned host memory inside the step (fromHostMsPerStep, as saekit's
+        trainStep takes its batch from host memory); --tf32 lets its matrix products use TF32
+        tensor cores, as saekit's precision 'tf32' does (PyTorch's default is FP32).
 """
 import argparse
 import json
@@ -64,38 +65,58 @@ def load(directory, name, shape):
     return np.fromfile(os.path.join(directory, name), dtype=np.float32).reshape(shape)
 
 
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def timed_steps(args, sae, optimizer, rounds, batch_at):
+    """Median milliseconds per step over the timed steps and their mean L0; batch_at(start)
+    gives the step's batch, inside the timed region."""
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    times, l0s = [], []
+    for step in range(args.warmup + args.steps):
+        start = (step % rounds) * args.batch
+        if cuda:
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        # float() of the loss and L0 waits for the GPU, so the time is the whole step.
+        _, l0 = train_step(sae, optimizer, batch_at(start), args.l1)
+        elapsed = time.perf_counter() - t0
+        if step >= args.warmup:
+            times.append(elapsed * 1000)
+            l0s.append(l0)
+    return median(times), sum(l0s) / len(l0s)
+
+
 def speed(args):
     d, m, b = args.d_in, args.d_hidden, args.batch
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    x_all = torch.from_numpy(load(args.dir, "x.f32", (-1, d))).to(device)
+    x_host = torch.from_numpy(load(args.dir, "x.f32", (-1, d)))
+    x_all = x_host.to(device)
     sae = Sae(load(args.dir, "w_enc.f32", (d, m)), load(args.dir, "b_enc.f32", (m,)),
               load(args.dir, "w_dec.f32", (m, d)), load(args.dir, "b_dec.f32", (d,)), args.tied).to(device)
     optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
     rounds = x_all.shape[0] // b
-    times, l0s = [], []
-    for step in range(args.warmup + args.steps):
-        start = (step % rounds) * b
-        x = x_all[start:start + b]
-        if cuda:
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        # float() of the loss and L0 waits for the GPU, so the time is the whole step.
-        _, l0 = train_step(sae, optimizer, x, args.l1)
-        elapsed = time.perf_counter() - t0
-        if step >= args.warmup:
-            times.append(elapsed * 1000)
-            l0s.append(l0)
-    times.sort()
-    print(json.dumps({
-        "msPerStep": times[len(times) // 2],
-        "l0": sum(l0s) / len(l0s),
+    ms, l0 = timed_steps(args, sae, optimizer, rounds, lambda start: x_all[start:start + b])
+    result = {
+        "msPerStep": ms,
+        "l0": l0,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if cuda else "cpu",
-    }))
+    }
+    if cuda:
+        # The same steps with each batch copied from host memory, as saekit's trainStep takes
+        # it: from pinned memory without blocking, PyTorch's fastest way (a DataLoader with
+        # pin_memory). The model goes on from the steps above.
+        pinned = x_host.pin_memory()
+        result["fromHostMsPerStep"], result["fromHostL0"] = timed_steps(
+            args, sae, optimizer, rounds, lambda start: pinned[start:start + b].to(device, non_blocking=True))
+    print(json.dumps(result))
 
 
 def main():

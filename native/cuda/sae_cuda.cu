@@ -211,7 +211,8 @@ class CudaSae final : public SaeBackend {
   // batch, inference applies its threshold. Training with AuxK appends AuxK's units (auxNnz_,
   // rows in aux_.rowStart) after the main ones.
   // Training steps may pass `staging`: with `staged` (checked by trainStep) x is already in
-  // nextX_; `next` is staged while the encoder runs.
+  // nextX_; with `next`, inputsFree_ marks where nextX_ may be overwritten, and step() stages
+  // `next` into it once the backward pass is queued.
   void encodeToCsr(const float* x, int64_t rows, bool training, const BatchStaging& staging = BatchStaging{});
   // Copies the units of `from` whose flags_ are set to `to` (in order) and returns their count.
   int64_t gatherFlaggedUnits(const Csr& from, int64_t rows, int64_t count, Csr& to);
@@ -592,10 +593,6 @@ void CudaSae::encodeToCsr(const float* x, int64_t rows, bool training, const Bat
   // here); this finds and names the first non-finite value.
   if (!finite) checkFinite(x, rows * d_, d_, "batch.data");
   clock_.mark("upload + encoder product", stream_);
-  if (staging.next != nullptr) {
-    stageNextBatch(staging.next, staging.nextRows);  // while the encoder runs
-    clock_.mark("staging the next batch", stream_);
-  }
   // The encoder counts every active unit, also those beyond a full pool.
   unsigned long long used = 0;
   download(&used, poolUsed_.data(), 1);
@@ -797,6 +794,13 @@ StepStats CudaSae::step(const float* x, int64_t rows, SaeGradients* out, const S
             decoderBiasGrad_.data(), stream_);
 
   sumRowStats(rowSquared_.data(), rowL1_.data(), rows, sums_.data(), stream_);
+  if (staging.next != nullptr) {
+    // Here, with the whole backward pass queued and no wait for the GPU before it ends, the
+    // host's copy into pinned memory overlaps the most GPU work. Right after the encoder, a
+    // small model's encoder ended first and the GPU waited for the copy.
+    stageNextBatch(staging.next, staging.nextRows);
+    clock_.mark("staging the next batch", stream_);
+  }
   const bool update = out == nullptr;
   // One wait for the GPU: the statistics and, to train, the overflow guard's largest gradient.
   const double largestParameter = update ? parameterBound() : 0.0;  // waits itself only when stale
