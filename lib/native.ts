@@ -71,6 +71,12 @@ export interface NativeSae {
     next?: Float32Array,
     nextRows?: number,
   ): Promise<NativeStats>;
+  /**
+   * Synchronously copies `data` times `scale` to where the next trainStep given this same
+   * array reads it (a CUDA model's GPU; the CPU backend has nothing to stage and returns
+   * false). True when staged and every value is finite. Only on an idle model.
+   */
+  stageBatch(data: Float32Array, rows: number, scale: number): boolean;
   gradients(data: Float32Array, rows: number): Promise<NativeGradients>;
   encode(data: Float32Array, rows: number, out: Float32Array): Promise<void>;
   encodeSparse(data: Float32Array, rows: number): Promise<{ indptr: Int32Array; indices: Int32Array; values: Float32Array }>;

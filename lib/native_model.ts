@@ -36,6 +36,11 @@ export abstract class NativeModel<N extends NativeHandle> {
     return Object.assign(new Error(`${this.#className} is disposed`), { code: 'ERR_DISPOSED' });
   }
 
+  /** True when a call made now starts at once, before enqueue returns. */
+  protected get idle(): boolean {
+    return this.#queue.idle;
+  }
+
   /** The native object, or the disposed error. */
   protected usable(): N {
     if (this.#native === undefined) throw this.disposedError();

@@ -235,10 +235,19 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   trainStep(batch: Matrix): Promise<StepStats> {
     return this.enqueue(() => {
       const b = checkMatrix('batch', batch, { value: this.dIn, label: 'dIn' }, 1);
+      const native = this.usable();
+      // An idle model's step starts before this returns, so a CUDA model can copy the batch
+      // straight to the GPU here, on all cores: one copy where the step would make two (ours,
+      // then its own to pinned memory). Anything else (a non-finite value, no room on the
+      // GPU) goes the usual way, which also reports it.
+      if (this.device !== 'cpu' && this.idle && !this.#decoderBiasPending(native) &&
+          native.stageBatch(b.data, b.rows, this.#inputScale)) {
+        return (usable) => usable.trainStep(b.data, b.rows);
+      }
       const data = this.#scaledCopy(b.data);
-      return (native) => {
-        this.#initialiseDecoderBias(native, data, b.rows);
-        return native.trainStep(data, b.rows).finally(() => this.#reuse(data));
+      return (usable) => {
+        this.#initialiseDecoderBias(usable, data, b.rows);
+        return usable.trainStep(data, b.rows).finally(() => this.#reuse(data));
       };
     });
   }
@@ -320,8 +329,12 @@ export class SparseAutoencoder extends NativeModel<NativeSae> implements Diction
   }
 
   // b_dec from the first training batch, when initDecoderBias asks for it.
+  #decoderBiasPending(native: NativeSae): boolean {
+    return !(this.#decoderBiasInitialised || this.initDecoderBias === 'zeros' || native.stepsTaken > 0);
+  }
+
   #initialiseDecoderBias(native: NativeSae, values: Float32Array, rows: number): void {
-    if (this.#decoderBiasInitialised || this.initDecoderBias === 'zeros' || native.stepsTaken > 0) return;
+    if (!this.#decoderBiasPending(native)) return;
     this.#decoderBiasInitialised = true;
     const estimate = this.initDecoderBias === 'mean' ? columnMean(values, rows, this.dIn) : geometricMedian(values, rows, this.dIn);
     native.setParameter('decoderBias', Float32Array.from(estimate));

@@ -9,6 +9,8 @@ import * as is from './validate.js';
 const fitOptionNames = ['steps', 'epochs', 'batchSize', 'onProgress', 'signal'] as const;
 export const progressIntervalMs = 200;
 export const defaultBatchSize = 1024;
+// Buffers a Matrix's batches are gathered into, in turn (plan's batches).
+const batchBuffers = 4;
 
 /** Where a step stands in its fit. */
 export interface StepContext {
@@ -121,15 +123,23 @@ function plan(name: string, data: TrainingData, options: FitOptions, dIn: number
   const totalSteps = options.steps ?? (options.epochs as number) * batchesPerEpoch;
   function* batches(): Iterator<Batch> {
     const order = new Int32Array(rows);
+    // prepareTraining draws at most two batches beyond the step running, and is done with a
+    // batch once its step has settled: so each buffer is refilled four draws later. A fresh
+    // one per batch cost the main thread more than the gather itself (page faults, and
+    // collections for the external memory).
+    const buffers: Float32Array[] = [];
+    let drawn = 0;
     for (;;) {
       for (let i = 0; i < rows; i++) order[i] = i;
       random.shuffle(order);
       for (let start = 0; start < rows; start += batchSize) {
         const count = Math.min(batchSize, rows - start);
         const rowIds = order.slice(start, start + count);
+        const slot = drawn++ % batchBuffers;
         // Not zeroed: gatherRows writes every value, and zeroing would be one more pass over
         // the batch on the main thread.
-        const batch = new Float32Array(Buffer.allocUnsafeSlow(count * dIn * 4).buffer, 0, count * dIn);
+        buffers[slot] ??= new Float32Array(Buffer.allocUnsafeSlow(batchSize * dIn * 4).buffer, 0, batchSize * dIn);
+        const batch = count === batchSize ? buffers[slot] : buffers[slot].subarray(0, count * dIn);
         addon.gatherRows(values, dIn, rowIds, batch);
         yield { rows: count, cols: dIn, data: batch, rowIds };
       }
@@ -175,7 +185,7 @@ export function prepareTraining<S extends { loss: number; l0: number }>(
     // the next batch. A draw starts once the one before has settled, so that a batch is
     // checked and copied before its source is asked for the next (which may reuse its buffer);
     // batches that come synchronously (a Matrix, a generator) are drawn at once.
-    const ahead = target.stagesNextBatch === true ? 2 : 1;
+    const ahead = target.stagesNextBatch === true ? 2 : 1;  // at most batchBuffers - 2
     type Entry = { drawn: Promise<Drawn>; ready?: Drawn };
     const pending: Entry[] = [];
     let lastDrawn: Entry | undefined;

@@ -12,6 +12,11 @@ export class WorkQueue {
   #running = false;
   #pending: Pending[] = [];
 
+  /** True when nothing runs or waits: a call made now starts before run() returns. */
+  get idle(): boolean {
+    return !this.#running;
+  }
+
   run<T>(start: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ start, resolve: resolve as (value: unknown) => void, reject });
@@ -39,6 +44,18 @@ export class WorkQueue {
     } catch (error) {
       started = Promise.reject(error);
     }
-    started.then(entry.resolve, entry.reject).finally(() => this.#next());
+    // The next call starts (or the queue goes idle) before this one's caller hears back, so
+    // that a caller awaiting each call in turn finds the queue idle (SparseAutoencoder.trainStep
+    // stages its batch on the GPU in the call only then).
+    started.then(
+      (value) => {
+        this.#next();
+        entry.resolve(value);
+      },
+      (error: unknown) => {
+        this.#next();
+        entry.reject(error);
+      },
+    );
   }
 }

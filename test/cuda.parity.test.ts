@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { backends, FistaCoder, FistaDictionary, Rica, SparseAutoencoder, ToyDataset, type Device, type Matrix, type RicaOptions, type SparseAutoencoderOptions } from '../lib/index.js';
 import { addon, type NativeFista, type NativeRica, type NativeSae, type ParameterName, type ParameterSlot } from '../lib/native.js';
@@ -359,6 +359,71 @@ describe.skipIf(!cuda.available)(`CUDA and CPU backends agree (${cuda.gpu ?? 'no
       expectSameModel('after a call in between', probe, twin);
       probe.dispose();
       twin.dispose();
+    });
+
+    it('stages the batch of a trainStep on an idle model in the call, scaled: the caller may change it at once', async () => {
+      const [a, b, c, d] = batchesOf(24, 4, 40, 1024);
+      const probe = new SparseAutoencoder(options);
+      const twin = new SparseAutoencoder(options);
+      const stage = vi.spyOn(native(probe), 'stageBatch');
+      for (const batch of [a, b, c]) {
+        const kept = batch.data.slice();
+        const running = probe.trainStep(batch);
+        batch.data.fill(3);
+        await running;
+        // The usual way: copied and scaled in JavaScript, then by the step to the GPU.
+        await twin._trainStepWith({ ...batch, data: kept }, options.lr, options.l1Coeff);
+        expectSameModel(`after a step on an idle model`, probe, twin);
+      }
+      expect(stage.mock.results.map((r) => r.value)).toEqual([true, true, true]);
+      // A call made while another runs waits in the queue: its batch is copied as usual (the
+      // first is staged, the second not).
+      const first = probe.trainStep(a);
+      const second = probe.trainStep(d);
+      const keptD = d.data.slice();
+      d.data.fill(3);
+      await Promise.all([first, second]);
+      expect(stage).toHaveBeenCalledTimes(4);
+      await twin._trainStepWith({ ...a, data: a.data.slice() }, options.lr, options.l1Coeff);
+      await twin._trainStepWith({ ...d, data: keptD }, options.lr, options.l1Coeff);
+      expectSameModel('after a step made while one ran', probe, twin);
+      // A first step that estimates b_dec from its batch needs the batch in JavaScript.
+      const estimating = new SparseAutoencoder({ ...options, initDecoderBias: 'mean' });
+      const estimatingStage = vi.spyOn(native(estimating), 'stageBatch');
+      await estimating.trainStep(a);
+      await estimating.trainStep(b);
+      expect(estimatingStage).toHaveBeenCalledTimes(1);
+      for (const sae of [probe, twin, estimating]) sae.dispose();
+    });
+
+    it('stageBatch: the next trainStep given that very array trains on the copy made in the call', async () => {
+      const [a, b] = batchesOf(25, 2, 40, 1024);
+      const rows = 40;
+      const probe = new SparseAutoencoder(options);
+      const twin = new SparseAutoencoder(options);
+      const kept = a.data.slice();
+      expect(native(probe).stageBatch(a.data, rows, 0.25)).toBe(true);
+      a.data.fill(3);
+      await native(probe).trainStep(a.data, rows);
+      // Scaled as JavaScript scales a Float32Array in place: the product rounded to float32.
+      await native(twin).trainStep(Float32Array.from(kept, (v) => v * 0.25), rows);
+      expectSameModel('the copy stageBatch made', probe, twin);
+      // Another array, even with the same values, is read as it is.
+      expect(native(probe).stageBatch(b.data, rows, 1)).toBe(true);
+      await native(probe).trainStep(b.data.slice(), rows);
+      await native(twin).trainStep(b.data.slice(), rows);
+      expectSameModel('a step given another array', probe, twin);
+      // What it cannot stage it says so of; the step then reads the array and reports it.
+      b.data[5 * 1024 + 2] = NaN;
+      expect(native(probe).stageBatch(b.data, rows, 1)).toBe(false);
+      await expect(native(probe).trainStep(b.data, rows)).rejects.toThrow(
+        new RangeError(`Expected finite values in batch.data but found NaN at index ${5 * 1024 + 2} (row 5, column 2)`),
+      );
+      expect(() => native(probe).stageBatch(a.data, rows, 0)).toThrow(new RangeError('Expected a positive finite number for scale'));
+      expect(() => native(probe).stageBatch(a.data, rows + 1, 1)).toThrow(RangeError);
+      const cpu = new SparseAutoencoder({ ...options, device: 'cpu' });
+      expect(native(cpu).stageBatch(a.data, rows, 1)).toBe(false);
+      for (const sae of [probe, twin, cpu]) sae.dispose();
     });
 
     it("refuses a staged batch that is not finite, with the CPU backend's message, after the steps before it", async () => {

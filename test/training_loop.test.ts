@@ -122,6 +122,34 @@ describe('the training loop', () => {
     expect(seen.slice(0, 3).map((s) => s.next?.data[0])).toEqual([20, 30, 40]);
   });
 
+  it("refills a Matrix's batch buffers only after the steps given them, and what they staged, have settled", async () => {
+    for (const stages of [false, true]) {
+      const intact: string[] = [];
+      const buffers = new Set<Float32Array>();
+      const target = {
+        name: 'test target',
+        dIn: 3,
+        random: new Random(2),
+        stagesNextBatch: stages,
+        checkUsable: () => {},
+        step: async (data: Float32Array, rows: number, context: StepContext) => {
+          buffers.add(data);
+          const before = [Array.from(data), context.next === undefined ? [] : Array.from(context.next.data)];
+          await new Promise((resolve) => setImmediate(resolve));
+          await new Promise((resolve) => setImmediate(resolve));
+          const after = [Array.from(data), context.next === undefined ? [] : Array.from(context.next.data)];
+          intact.push(JSON.stringify(before) === JSON.stringify(after) ? 'intact' : `changed at step ${context.step}`);
+          return { loss: rows, l0: 0 };
+        },
+      };
+      const data: Matrix = { rows: 20, cols: 3, data: Float32Array.from({ length: 60 }, (_, i) => i) };
+      await prepareTraining(target, data, { steps: 15, batchSize: 3 })();
+      expect(intact, `stagesNextBatch ${stages}`).toEqual(Array(15).fill('intact'));
+      // 6 full batches and a 2-row one an epoch, in 4 buffers (the short ones in a view of one)
+      expect(new Set([...buffers].map((b) => b.buffer)).size, `stagesNextBatch ${stages}`).toBe(4);
+    }
+  });
+
   it('ends early, without a further draw, when the source ends', async () => {
     const { state, batches } = reusingSource(3);
     const { seen, target } = recorder(true, () => state.yielded);

@@ -1,5 +1,6 @@
 #include "sae_wrap.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -59,6 +60,7 @@ Napi::Function SaeWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeSparseAutoencoder",
                      {
                          InstanceMethod<&SaeWrap::trainStep>("trainStep"),
+                         InstanceMethod<&SaeWrap::stageBatch>("stageBatch"),
                          InstanceMethod<&SaeWrap::gradients>("gradients"),
                          InstanceMethod<&SaeWrap::encode>("encode"),
                          InstanceMethod<&SaeWrap::encodeSparse>("encodeSparse"),
@@ -168,6 +170,23 @@ Napi::Value SaeWrap::trainStep(const Napi::CallbackInfo& info) {
         [stats](Napi::Env e) -> Napi::Value { return statsObject(e, *stats); });
     stagedBatch_ = next.IsEmpty() ? Napi::Reference<Napi::Float32Array>() : Napi::Persistent(next);
     return promise;
+  });
+}
+
+// stageBatch(x, rows, scale) => boolean, synchronously: SaeBackend::stageBatch. The next
+// trainStep given this very array trains on the copy made here.
+Napi::Value SaeWrap::stageBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t rows = countArg(info, 1, "rows");
+    SaeBackend& backend = idleBackend(env);
+    Napi::Float32Array x = floatsArg(info, 0, "batch.data", elementCount(rows, backend.config().dIn, "rows"));
+    const double scale = numberArg(info, 2, "scale");
+    if (!(scale > 0.0 && std::isfinite(scale))) throwRangeError("Expected a positive finite number for scale");
+    stagedBatch_.Reset();
+    const bool staged = backend.stageBatch(x.Data(), rows, scale);
+    if (staged) stagedBatch_ = Napi::Persistent(x);
+    return Napi::Boolean::New(env, staged);
   });
 }
 

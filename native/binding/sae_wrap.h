@@ -17,6 +17,7 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
 
  private:
   Napi::Value trainStep(const Napi::CallbackInfo& info);
+  Napi::Value stageBatch(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
   Napi::Value gradients(const Napi::CallbackInfo& info);
   Napi::Value encode(const Napi::CallbackInfo& info);
@@ -37,7 +38,8 @@ class SaeWrap : public BackendWrap<SaeWrap, SaeBackend> {
   Napi::Value rowsToRows(const Napi::CallbackInfo& info, const char* inputName, bool inputIsCodes,
                          bool outputIsCodes, void (SaeBackend::*method)(const float*, int64_t, float*));
 
-  // The array the last trainStep was given as the next batch (BatchStaging in core/sae.h).
+  // The array the last trainStep was given as the next batch, or the last stageBatch staged
+  // (BatchStaging in core/sae.h).
   Napi::Reference<Napi::Float32Array> stagedBatch_;
 };
 

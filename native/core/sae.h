@@ -130,6 +130,12 @@ class SaeBackend {
   // forward pass that the update was computed from.
   virtual StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
                               const BatchStaging& staging) = 0;
+  // Stages x [rows, dIn], times `scale`, from the calling thread, as a step staging its next
+  // batch does: the trainStep right after, given x and `staged`, trains on this copy. For a
+  // call on an idle model, which then need not copy its input twice (once to be free to
+  // return, once to the device). True when staged and every value is finite; the CPU backend
+  // has nothing to stage.
+  virtual bool stageBatch(const float* /*x*/, int64_t /*rows*/, double /*scale*/) { return false; }
   // The same forward and backward pass without the update.
   virtual StepStats gradients(const float* x, int64_t rows, SaeGradients& out) = 0;
 

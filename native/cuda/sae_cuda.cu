@@ -160,6 +160,7 @@ class CudaSae final : public SaeBackend {
 
   StepStats trainStep(const float* x, int64_t rows, const StepOverrides& overrides,
                       const BatchStaging& staging) override;
+  bool stageBatch(const float* x, int64_t rows, double scale) override;
   StepStats gradients(const float* x, int64_t rows, SaeGradients& out) override;
   void encode(const float* x, int64_t rows, float* codes) override;
   void encodeSparse(const float* x, int64_t rows, SparseCodes& codes) override;
@@ -193,13 +194,17 @@ class CudaSae final : public SaeBackend {
   bool upload(const void* host, int64_t rows, size_t rowBytes, void* to,
               const std::function<void(int64_t, int64_t)>& onChunk, bool checkFloats = false) const;
   // upload's copying alone: onQueued(firstRow, rowCount, event) after each chunk is queued,
-  // `event` recorded on the copy stream after it.
+  // `event` recorded on the copy stream after it. A `scale` other than 1 multiplies floats
+  // as they are copied (rounded as JavaScript's `v *= scale` on a Float32Array).
   bool copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
-              const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats) const;
-  // Starts copying the next step's batch into nextX_ (checked as upload checks a batch); the
-  // copy waits for the compute stream's work queued before `inputsFree_` was recorded.
-  void stageNextBatch(const float* x, int64_t rows);
-  bool copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const;
+              const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats,
+              double scale = 1.0) const;
+  // Starts copying the next step's batch (times `scale`) into nextX_, checked as upload checks
+  // a batch; the copy waits for the compute stream's work queued before `inputsFree_` was
+  // recorded.
+  void stageNextBatch(const float* x, int64_t rows, double scale = 1.0);
+  bool copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats,
+                    double scale) const;
   template <class T>
   void download(T* host, const T* device, size_t count) const;
   void synchronize() const { SAEKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
@@ -449,7 +454,8 @@ bool CudaSae::upload(const void* host, int64_t rows, size_t rowBytes, void* to,
 }
 
 bool CudaSae::copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
-                     const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats) const {
+                     const std::function<void(int64_t, int64_t, cudaEvent_t)>& onQueued, bool checkFloats,
+                     double scale) const {
   const size_t slotBytes = std::max(kStageBytes, rowBytes);
   int64_t perChunk = static_cast<int64_t>(slotBytes / rowBytes);
   if (perChunk > kGemmTileM) perChunk -= perChunk % kGemmTileM;  // whole row tiles for the encoder
@@ -472,7 +478,7 @@ bool CudaSae::copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
     unsigned char* pinned = staging_.data() + static_cast<size_t>(slot) * slotBytes;
     // The slot's previous copy has to finish before the slot is refilled.
     SAEKIT_CUDA_CHECK(cudaEventSynchronize(staged_[slot]));
-    finite = copyToPinned(pinned, from + offset, bytes, checkFloats) && finite;
+    finite = copyToPinned(pinned, from + offset, bytes, checkFloats, scale) && finite;
     SAEKIT_CUDA_CHECK(cudaMemcpyAsync(dest + offset, pinned, bytes, cudaMemcpyHostToDevice, copyStream_));
     SAEKIT_CUDA_CHECK(cudaEventRecord(staged_[slot], copyStream_));
     onQueued(row0, count, staged_[slot]);
@@ -480,7 +486,7 @@ bool CudaSae::copyIn(const void* host, int64_t rows, size_t rowBytes, void* to,
   return finite;
 }
 
-void CudaSae::stageNextBatch(const float* x, int64_t rows) {
+void CudaSae::stageNextBatch(const float* x, int64_t rows, double scale) {
   stagedHost_ = nullptr;
   if (x == nullptr || rows < 1) return;
   const size_t values = static_cast<size_t>(rows * d_);
@@ -494,13 +500,14 @@ void CudaSae::stageNextBatch(const float* x, int64_t rows) {
   }
   SAEKIT_CUDA_CHECK(cudaStreamWaitEvent(copyStream_, inputsFree_, 0));
   stagedFinite_ = copyIn(x, rows, static_cast<size_t>(d_) * sizeof(float), nextX_.data(),
-                         [](int64_t, int64_t, cudaEvent_t) {}, /*checkFloats=*/true);
+                         [](int64_t, int64_t, cudaEvent_t) {}, /*checkFloats=*/true, scale);
   SAEKIT_CUDA_CHECK(cudaEventRecord(nextReady_, copyStream_));
   stagedHost_ = x;
   stagedRows_ = rows;
 }
 
-bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats) const {
+bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, size_t bytes, bool checkFloats,
+                           double scale) const {
   // One thread copies about 10 GB/s, a batch of a large SAE is tens of MB, and the GPU waits.
   constexpr size_t kPiece = size_t{128} << 10;  // a 2 MB chunk is 16 pieces: every core of a GPU host
   const size_t pieces = std::max<size_t>(
@@ -511,7 +518,13 @@ bool CudaSae::copyToPinned(unsigned char* pinned, const unsigned char* from, siz
     const size_t begin = piece * per;
     if (begin >= bytes) return;
     const size_t length = std::min(per, bytes - begin);
-    std::memcpy(pinned + begin, from + begin, length);
+    if (scale == 1.0) {
+      std::memcpy(pinned + begin, from + begin, length);
+    } else {
+      const auto* in = reinterpret_cast<const float*>(from + begin);
+      auto* out = reinterpret_cast<float*>(pinned + begin);
+      for (size_t i = 0; i < length / sizeof(float); ++i) out[i] = static_cast<float>(static_cast<double>(in[i]) * scale);
+    }
     if (checkFloats) {
       // The copy, still in cache, rather than the source: the same values.
       const auto* values = reinterpret_cast<const float*>(pinned + begin);
@@ -910,6 +923,15 @@ StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& 
   checked.staged = staging.staged && stagedHost_ == x && stagedRows_ == rows;
   stagedHost_ = nullptr;  // what the last step staged serves this step or none
   return step(x, rows, nullptr, overrides, checked);
+}
+
+bool CudaSae::stageBatch(const float* x, int64_t rows, double scale) {
+  if (rows < 1) return false;
+  DeviceScope scope(device_);
+  // The last step's queued work (its update) may still read what nextX_ holds.
+  SAEKIT_CUDA_CHECK(cudaEventRecord(inputsFree_, stream_));
+  stageNextBatch(x, rows, scale);
+  return stagedHost_ != nullptr && stagedFinite_;
 }
 
 StepStats CudaSae::gradients(const float* x, int64_t rows, SaeGradients& out) {

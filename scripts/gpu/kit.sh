@@ -7,9 +7,10 @@
 #   bash scripts/gpu/run.sh      both of these, logs back as one archive (about 150 s):
 #   bash scripts/gpu/check.sh    the GPU tests
 #   bash scripts/gpu/bench.sh    the benchmarks
-# With SAEKIT_BASELINE_ADDON=path/to/saekit.node (a CUDA addon for sm_90 from another commit,
-# e.g. the last kit's .gpu/bin/saekit.node copied aside first), bench.sh also times the SAE
-# step with it, alternating with this tree's, to measure a change in the same run.
+# With SAEKIT_BASELINE=dir (a directory holding saekit.node, dist/ and bench/ of another
+# commit, e.g. build-cmake/Release/saekit.node, dist and bench copied aside before a change),
+# bench.sh also times the SAE step with it, alternating with this tree's, to measure a change
+# in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .gpu/bin
@@ -22,7 +23,7 @@ cp build-cmake/Release/saekit.node build-cmake/cuda_tests build-cmake/native_tes
 npm run build > /dev/null
 git rev-parse --short HEAD > .gpu/bin/commit
 rm -rf .gpu/baseline
-if [ -n "${SAEKIT_BASELINE_ADDON:-}" ]; then
-  mkdir -p .gpu/baseline && cp "$SAEKIT_BASELINE_ADDON" .gpu/baseline/saekit.node
+if [ -n "${SAEKIT_BASELINE:-}" ]; then
+  mkdir -p .gpu/baseline && cp -r "$SAEKIT_BASELINE/saekit.node" "$SAEKIT_BASELINE/dist" "$SAEKIT_BASELINE/bench" .gpu/baseline/
 fi
 du -sh .gpu dist
