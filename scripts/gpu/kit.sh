@@ -7,8 +7,8 @@
 #   bash scripts/gpu/run.sh      both of these, logs back as one archive (about 150 s):
 #   bash scripts/gpu/check.sh    the GPU tests
 #   bash scripts/gpu/bench.sh    the benchmarks
-# With SAEKIT_BASELINE=dir (a directory holding saekit.node, dist/ and bench/ of another
-# commit, e.g. build-cmake/Release/saekit.node, dist and bench copied aside before a change),
+# With SAEKIT_BASELINE=dir (a directory holding saekit.node, package.json, dist/ and bench/ of
+# another commit, e.g. build-cmake/Release/saekit.node and the rest copied aside before a change),
 # bench.sh also times the SAE step with it, alternating with this tree's, to measure a change
 # in the same run.
 set -euo pipefail
@@ -24,6 +24,7 @@ npm run build > /dev/null
 git rev-parse --short HEAD > .gpu/bin/commit
 rm -rf .gpu/baseline
 if [ -n "${SAEKIT_BASELINE:-}" ]; then
-  mkdir -p .gpu/baseline && cp -r "$SAEKIT_BASELINE/saekit.node" "$SAEKIT_BASELINE/dist" "$SAEKIT_BASELINE/bench" .gpu/baseline/
+  # dist reads its version from ../package.json.
+  mkdir -p .gpu/baseline && cp -r "$SAEKIT_BASELINE"/{saekit.node,package.json,dist,bench} .gpu/baseline/
 fi
 du -sh .gpu dist
