@@ -17,8 +17,6 @@
 
 namespace saekit::cpu {
 
-// A RangeError naming the first negative id.
-
 // Sums the per-row outcomes of a batch into its FistaStepStats.
 class StepTotals {
  public:

@@ -926,7 +926,6 @@ StepStats CudaSae::trainStep(const float* x, int64_t rows, const StepOverrides& 
 }
 
 bool CudaSae::stageBatch(const float* x, int64_t rows, double scale) {
-  if (rows < 1) return false;
   DeviceScope scope(device_);
   // The last step's queued work (its update) may still read what nextX_ holds.
   SAEKIT_CUDA_CHECK(cudaEventRecord(inputsFree_, stream_));
